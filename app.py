@@ -1,0 +1,66 @@
+"""DOFS: routes and handlers only. The logic lives in `chalicelib/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, Request, Response, SQSEvent
+
+from chalicelib import runtime, workflow_tasks
+
+app = Chalice(app_name="dofs")
+
+# Terraform fills these references: the Chalice package becomes a module whose inputs are
+# the queues that infra/ creates (see infra/README.md).
+ORDER_QUEUE_ARN = "${var.order_queue_arn}"
+ORDER_DLQ_ARN = "${var.order_dlq_arn}"
+FULFILLMENT_BATCH_SIZE = 10
+FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
+
+
+@app.route("/order", methods=["POST"], content_types=["*/*"])
+def create_order() -> Response:
+    request = _current_request()
+    return runtime.order_api().create_order(request.raw_body, request.headers.get("content-type"))
+
+
+@app.route("/order/{order_id}", methods=["GET"])
+def get_order(order_id: str) -> Response:
+    return runtime.order_api().get_order(order_id)
+
+
+def _current_request() -> Request:
+    request = app.current_request
+    if request is None:  # Chalice sets it for every route; this narrows the type
+        raise RuntimeError("no current request")
+    return request
+
+
+@app.lambda_function(name="validate_order")
+def validate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return workflow_tasks.validate_order(event, runtime.settings())
+
+
+@app.lambda_function(name="store_order")
+def store_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return runtime.workflow_tasks().store_order(event)
+
+
+@app.lambda_function(name="record_workflow_failure")
+def record_workflow_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return runtime.workflow_tasks().record_workflow_failure(event)
+
+
+@app.on_sqs_message(
+    queue_arn=ORDER_QUEUE_ARN,
+    batch_size=FULFILLMENT_BATCH_SIZE,
+    maximum_batching_window_in_seconds=FULFILLMENT_BATCHING_WINDOW_SECONDS,
+    name="fulfill_order",
+)
+def fulfill_order(event: SQSEvent) -> dict[str, Any]:
+    return runtime.fulfillment().handle_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue_arn=ORDER_DLQ_ARN, batch_size=FULFILLMENT_BATCH_SIZE, name="handle_dead_letter")
+def handle_dead_letter(event: SQSEvent) -> dict[str, Any]:
+    return runtime.dead_letter_handler().handle_batch(event.to_dict())

@@ -1,0 +1,1 @@
+"""DOFS application logic; `app.py` only wires these modules to Chalice."""

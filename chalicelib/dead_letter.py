@@ -1,0 +1,58 @@
+"""The dead-letter queue's handler: one failed_orders record per order, then DEAD_LETTERED."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.clock import Clock, from_epoch_millis, utc_now
+from chalicelib.fulfillment import order_id_of, process_batch
+from chalicelib.observability import logger, metrics
+from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
+
+DEAD_LETTERED_METRIC = "OrdersDeadLettered"
+
+
+class DeadLetterHandler:
+    def __init__(self, repository: OrderRepository, clock: Clock = utc_now) -> None:
+        self._repository = repository
+        self._clock = clock
+
+    def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return process_batch(event, self.record_failure)
+        finally:
+            metrics.flush_metrics(raise_on_empty_metrics=False)
+
+    def record_failure(self, record: SQSRecord) -> None:
+        order_id = order_id_of(record)
+        if order_id is None:
+            logger.error("unreadable dead letter dropped", extra={"order_id": None, "body": record.body[:2000]})
+            return
+        order = self._repository.get(order_id)
+        now = self._clock()
+        outcome = DeadLetterOutcome.NOT_ELIGIBLE
+        if order is not None:
+            sent = record.attributes.sent_timestamp
+            outcome = self._repository.dead_letter(
+                FailureRecord(
+                    order_id=order_id,
+                    source="fulfillment",
+                    original_message=record.body,
+                    attempts=int(order.get("attempts", 0)),
+                    last_error=str(order.get("last_error", "unknown")),
+                    queued_at=from_epoch_millis(sent) if sent else None,
+                    dead_lettered_at=now,
+                    message_id=record.message_id,
+                ),
+                now,
+            )
+        if outcome is DeadLetterOutcome.RECORDED:
+            metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
+        log_level = logger.error if outcome is DeadLetterOutcome.RECORDED else logger.info
+        log_level(
+            "dead letter handled",
+            extra={"order_id": order_id, "operation": "handle_dead_letter", "outcome": outcome.value},
+        )

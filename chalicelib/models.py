@@ -1,0 +1,97 @@
+"""Request and order models (CONTRACT.md section 2). Money is Decimal end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CENTS = Decimal("0.01")
+
+OrderId = Annotated[StrictStr, Field(pattern=ORDER_ID_PATTERN)]
+Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku: Name64
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    # A string or a JSON number; the API parses JSON numbers as Decimal, never float.
+    unit_price: Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
+
+
+class OrderRequest(BaseModel):
+    """The body of `POST /order`: its shape only. Business rules live in `rules.py`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: OrderId | None = None
+    customer_id: Name64
+    items: Annotated[list[OrderItem], Field(min_length=1, max_length=100)]
+    currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class Order(BaseModel):
+    """An order as the workflow and the API see it once it has an id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: OrderId
+    customer_id: Name64
+    items: list[OrderItem]
+    currency: str
+
+    @classmethod
+    def from_request(cls, request: OrderRequest) -> Order:
+        return cls(
+            order_id=request.order_id or str(uuid.uuid4()),
+            customer_id=request.customer_id,
+            items=list(request.items),
+            currency=request.currency,
+        )
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.unit_price * item.quantity for item in self.items), Decimal("0")).quantize(CENTS)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe form (prices as strings with two decimals) for the workflow and queues."""
+        return {
+            "order_id": self.order_id,
+            "customer_id": self.customer_id,
+            "currency": self.currency,
+            "items": [
+                {
+                    "sku": item.sku,
+                    "quantity": item.quantity,
+                    "unit_price": str(item.unit_price.quantize(CENTS)),
+                }
+                for item in self.items
+            ],
+        }
+
+    @property
+    def body_hash(self) -> str:
+        """Identifies the request's meaning: "12.5" and "12.50" are the same body."""
+        canonical = json.dumps(self.to_payload(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    """One entry per bad field, named by its path in the body (`items[0].quantity`)."""
+    return [
+        {"field": _path(entry["loc"]) or "(body)", "message": entry["msg"]} for entry in error.errors(include_url=False)
+    ]
+
+
+def _path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path

@@ -1,0 +1,308 @@
+"""Order storage: every write is a conditional, idempotent DynamoDB update.
+
+`OrderRepository` is the seam the handlers depend on; `DynamoOrderRepository` is the one
+implementation, used against moto in tests and the local stack and against DynamoDB on AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import TransientError
+from chalicelib.models import Order
+from chalicelib.rules import Verdict
+from chalicelib.states import ALLOWED_SOURCES, OrderStatus
+
+Item = dict[str, Any]
+
+# DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+
+
+class DeadLetterOutcome(StrEnum):
+    RECORDED = "RECORDED"
+    ALREADY_RECORDED = "ALREADY_RECORDED"
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"  # missing, or already FULFILLED/REJECTED: nothing to record
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """What `failed_orders` keeps about one dead-lettered order."""
+
+    order_id: str
+    source: str  # "fulfillment" (the DLQ) or "workflow" (the state machine gave up)
+    original_message: str
+    attempts: int
+    last_error: str
+    queued_at: str | None
+    dead_lettered_at: str
+    message_id: str | None = None
+
+    def to_item(self) -> Item:
+        item: Item = {
+            "order_id": self.order_id,
+            "source": self.source,
+            "original_message": self.original_message,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "dead_lettered_at": self.dead_lettered_at,
+        }
+        if self.queued_at:
+            item["queued_at"] = self.queued_at
+        if self.message_id:
+            item["message_id"] = self.message_id
+        return item
+
+
+class OrderRepository(Protocol):
+    def create(self, order: Order, now: str) -> Item | None:
+        """Store a new ACCEPTED order; returns the existing item instead if the id is taken."""
+        ...
+
+    def get(self, order_id: str) -> Item | None: ...
+
+    def delete_if_accepted(self, order_id: str, body_hash: str) -> None:
+        """Undo `create` when the workflow could not be started."""
+        ...
+
+    def record_verdict(self, order_id: str, execution_id: str, verdict: Verdict, now: str) -> bool:
+        """ACCEPTED -> PENDING or REJECTED, claimed by one workflow execution.
+
+        True when this execution holds the claim (also on its own retries): only then
+        may it queue the order.
+        """
+        ...
+
+    def record_failed_attempt(self, order_id: str, attempt: int, error: str, now: str) -> Item | None:
+        """PENDING/FAILED -> FAILED; None when the order is terminal or missing."""
+        ...
+
+    def mark_fulfilled(self, order_id: str, attempt: int, now: str) -> bool:
+        """PENDING/FAILED -> FULFILLED; False when it already was terminal (or is missing)."""
+        ...
+
+    def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome: ...
+
+    def get_failure(self, order_id: str) -> Item | None: ...
+
+
+@contextmanager
+def _transient_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES:
+            raise TransientError(str(exc)) from exc
+        raise
+    except BotoCoreError as exc:  # connection and timeout errors
+        raise TransientError(str(exc)) from exc
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    code: str = exc.response.get("Error", {}).get("Code", "")
+    return code == "ConditionalCheckFailedException"
+
+
+def _status_condition(target: OrderStatus) -> tuple[str, dict[str, Any]]:
+    sources = sorted(ALLOWED_SOURCES[target])
+    names: dict[str, Any] = {f":from_{s.value.lower()}": s.value for s in sources}
+    return f"#status IN ({', '.join(names)})", names
+
+
+class DynamoOrderRepository:
+    def __init__(self, dynamodb: Any, orders_table: str, failed_orders_table: str) -> None:
+        self._orders = dynamodb.Table(orders_table)
+        self._failed = dynamodb.Table(failed_orders_table)
+        # The resource's client takes plain Python values: boto3 (de)serializes them.
+        self._client = dynamodb.meta.client
+
+    def create(self, order: Order, now: str) -> Item | None:
+        item: Item = {
+            **order.to_payload(),
+            "items": [{**line, "unit_price": Decimal(line["unit_price"])} for line in order.to_payload()["items"]],
+            "total": order.total,
+            "status": OrderStatus.ACCEPTED.value,
+            "attempts": 0,
+            "body_hash": order.body_hash,
+            "created_at": now,
+            "updated_at": now,
+            "history": [{"status": OrderStatus.ACCEPTED.value, "at": now}],
+        }
+        try:
+            with _transient_errors():
+                self._orders.put_item(Item=item, ConditionExpression="attribute_not_exists(order_id)")
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+            existing = self.get(order.order_id)
+            if existing is None:  # deleted between our put and get (a 503 rollback): retry once
+                return self.create(order, now)
+            return existing
+        return None
+
+    def get(self, order_id: str) -> Item | None:
+        with _transient_errors():
+            response = self._orders.get_item(Key={"order_id": order_id}, ConsistentRead=True)
+        item: Item | None = response.get("Item")
+        return item
+
+    def get_failure(self, order_id: str) -> Item | None:
+        with _transient_errors():
+            response = self._failed.get_item(Key={"order_id": order_id}, ConsistentRead=True)
+        item: Item | None = response.get("Item")
+        return item
+
+    def delete_if_accepted(self, order_id: str, body_hash: str) -> None:
+        try:
+            with _transient_errors():
+                self._orders.delete_item(
+                    Key={"order_id": order_id},
+                    ConditionExpression="#status = :accepted AND body_hash = :hash",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":accepted": OrderStatus.ACCEPTED.value, ":hash": body_hash},
+                )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):  # already moved on: it is no longer ours to undo
+                raise
+
+    def record_verdict(self, order_id: str, execution_id: str, verdict: Verdict, now: str) -> bool:
+        target = OrderStatus.PENDING if verdict.valid else OrderStatus.REJECTED
+        values: dict[str, Any] = {
+            ":target": target.value,
+            ":accepted": OrderStatus.ACCEPTED.value,
+            ":execution": execution_id,
+            ":now": now,
+            ":history": [{"status": target.value, "at": now}],
+        }
+        update = "SET #status = :target, execution_id = :execution, updated_at = :now, " + _HISTORY_APPEND
+        if verdict.reason:
+            update += ", reason = :reason"
+            values[":reason"] = verdict.reason
+        return self._conditional_update(
+            order_id,
+            update,
+            "attribute_exists(order_id) AND (#status = :accepted OR (#status = :target AND execution_id = :execution))",
+            values,
+        )
+
+    def record_failed_attempt(self, order_id: str, attempt: int, error: str, now: str) -> Item | None:
+        condition, values = _status_condition(OrderStatus.FAILED)
+        values.update(
+            {
+                ":target": OrderStatus.FAILED.value,
+                ":attempt": attempt,
+                ":error": error,
+                ":now": now,
+                ":history": [{"status": OrderStatus.FAILED.value, "at": now, "attempt": attempt}],
+            }
+        )
+        updated = self._conditional_update(
+            order_id,
+            "SET #status = :target, attempts = :attempt, last_error = :error, updated_at = :now, " + _HISTORY_APPEND,
+            f"{condition} AND attempts < :attempt",
+            values,
+        )
+        if updated:
+            return self.get(order_id)
+        current = self.get(order_id)
+        # A duplicate delivery of an attempt already counted: still not terminal, still failing.
+        if current is not None and not OrderStatus(current["status"]).is_terminal:
+            return current
+        return None
+
+    def mark_fulfilled(self, order_id: str, attempt: int, now: str) -> bool:
+        condition, values = _status_condition(OrderStatus.FULFILLED)
+        values.update(
+            {
+                ":target": OrderStatus.FULFILLED.value,
+                ":attempt": attempt,
+                ":now": now,
+                ":history": [{"status": OrderStatus.FULFILLED.value, "at": now, "attempt": attempt}],
+            }
+        )
+        return self._conditional_update(
+            order_id,
+            "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+            condition,
+            values,
+        )
+
+    def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome:
+        condition, values = _status_condition(OrderStatus.DEAD_LETTERED)
+        values.update(
+            {
+                ":target": OrderStatus.DEAD_LETTERED.value,
+                ":now": now,
+                ":error": record.last_error,
+                ":attempts": record.attempts,
+                ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now}],
+            }
+        )
+        try:
+            with _transient_errors():
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._failed.name,
+                                "Item": record.to_item(),
+                                "ConditionExpression": "attribute_not_exists(order_id)",
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._orders.name,
+                                "Key": {"order_id": record.order_id},
+                                "UpdateExpression": "SET #status = :target, last_error = :error, "
+                                "attempts = :attempts, updated_at = :now, " + _HISTORY_APPEND,
+                                "ConditionExpression": f"attribute_exists(order_id) AND {condition}",
+                                "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
+                                "ExpressionAttributeValues": {**values, ":empty": []},
+                            }
+                        },
+                    ]
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            if self.get_failure(record.order_id) is not None:
+                return DeadLetterOutcome.ALREADY_RECORDED
+            return DeadLetterOutcome.NOT_ELIGIBLE
+        return DeadLetterOutcome.RECORDED
+
+    def _conditional_update(self, order_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        try:
+            with _transient_errors():
+                self._orders.update_item(
+                    Key={"order_id": order_id},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#status": "status", "#history": "history"},
+                    ExpressionAttributeValues={**values, ":empty": []},
+                )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+
+# Each transition appends to the order's history, so "never backwards" can be checked later.
+_HISTORY_APPEND = "#history = list_append(if_not_exists(#history, :empty), :history)"

@@ -1,0 +1,61 @@
+"""Builds the handlers' dependencies lazily, once per Lambda container (or local process).
+
+Tests and the local stack call `reset()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from typing import Any
+
+import boto3
+
+from chalicelib.api import OrderApi
+from chalicelib.dead_letter import DeadLetterHandler
+from chalicelib.fulfillment import Fulfillment
+from chalicelib.repository import DynamoOrderRepository
+from chalicelib.settings import Settings
+from chalicelib.workflow import StepFunctionsWorkflow
+from chalicelib.workflow_tasks import WorkflowTasks
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+@cache
+def repository() -> DynamoOrderRepository:
+    config = settings()
+    return DynamoOrderRepository(boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table)
+
+
+@cache
+def order_api() -> OrderApi:
+    return OrderApi(repository(), StepFunctionsWorkflow(_client("stepfunctions"), settings().state_machine_arn))
+
+
+@cache
+def workflow_tasks() -> WorkflowTasks:
+    return WorkflowTasks(repository())
+
+
+@cache
+def fulfillment() -> Fulfillment:
+    return Fulfillment(repository(), settings().fulfillment_success_rate, random.random)
+
+
+@cache
+def dead_letter_handler() -> DeadLetterHandler:
+    return DeadLetterHandler(repository())
+
+
+def reset() -> None:
+    for factory in (settings, _client, repository, order_api, workflow_tasks, fulfillment, dead_letter_handler):
+        factory.cache_clear()

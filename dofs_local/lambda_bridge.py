@@ -1,0 +1,89 @@
+"""Runs Lambda invocations made against moto in this process, with the app's own functions.
+
+moto's Step Functions interpreter invokes Lambda tasks through its Lambda backend, which would
+need Docker. `install()` wraps `LambdaBackend.invoke` so that a call naming one of the app's
+functions runs that function here and answers as Lambda does: the return value as the payload,
+or an unhandled exception as `x-amz-function-error: Unhandled` with `errorType` set to the
+exception's class name (which the state machine's Retry and Catch rules match). Calls naming
+other functions go to moto unchanged. tests/test_lambda_bridge.py fails if a moto upgrade
+moves the method this relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend
+
+Handler = Callable[[Any, Any], Any]
+
+_lock = threading.Lock()
+_handlers: dict[str, Handler] = {}
+_original_invoke = LambdaBackend.invoke
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """`dofs-local-x`, `arn:aws:lambda:...:function:dofs-local-x[:qualifier]` -> `dofs-local-x`."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":")[6]
+    return name_or_arn.split(":")[0]
+
+
+def invoke_in_process(handler: Handler, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:
+    """Returns the payload and whether the function failed, as Lambda reports them."""
+    event = json.loads(body) if body else {}
+    try:
+        result = handler(event, LambdaContext(function_name))
+    except Exception as exc:  # a Lambda function's unhandled error is data for the caller
+        error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+        return json.dumps(error).encode(), True
+    return json.dumps(result, default=str).encode(), False
+
+
+def _invoke(
+    self: LambdaBackend, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+) -> str | bytes | None:
+    name = function_name_of(function_name)
+    with _lock:
+        handler = _handlers.get(name)
+    if handler is None:
+        return _original_invoke(self, function_name, qualifier, body, headers, response_headers)
+    payload, failed = invoke_in_process(handler, name, body)
+    if failed:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["Content-Length"] = str(len(payload))
+    return payload
+
+
+def install(handlers: Mapping[str, Handler]) -> None:
+    """Route invocations of these function names to these callables (adds to earlier ones)."""
+    with _lock:
+        _handlers.update(handlers)
+        LambdaBackend.invoke = _invoke  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    with _lock:
+        _handlers.clear()
+        LambdaBackend.invoke = _original_invoke  # type: ignore[method-assign]

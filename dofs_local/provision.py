@@ -1,0 +1,73 @@
+"""Creates a stage's tables, queues and state machine on an AWS endpoint (moto here).
+
+Same names and settings as infra/ creates on AWS: both read them from `.chalice/config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dofs_local.stage import LOCAL_ACCOUNT_ID, Stage, render_state_machine
+
+
+@dataclass(frozen=True)
+class Resources:
+    order_queue_url: str
+    order_dlq_url: str
+    order_queue_arn: str
+    order_dlq_arn: str
+    state_machine_arn: str
+
+
+def provision(stage: Stage, session: Any) -> Resources:
+    dynamodb = session.client("dynamodb", region_name=stage.region)
+    for table in (stage.orders_table, stage.failed_orders_table):
+        dynamodb.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            SSESpecification={"Enabled": True},
+        )
+
+    sqs = session.client("sqs", region_name=stage.region)
+    dlq_url = sqs.create_queue(
+        QueueName=stage.order_dlq_name,
+        Attributes={"MessageRetentionPeriod": str(stage.dlq_retention_seconds), "SqsManagedSseEnabled": "true"},
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(stage, stage.order_dlq_name)
+    queue_url = sqs.create_queue(
+        QueueName=stage.order_queue_name,
+        Attributes={
+            "VisibilityTimeout": str(stage.queue_visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": stage.max_receive_count}),
+            "SqsManagedSseEnabled": "true",
+        },
+    )["QueueUrl"]
+
+    iam = session.client("iam", region_name=stage.region)
+    role_arn = iam.create_role(
+        RoleName=f"{stage.prefix}-state-machine",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    stepfunctions = session.client("stepfunctions", region_name=stage.region)
+    state_machine_arn = stepfunctions.create_state_machine(
+        name=stage.state_machine_name,
+        definition=render_state_machine(stage, queue_url),
+        roleArn=role_arn,
+        type=stage.workflow_type,
+    )["stateMachineArn"]
+    return Resources(queue_url, dlq_url, _queue_arn(stage, stage.order_queue_name), dlq_arn, state_machine_arn)
+
+
+def _queue_arn(stage: Stage, name: str) -> str:
+    return f"arn:aws:sqs:{stage.region}:{LOCAL_ACCOUNT_ID}:{name}"

@@ -1,0 +1,108 @@
+"""A stage's names and settings, read from `.chalice/config.json`: the one source of truth
+that Chalice, Terraform (`jsondecode(file(...))`) and the local stack share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
+# moto's fixed account: ARNs in the local stage's config are written for it.
+LOCAL_ACCOUNT_ID = "123456789012"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    app_name: str
+    region: str
+    environment: dict[str, str]
+    max_receive_count: int
+    queue_visibility_timeout_seconds: int
+    dlq_retention_seconds: int
+    workflow_type: str
+    function_environments: dict[str, dict[str, str]]
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.app_name}-{self.name}"
+
+    @property
+    def orders_table(self) -> str:
+        return self.environment["ORDERS_TABLE"]
+
+    @property
+    def failed_orders_table(self) -> str:
+        return self.environment["FAILED_ORDERS_TABLE"]
+
+    @property
+    def order_queue_name(self) -> str:
+        return f"{self.prefix}-order_queue"
+
+    @property
+    def order_dlq_name(self) -> str:
+        return f"{self.prefix}-order_dlq"
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{self.prefix}-order-workflow"
+
+    def function_name(self, handler: str) -> str:
+        """Chalice names each deployed function `{app}-{stage}-{handler}`."""
+        return f"{self.prefix}-{handler}"
+
+    def function_arn(self, handler: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name(handler)}"
+
+    def state_machine_arn(self) -> str:
+        return f"arn:aws:states:{self.region}:{LOCAL_ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
+
+    def api_environment(self) -> dict[str, str]:
+        """The API handler's variables: the stage's plus its own (STATE_MACHINE_ARN)."""
+        return {**self.environment, **self.function_environments.get("api_handler", {})}
+
+
+def _read_config() -> dict[str, Any]:
+    return json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+def load_stage(name: str = "local") -> Stage:
+    config = _read_config()
+    try:
+        raw = config["stages"][name]
+    except KeyError as exc:
+        raise ValueError(f"stage {name!r} is not in .chalice/config.json") from exc
+    settings = raw["dofs"]
+    return Stage(
+        name=name,
+        app_name=config["app_name"],
+        region=settings["region"],
+        environment=dict(raw["environment_variables"]),
+        max_receive_count=int(settings["max_receive_count"]),
+        queue_visibility_timeout_seconds=int(settings["queue_visibility_timeout_seconds"]),
+        dlq_retention_seconds=int(settings["dlq_retention_seconds"]),
+        workflow_type=settings["workflow_type"],
+        function_environments={
+            handler: dict(function.get("environment_variables", {}))
+            for handler, function in raw.get("lambda_functions", {}).items()
+        },
+    )
+
+
+def render_state_machine(stage: Stage, order_queue_url: str) -> str:
+    """Fills the ASL placeholders the way Terraform's templatefile() does."""
+    values = {
+        "validate_order_arn": stage.function_arn("validate_order"),
+        "store_order_arn": stage.function_arn("store_order"),
+        "record_workflow_failure_arn": stage.function_arn("record_workflow_failure"),
+        "order_queue_url": order_queue_url,
+    }
+    text = ASL_PATH.read_text()
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    if "${" in text:
+        raise ValueError(f"{ASL_PATH.name} has a placeholder the local stack does not fill")
+    return text

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from chalicelib.dead_letter import DeadLetterHandler
+from chalicelib.repository import DynamoOrderRepository
+from chalicelib.rules import Verdict
+from tests.conftest import make_order, sqs_event, sqs_record
+
+NOW = "2026-11-25T10:00:00.000Z"
+
+
+def failed_three_times(repository: DynamoOrderRepository, order_id: str) -> None:
+    repository.create(make_order(order_id), NOW)
+    repository.record_verdict(order_id, "exec", Verdict(True), NOW)
+    for attempt in (1, 2, 3):
+        repository.record_failed_attempt(order_id, attempt, f"failure {attempt}", NOW)
+
+
+def test_records_the_failure_and_dead_letters_the_order(repository: DynamoOrderRepository) -> None:
+    failed_three_times(repository, "a")
+    record = sqs_record("a", receive_count=1)
+    result = DeadLetterHandler(repository, clock=lambda: NOW).handle_batch(sqs_event(record))
+    assert result == {"batchItemFailures": []}
+    failure = repository.get_failure("a")
+    assert failure is not None
+    assert failure["original_message"] == record["body"]
+    assert failure["attempts"] == 3
+    assert failure["last_error"] == "failure 3"
+    assert failure["message_id"] == record["messageId"]
+    assert failure["queued_at"] == "2025-11-24T16:00:00.000Z"
+    assert failure["dead_lettered_at"] == NOW
+    order = repository.get("a")
+    assert order is not None
+    assert order["status"] == "DEAD_LETTERED"
+
+
+def test_a_repeated_dead_letter_changes_nothing(repository: DynamoOrderRepository) -> None:
+    failed_three_times(repository, "a")
+    handler = DeadLetterHandler(repository, clock=lambda: NOW)
+    handler.handle_batch(sqs_event(sqs_record("a")))
+    first = (repository.get("a"), repository.get_failure("a"))
+    later = DeadLetterHandler(repository, clock=lambda: "2026-11-25T11:00:00.000Z")
+    assert later.handle_batch(sqs_event(sqs_record("a", message_id="again"))) == {"batchItemFailures": []}
+    assert (repository.get("a"), repository.get_failure("a")) == first
+
+
+def test_a_fulfilled_order_gets_no_failure_record(repository: DynamoOrderRepository) -> None:
+    repository.create(make_order("a"), NOW)
+    repository.record_verdict("a", "exec", Verdict(True), NOW)
+    repository.mark_fulfilled("a", 1, NOW)
+    DeadLetterHandler(repository).handle_batch(sqs_event(sqs_record("a"), sqs_record("unknown")))
+    assert repository.get_failure("a") is None
+    assert repository.get_failure("unknown") is None
