@@ -8,10 +8,10 @@ PORT ?= 8000
 AWS_PORT ?= 4566
 export PORT AWS_PORT
 
-.PHONY: help venv test lint typecheck unit demo local clean
+.PHONY: help venv test lint typecheck unit clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,6 @@ test: lint typecheck unit ## Everything CI runs: lint, types, tests
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# More targets, one file per concern (local stack, infrastructure, CI/CD).
+include $(sort $(wildcard make/*.mk))
