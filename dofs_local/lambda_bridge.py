@@ -50,13 +50,18 @@ def function_name_of(name_or_arn: str) -> str:
     return name_or_arn.split(":")[0]
 
 
-def invoke_in_process(handler: Handler, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:
-    """Returns the payload and whether the function failed, as Lambda reports them."""
-    event = json.loads(body) if body else {}
+def call_function(handler: Handler, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
+    """Runs one invocation; returns (result, None) or (None, Lambda's error payload)."""
     try:
-        result = handler(event, LambdaContext(function_name))
-    except Exception as exc:  # a Lambda function's unhandled error is data for the caller
-        error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+        return handler(event, LambdaContext(function_name)), None
+    except Exception as exc:  # a Lambda function's unhandled error is data for its caller
+        return None, {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+
+
+def invoke_in_process(handler: Handler, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:
+    """Returns the payload and whether the function failed, as Lambda's Invoke API reports them."""
+    result, error = call_function(handler, function_name, json.loads(body) if body else {})
+    if error is not None:
         return json.dumps(error).encode(), True
     return json.dumps(result, default=str).encode(), False
 

@@ -1,0 +1,112 @@
+"""The AWS emulator: a moto server on 127.0.0.1 with Step Functions execution switched on.
+
+Two settings make moto behave like AWS where the pipeline's guarantees depend on it:
+- Step Functions executes state machines (moto only records them by default), and its
+  interpreter calls back into this server (it reads the port from MOTO_PORT).
+- DynamoDB writes and SQS receives are atomic across the server's request threads: moto
+  checks a ConditionExpression and writes in separate steps, and two concurrent receives
+  could take the same message, so without a lock a conditional write could race. A long
+  poll waits outside the lock, so one idle poller never holds up the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from moto.dynamodb.models import DynamoDBBackend
+from moto.server import ThreadedMotoServer
+from moto.sqs.models import SQSBackend
+
+_backend_lock = threading.RLock()
+_ATOMIC_METHODS: dict[type, tuple[str, ...]] = {
+    DynamoDBBackend: ("put_item", "update_item", "delete_item", "transact_write_items"),
+    SQSBackend: ("delete_message", "delete_message_batch", "send_message", "send_message_batch"),
+}
+LONG_POLL_INTERVAL_SECONDS = 0.02
+
+
+def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _backend_lock:
+            return method(*args, **kwargs)
+
+    locked.__dofs_atomic__ = True  # type: ignore[attr-defined]
+    return locked
+
+
+def _atomic_receive(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def receive(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _backend_lock:
+                messages = method(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            if messages or time.monotonic() >= deadline:
+                return messages
+            time.sleep(LONG_POLL_INTERVAL_SECONDS)
+
+    receive.__dofs_atomic__ = True  # type: ignore[attr-defined]
+    return receive
+
+
+def make_backends_atomic() -> None:
+    for backend, names in _ATOMIC_METHODS.items():
+        for name in names:
+            method = getattr(backend, name)
+            if not getattr(method, "__dofs_atomic__", False):
+                setattr(backend, name, _atomic(method))
+    if not getattr(SQSBackend.receive_message, "__dofs_atomic__", False):
+        SQSBackend.receive_message = _atomic_receive(SQSBackend.receive_message)  # type: ignore[method-assign]
+
+
+class Emulator:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.host = host
+        self.port = port
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        make_backends_atomic()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        # Request threads are joined when the server closes, so stop() leaves none behind.
+        wsgi_server: Any = self._server._server
+        wsgi_server.daemon_threads = False
+        wsgi_server.block_on_close = True
+        os.environ["MOTO_PORT"] = str(self.port)
+        self._moto_api("reset", None)
+        self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _moto_api(self, path: str, body: dict[str, Any] | None) -> None:
+        request = urllib.request.Request(  # noqa: S310 - a fixed http URL on loopback
+            f"{self.endpoint}/moto-api/{path}",
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()

@@ -1,0 +1,115 @@
+"""Lambda's SQS event source mapping, emulated: one poller thread per concurrent batch.
+
+As on AWS: long-poll up to the batch size, keep collecting for the batching window, call the
+function with an SQS event, then delete the messages it did not report in
+`batchItemFailures`. A function error (or a response naming unknown ids) leaves the whole batch
+to come back after the visibility timeout; SQS's own redrive policy moves a message to the DLQ
+after maxReceiveCount receives.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dofs_local.lambda_bridge import Handler, call_function
+
+MAX_RECEIVE_BATCH = 10  # SQS's per-call limit
+LONG_POLL_SECONDS = 1  # short, so that stopping is prompt
+
+
+@dataclass(frozen=True)
+class EventSource:
+    function_name: str
+    handler: Handler
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    batching_window_seconds: float
+    region: str
+
+
+class QueuePoller(threading.Thread):
+    def __init__(
+        self,
+        sqs: Any,
+        source: EventSource,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"poller-{source.function_name}", daemon=True)
+        self._sqs = sqs
+        self._source = source
+        self._stopping = stop
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = self._collect_batch()
+                if messages:
+                    self._deliver(messages)
+            except Exception:  # the emulator going away at shutdown; keep polling otherwise
+                if self._stopping.is_set():
+                    return
+                time.sleep(0.2)
+
+    def _collect_batch(self) -> list[dict[str, Any]]:
+        source = self._source
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + source.batching_window_seconds
+        while len(messages) < source.batch_size and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if messages and remaining <= 0:
+                break
+            response = self._sqs.receive_message(
+                QueueUrl=source.queue_url,
+                MaxNumberOfMessages=min(MAX_RECEIVE_BATCH, source.batch_size - len(messages)),
+                WaitTimeSeconds=LONG_POLL_SECONDS if not messages else max(0, min(LONG_POLL_SECONDS, int(remaining))),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            messages.extend(received)
+            if not received and messages and remaining <= 0:
+                break
+        return messages
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        source = self._source
+        event = {"Records": [self._record(message) for message in messages]}
+        result, error = call_function(source.handler, source.function_name, event)
+        ids = {message["MessageId"] for message in messages}
+        failed_ids = ids if error is not None else _failed_ids(result, ids)
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        for start in range(0, len(done), MAX_RECEIVE_BATCH):
+            chunk = done[start : start + MAX_RECEIVE_BATCH]
+            self._sqs.delete_message_batch(
+                QueueUrl=source.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._source.queue_arn,
+            "awsRegion": self._source.region,
+        }
+
+
+def _failed_ids(result: Any, ids: set[str]) -> set[str]:
+    """The ids to retry, read from a partial batch response as Lambda reads it."""
+    if not result:
+        return set()
+    failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+    if failures is None:
+        return set()
+    named = {entry.get("itemIdentifier") for entry in failures if isinstance(entry, dict)}
+    # An empty, null or unknown identifier makes Lambda treat the whole batch as failed.
+    return ids if not named <= ids else {i for i in named if isinstance(i, str)}

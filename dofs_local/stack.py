@@ -1,0 +1,216 @@
+"""The whole pipeline on one machine: emulator, workflow, queue pollers and the HTTP API.
+
+    with LocalStack(StackOptions(api_port=0, aws_port=0)) as stack:
+        requests.post(f"{stack.api_url}/order", json=...)
+
+Everything runs in this process: Chalice functions are called in-process, AWS APIs are moto's.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType, TracebackType
+from typing import Any, TextIO
+
+import boto3
+from chalice.cli.factory import CLIFactory
+from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+
+from chalicelib import runtime
+from dofs_local import lambda_bridge
+from dofs_local.emulator import Emulator
+from dofs_local.pollers import EventSource, QueuePoller
+from dofs_local.provision import Resources, provision
+from dofs_local.stage import PROJECT_DIR, Stage, load_stage
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    api_port: int = 8000
+    aws_port: int = 4566
+    host: str = "127.0.0.1"
+    stage: str = "local"
+    success_rate: float | None = None  # None: FULFILLMENT_SUCCESS_RATE from the environment, else the stage's
+    pollers_per_queue: int = 4
+    log_stream: TextIO | None = None  # where the functions' JSON log lines go; None: stdout
+    quiet_http: bool = False  # drop the API server's per-request access log
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions = StackOptions()) -> None:
+        self.options = options
+        self.stage: Stage = load_stage(options.stage)
+        self._emulator = Emulator(options.host, options.aws_port)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._api_server: LocalDevServer | None = None
+        self._saved_environ: dict[str, str] = {}
+        self._saved_log_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+        self.api_port = options.api_port
+        self.resources: Resources | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.options.host}:{self.api_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        return self._emulator.endpoint
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for port in (self.options.aws_port, self.options.api_port):
+            _ensure_free(self.options.host, port)
+        self._saved_environ = dict(os.environ)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self._emulator.start()
+        for name, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        os.environ["AWS_DEFAULT_REGION"] = self.stage.region
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        app_module, api_server = self._create_api_server()
+        # Loading the app wrote the stage's variables into os.environ; the API handler's own
+        # (STATE_MACHINE_ARN) and this run's overrides go on top.
+        os.environ.update(self.stage.api_environment())
+        if self.options.success_rate is not None:
+            os.environ["FULFILLMENT_SUCCESS_RATE"] = str(self.options.success_rate)
+        elif "FULFILLMENT_SUCCESS_RATE" in self._saved_environ:
+            os.environ["FULFILLMENT_SUCCESS_RATE"] = self._saved_environ["FULFILLMENT_SUCCESS_RATE"]
+        runtime.reset()
+        runtime.settings()  # a bad setting fails here, at start-up, with its name
+        self._redirect_logs()
+
+        session = boto3.Session(region_name=self.stage.region)
+        self.resources = provision(self.stage, session)
+        app = app_module.app
+        lambda_bridge.install(
+            {self.stage.function_name(f.name): app.handler_map[f.name] for f in app.pure_lambda_functions}
+        )
+        sqs = session.client("sqs")
+        for source in self._event_sources(app_module, self.resources):
+            for _ in range(self.options.pollers_per_queue):
+                self._threads.append(QueuePoller(sqs, source, self._stopping))
+        self._api_server = api_server
+        self._threads.append(threading.Thread(target=api_server.server.serve_forever, name="api", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        if self._api_server is not None:
+            self._api_server.shutdown()
+            self._api_server.server.server_close()
+            self._api_server = None
+        if self.resources is not None:
+            self._wait_for_executions(self.resources.state_machine_arn)
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        self._emulator.stop()
+        lambda_bridge.uninstall()
+        for handler, stream in self._saved_log_streams:
+            handler.setStream(stream)
+        self._saved_log_streams.clear()
+        os.environ.clear()
+        os.environ.update(self._saved_environ)
+        runtime.reset()
+
+    def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
+        factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
+        config = factory.create_config_obj(chalice_stage_name=self.stage.name)
+        app = config.chalice_app
+        server = create_local_server(app, config, self.options.host, self.options.api_port)
+        handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
+        server.server.RequestHandlerClass = functools.partial(handler, app_object=app, config=config)
+        # Handler threads are joined on close; an idle keep-alive connection ends within `timeout`.
+        server.server.daemon_threads = False
+        server.server.block_on_close = True
+        self.api_port = server.server.server_address[1]
+        import app as app_module  # loaded by create_config_obj above
+
+        return app_module, server
+
+    def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
+        """The app's own `on_sqs_message` settings (batch size, window), bound to local queues."""
+        queues = {
+            app_module.ORDER_QUEUE_ARN: (resources.order_queue_url, resources.order_queue_arn),
+            app_module.ORDER_DLQ_ARN: (resources.order_dlq_url, resources.order_dlq_arn),
+        }
+        for config in app_module.app.event_sources:
+            queue_url, queue_arn = queues[config.queue_arn]
+            yield EventSource(
+                function_name=self.stage.function_name(config.name),
+                handler=app_module.app.handler_map[config.name],
+                queue_url=queue_url,
+                queue_arn=queue_arn,
+                batch_size=config.batch_size,
+                batching_window_seconds=config.maximum_batching_window_in_seconds,
+                region=self.stage.region,
+            )
+
+    def _redirect_logs(self) -> None:
+        if self.options.log_stream is None:
+            return
+        for handler in logging.getLogger("dofs").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                self._saved_log_streams.append((handler, handler.setStream(self.options.log_stream)))
+
+    def _wait_for_executions(self, state_machine_arn: str, timeout: float = 15.0) -> None:
+        """Lets workflows already started finish, so none calls back into a stopped emulator."""
+        try:
+            stepfunctions = boto3.client("stepfunctions", endpoint_url=self.aws_endpoint, region_name=self.stage.region)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                running = stepfunctions.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+                if not running["executions"]:
+                    return
+                time.sleep(0.1)
+        except Exception:  # the emulator is already gone: nothing left to wait for
+            return
+
+
+class _RequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
+    timeout = 2.0  # seconds an idle keep-alive connection is kept open
+
+
+class _QuietRequestHandler(_RequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        return None
+
+
+def _ensure_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(
+                f"{host}:{port} is already in use (is `make local` running?); choose another port"
+            ) from exc
+
