@@ -199,7 +199,7 @@ class _RequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
 
 
 class _QuietRequestHandler(_RequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
 
@@ -213,4 +213,3 @@ def _ensure_free(host: str, port: int) -> None:
             raise PortInUseError(
                 f"{host}:{port} is already in use (is `make local` running?); choose another port"
             ) from exc
-

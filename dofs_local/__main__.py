@@ -1,0 +1,89 @@
+"""Command line: `python -m dofs_local serve|demo` (what `make local` and `make demo` run)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from dofs_local import demo
+from dofs_local.stack import LocalStack, PortInUseError, StackOptions
+from dofs_local.stage import PROJECT_DIR
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return rate
+
+
+def serve(args: argparse.Namespace) -> int:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    options = StackOptions(api_port=args.port, aws_port=args.aws_port, success_rate=args.success_rate)
+    with LocalStack(options) as stack:
+        assert stack.resources is not None
+        print(
+            f"""
+DOFS local stack (stage {stack.stage.name}) is up. Ctrl-C stops it.
+  API           {stack.api_url}   POST /order, GET /order/{{order_id}}
+  AWS emulator  {stack.aws_endpoint}   aws --endpoint-url {stack.aws_endpoint} ...
+  tables        {stack.stage.orders_table}, {stack.stage.failed_orders_table}
+  queues        {stack.resources.order_queue_url}
+                {stack.resources.order_dlq_url}
+  workflow      {stack.resources.state_machine_arn}
+  success rate  {os.environ.get("FULFILLMENT_SUCCESS_RATE")}
+Function logs follow, one JSON line per operation.
+""",
+            flush=True,
+        )
+        try:
+            stopping.wait()
+        except KeyboardInterrupt:
+            print("\nstopping...", flush=True)
+    print("stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dofs_local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the local stack until Ctrl-C"), ("demo", "run the pipeline end to end")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--port", type=int, default=_port("PORT", 8000), help="API port (env PORT)")
+        command.add_argument(
+            "--aws-port", type=int, default=_port("AWS_PORT", 4566), help="emulator port (env AWS_PORT)"
+        )
+        command.add_argument(
+            "--success-rate",
+            type=_rate,
+            default=None,
+            help="fulfillment success rate, 0..1 (env FULFILLMENT_SUCCESS_RATE)",
+        )
+    demo_command = commands.choices["demo"]
+    demo_command.add_argument("--orders", type=int, default=50, help="orders to post (default 50)")
+    demo_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
+    demo_command.add_argument("--log-file", type=Path, default=PROJECT_DIR / ".dofs" / "demo-logs.jsonl")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        rate = args.success_rate
+        if rate is None:
+            rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or "0.7")
+        return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
+    except PortInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The contract's invariants (CONTRACT.md section 4), checked against the tables and logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from chalicelib.states import OrderStatus, can_transition
+
+Item = dict[str, Any]
+FAILURE_FIELDS = ("original_message", "attempts", "last_error", "dead_lettered_at")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    orders: dict[str, Item]
+    failures: dict[str, Item]
+
+    @classmethod
+    def read(cls, dynamodb: Any, orders_table: str, failed_orders_table: str) -> Snapshot:
+        return cls(_scan(dynamodb, orders_table), _scan(dynamodb, failed_orders_table))
+
+    def statuses(self, order_ids: Iterable[str]) -> dict[str, str]:
+        return {order_id: str(self.orders[order_id]["status"]) for order_id in order_ids if order_id in self.orders}
+
+
+def _scan(dynamodb: Any, table: str) -> dict[str, Item]:
+    items: dict[str, Item] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for raw in page["Items"]:
+            item = _plain(raw)
+            items[item["order_id"]] = item
+    return items
+
+
+def _plain(raw: dict[str, Any]) -> Item:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in raw.items()}
+
+
+def violations(snapshot: Snapshot, accepted: Iterable[str]) -> list[str]:
+    """Every broken invariant, one line each; empty when the contract holds."""
+    found: list[str] = []
+    for order_id in sorted(set(accepted)):
+        order = snapshot.orders.get(order_id)
+        if order is None:
+            found.append(f"1: accepted order {order_id} is missing")
+            continue
+        history = [OrderStatus(entry["status"]) for entry in order.get("history", [])]
+        terminal = [status for status in history if status.is_terminal]
+        if not OrderStatus(order["status"]).is_terminal or len(terminal) != 1:
+            found.append(f"1: order {order_id} is {order['status']} with terminal history {terminal}")
+        if history.count(OrderStatus.FULFILLED) > 1:
+            found.append(f"2: order {order_id} was fulfilled {history.count(OrderStatus.FULFILLED)} times")
+        for before, after in pairwise(history):
+            if before != after and not can_transition(before, after):
+                found.append(f"5: order {order_id} moved backwards, {before} -> {after}")
+    dead = {order_id for order_id, order in snapshot.orders.items() if order["status"] == OrderStatus.DEAD_LETTERED}
+    for order_id in sorted(dead - snapshot.failures.keys()):
+        found.append(f"3: DEAD_LETTERED order {order_id} has no failed_orders record")
+    for order_id in sorted(snapshot.failures.keys() - dead):
+        found.append(f"3: order {order_id} has a failed_orders record but is not DEAD_LETTERED")
+    for order_id in sorted(dead & snapshot.failures.keys()):
+        missing = [name for name in FAILURE_FIELDS if name not in snapshot.failures[order_id]]
+        if missing:
+            found.append(f"3: failed_orders record of {order_id} lacks {', '.join(missing)}")
+    return found
+
+
+def log_violations(log_file: Path) -> list[str]:
+    """Invariant 5's other half: every log line is one JSON object carrying `order_id`."""
+    found: list[str] = []
+    for number, line in enumerate(log_file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            found.append(f"5: log line {number} is not JSON: {line[:120]}")
+            continue
+        if not isinstance(entry, dict) or "order_id" not in entry:
+            found.append(f"5: log line {number} carries no order_id: {line[:120]}")
+    return found
