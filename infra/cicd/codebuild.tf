@@ -1,0 +1,79 @@
+# One CodeBuild project per build stage. Each runs a buildspec-*.yml from the repository root,
+# which calls Make targets only: CodeBuild runs exactly what a developer runs.
+
+resource "aws_cloudwatch_log_group" "build" {
+  for_each = local.builds
+
+  name              = "/aws/codebuild/${local.prefix}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.cicd.arn
+}
+
+resource "aws_codebuild_project" "build" {
+  for_each = local.builds
+
+  name           = "${local.prefix}-${each.key}"
+  description    = each.value.description
+  service_role   = aws_iam_role.codebuild[each.key].arn
+  build_timeout  = var.build_timeout_minutes
+  queued_timeout = 60
+  encryption_key = aws_kms_key.cicd.arn
+
+  source {
+    type      = "CODEPIPELINE"
+    buildspec = each.value.buildspec
+  }
+
+  artifacts {
+    type = "CODEPIPELINE"
+  }
+
+  environment {
+    type                        = "LINUX_CONTAINER"
+    image                       = var.codebuild_image
+    compute_type                = var.codebuild_compute_type
+    image_pull_credentials_type = "CODEBUILD"
+    privileged_mode             = false
+
+    environment_variable {
+      name  = "STAGE"
+      value = var.stage
+    }
+
+    environment_variable {
+      name  = "STATE_BUCKET"
+      value = var.state_bucket
+    }
+
+    environment_variable {
+      name  = "TERRAFORM_VERSION"
+      value = var.terraform_version
+    }
+
+    environment_variable {
+      name  = "SMOKE_TIMEOUT"
+      value = tostring(var.smoke_timeout_seconds)
+    }
+
+    environment_variable {
+      name  = "TF_IN_AUTOMATION"
+      value = "1"
+    }
+
+    environment_variable {
+      name  = "TF_INPUT"
+      value = "0"
+    }
+  }
+
+  logs_config {
+    cloudwatch_logs {
+      status     = "ENABLED"
+      group_name = aws_cloudwatch_log_group.build[each.key].name
+    }
+
+    s3_logs {
+      status = "DISABLED"
+    }
+  }
+}
