@@ -1,11 +1,20 @@
 # CI/CD targets (issue 5). The buildspec-*.yml files at the root call Make targets only, so
 # CodeBuild runs exactly what a developer runs; docs/PIPELINE.md maps each stage to its target.
+# `plan` (and `package`, `deploy`, `destroy`) live in make/infra.mk; the targets here add what
+# the pipeline needs around them: applying a saved plan, reading the outputs, the smoke test.
 
+STAGE ?= dev
+TERRAFORM ?= terraform
+TERRAFORM_VERSION ?= 1.11.4
+TERRAFORM_INSTALL_DIR ?= /usr/local/bin
+CICD_STAGE_DIR = infra/stages/$(STAGE)
+PLAN ?= build/plan/$(STAGE).tfplan
+DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 SMOKE_TIMEOUT ?= 120
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
 
-.PHONY: smoke
+.PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs
 
 smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON=..]
 	@if [ -z "$(API_URL)" ] && [ -z "$(OUTPUTS_JSON)" ]; then \
@@ -16,3 +25,52 @@ smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON
 	@API_URL='$(API_URL)' API_KEY='$(API_KEY)' $(PYTHON) scripts/smoke.py \
 		--timeout '$(SMOKE_TIMEOUT)' --interval '$(SMOKE_INTERVAL)' --expect '$(SMOKE_EXPECT)' \
 		$(if $(OUTPUTS_JSON),--outputs-json '$(OUTPUTS_JSON)')
+
+smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=..; reads its API key)
+	@test -f '$(OUTPUTS_JSON)' || { echo "make smoke-deployed: OUTPUTS_JSON='$(OUTPUTS_JSON)' is not a file (make deploy-outputs writes it)" >&2; exit 2; }
+	@key_id=$$($(PYTHON) -c 'import json, sys; print((json.load(open(sys.argv[1])).get("api_key_id") or {}).get("value") or "")' '$(OUTPUTS_JSON)') || exit 2; \
+	key=""; \
+	if [ -n "$$key_id" ]; then \
+		command -v aws >/dev/null || { echo "make smoke-deployed: the AWS CLI is needed to read API key $$key_id" >&2; exit 2; }; \
+		key=$$(aws apigateway get-api-key --api-key "$$key_id" --include-value --query value --output text) || exit 1; \
+		echo "[smoke] using API key $$key_id"; \
+	fi; \
+	API_KEY="$$key" $(MAKE) --no-print-directory smoke OUTPUTS_JSON='$(OUTPUTS_JSON)' API_URL=
+
+ci-tools: ## CI: install Terraform TERRAFORM_VERSION when it is not on PATH (CodeBuild)
+	@if $(TERRAFORM) version 2>/dev/null | head -n1 | grep -qx 'Terraform v$(TERRAFORM_VERSION)'; then \
+		echo "terraform $(TERRAFORM_VERSION) is installed"; \
+	else \
+		set -euo pipefail; \
+		for tool in curl unzip sha256sum; do command -v $$tool >/dev/null || { echo "ci-tools: $$tool is missing" >&2; exit 1; }; done; \
+		arch=$$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/'); \
+		zip=terraform_$(TERRAFORM_VERSION)_linux_$$arch.zip; \
+		url=https://releases.hashicorp.com/terraform/$(TERRAFORM_VERSION); \
+		tmp=$$(mktemp -d); \
+		curl -fsSL -o "$$tmp/$$zip" "$$url/$$zip"; \
+		curl -fsSL -o "$$tmp/SHA256SUMS" "$$url/terraform_$(TERRAFORM_VERSION)_SHA256SUMS"; \
+		(cd "$$tmp" && grep " $$zip\$$" SHA256SUMS | sha256sum -c -); \
+		unzip -oq "$$tmp/$$zip" terraform -d "$$tmp"; \
+		install -m 0755 "$$tmp/terraform" '$(TERRAFORM_INSTALL_DIR)/terraform'; \
+		rm -rf "$$tmp"; \
+		'$(TERRAFORM_INSTALL_DIR)/terraform' version; \
+	fi
+
+# The prerequisites of a real apply, each with a clear message.
+cicd-check-apply:
+	@command -v $(TERRAFORM) >/dev/null || { echo "$@: terraform is not on PATH (make ci-tools installs $(TERRAFORM_VERSION))" >&2; exit 2; }
+	@test -d '$(CICD_STAGE_DIR)' || { echo "$@: no stage '$(STAGE)': $(CICD_STAGE_DIR) does not exist" >&2; exit 2; }
+	@test -n '$(STATE_BUCKET)' || { echo "$@: set STATE_BUCKET=<state bucket from infra/bootstrap> (terraform -chdir=infra/bootstrap output -raw state_bucket)" >&2; exit 2; }
+	@command -v aws >/dev/null && aws sts get-caller-identity --query Arn --output text >/dev/null \
+		|| { echo "$@: no AWS credentials (aws sts get-caller-identity failed): configure a profile or role" >&2; exit 2; }
+
+deploy-plan: cicd-check-apply ## Apply exactly the saved plan PLAN=.. (the one the pipeline's Plan stage made)
+	@test -f '$(PLAN)' || { echo "$@: PLAN='$(PLAN)' is not a file: make plan STAGE=$(STAGE) writes it" >&2; exit 2; }
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -backend-config=backend.s3.tfbackend -backend-config='bucket=$(STATE_BUCKET)'
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
+
+deploy-outputs: cicd-check-apply ## Save the stage's terraform outputs as JSON in DEPLOY_OUTPUTS (for make smoke-deployed)
+	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -backend-config=backend.s3.tfbackend -backend-config='bucket=$(STATE_BUCKET)' >/dev/null
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) output -json > '$(DEPLOY_OUTPUTS)'
+	@echo "outputs of $(STAGE) saved to $(DEPLOY_OUTPUTS)"

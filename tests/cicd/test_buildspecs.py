@@ -1,0 +1,176 @@
+"""The buildspecs parse, call Make targets only, and those targets exist; their files and
+variables agree with the pipeline (infra/cicd) that runs them."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cicd import hcl
+
+ROOT = hcl.ROOT
+BUILDSPECS = {
+    "test": "buildspec-test.yml",
+    "plan": "buildspec-plan.yml",
+    "deploy": "buildspec-deploy.yml",
+    "smoke": "buildspec-smoke.yml",
+}
+PHASES = ("install", "pre_build", "build", "post_build")
+# Shell syntax that would make a command more than one Make call.
+SHELL_OPERATORS = re.compile(r"[;&|<>`]|\$\(")
+VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / name).read_text())
+    assert isinstance(data, dict), f"{name} is not a YAML mapping"
+    return data
+
+
+def commands(spec: dict[str, Any]) -> list[str]:
+    phases = spec.get("phases") or {}
+    found: list[str] = []
+    for phase in PHASES:
+        body = phases.get(phase) or {}
+        found.extend(body.get("commands") or [])
+        found.extend((body.get("finally") or []) if isinstance(body.get("finally"), list) else [])
+    return found
+
+
+@cache
+def make_targets() -> frozenset[str]:
+    """Targets Make knows, from its database: the Makefile and every make/*.mk it includes."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "-pRrq", "-f", "Makefile", "__no_such_target__"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C", "MAKEFLAGS": ""},
+        timeout=60,
+        check=False,
+    )
+    database = result.stdout.split("\n# Files\n", 1)[-1]
+    targets: set[str] = set()
+    for entry in database.split("\n\n"):
+        lines = [line for line in entry.splitlines() if line]
+        if any(line.startswith("# Not a target") for line in lines):
+            continue
+        for line in lines:
+            match = re.match(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*):(?!=)", line)
+            if match:
+                targets.add(match.group(1))
+    assert "test" in targets, f"could not read Make's database: {result.stderr[:500]}"
+    return frozenset(targets)
+
+
+def make_call(command: str) -> tuple[list[str], dict[str, str]]:
+    """`make [VAR=value ...] target ...` -> (targets, variables); fails for anything else."""
+    assert not SHELL_OPERATORS.search(command), f"not a plain Make call: {command!r}"
+    words = shlex.split(command)
+    assert words, "empty command"
+    assert words[0] == "make", f"buildspec commands must be `make <target>`: {command!r}"
+    targets = [word for word in words[1:] if "=" not in word and not word.startswith("-")]
+    variables = dict(word.split("=", 1) for word in words[1:] if "=" in word and not word.startswith("-"))
+    assert targets, f"no target in {command!r}"
+    return targets, variables
+
+
+def build_variables(key: str) -> set[str]:
+    """Environment variables the CodeBuild project of one build stage sets (codebuild.tf)."""
+    (project,) = hcl.resources("aws_codebuild_project").values()
+    (environment,) = project["environment"]
+    return {hcl.unquote(variable["name"]) for variable in environment.get("environment_variable", [])}
+
+
+def test_there_is_one_buildspec_per_codebuild_project() -> None:
+    builds = hcl.locals_()["builds"]
+    assert {key: hcl.unquote(build["buildspec"]) for key, build in builds.items()} == BUILDSPECS
+    assert sorted(path.name for path in ROOT.glob("buildspec*.yml")) == sorted(BUILDSPECS.values())
+
+
+@pytest.mark.parametrize("name", BUILDSPECS.values())
+def test_buildspec_parses_and_calls_only_existing_make_targets(name: str) -> None:
+    spec = load(name)
+    assert str(spec["version"]) == "0.2"
+    assert set(spec) <= {"version", "env", "phases", "artifacts"}, "keep buildspecs to the keys the pipeline uses"
+    assert set(spec["phases"]) <= set(PHASES)
+    found = commands(spec)
+    assert found, f"{name} runs nothing"
+    for command in found:
+        targets, _ = make_call(command)
+        missing = [target for target in targets if target not in make_targets()]
+        assert not missing, f"{name}: `{command}` calls Make targets that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("name", BUILDSPECS.values())
+def test_builds_use_python_3_11(name: str) -> None:
+    install = load(name)["phases"]["install"]
+    assert str(install["runtime-versions"]["python"]) == "3.11"
+
+
+@pytest.mark.parametrize(("key", "name"), BUILDSPECS.items())
+def test_variables_in_commands_are_set_by_codebuild(key: str, name: str) -> None:
+    spec = load(name)
+    defined = build_variables(key) | set((spec.get("env") or {}).get("variables") or {})
+    for command in commands(spec):
+        for variable in VARIABLE.findall(command):
+            assert variable in defined or variable.startswith("CODEBUILD_"), (
+                f"{name}: ${variable} is set neither by the CodeBuild project nor by the buildspec"
+            )
+
+
+def test_stage_commands() -> None:
+    """Each stage runs the target docs/PIPELINE.md names for it."""
+    called = {key: [make_call(command)[0] for command in commands(load(name))] for key, name in BUILDSPECS.items()}
+    assert ["test"] in called["test"]
+    assert ["plan"] in called["plan"]
+    assert ["deploy-plan"] in called["deploy"]
+    assert ["smoke-deployed"] in called["smoke"]
+
+
+def _variable(name: str, target: str, variable: str) -> str:
+    for command in commands(load(name)):
+        targets, variables = make_call(command)
+        if target in targets:
+            return variables[variable]
+    raise AssertionError(f"{name} never calls `make {target}`")
+
+
+def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> None:
+    plan_file = _variable(BUILDSPECS["plan"], "plan", "PLAN")
+    assert _variable(BUILDSPECS["deploy"], "deploy-plan", "PLAN") == plan_file
+    artifacts = load(BUILDSPECS["plan"])["artifacts"]
+    assert "base-directory" not in artifacts, "Deploy's source must be laid out like the repository"
+    path = plan_file.replace("$STAGE", "dev")
+    assert any(fnmatch.fnmatch(path, pattern) for pattern in artifacts["files"])
+    excluded = artifacts.get("exclude-paths") or []
+    assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
+    # The package and the modules that the plan refers to travel with it; providers do not.
+    assert any(fnmatch.fnmatch("build/package/dev/deployment.zip", pattern) for pattern in artifacts["files"])
+    assert "**/.terraform/**/*" in excluded
+    assert not any(fnmatch.fnmatch("infra/stages/dev/.terraform.lock.hcl", pattern) for pattern in excluded)
+
+
+def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
+    outputs_path = _variable(BUILDSPECS["deploy"], "deploy-outputs", "DEPLOY_OUTPUTS")
+    deploy_artifacts = load(BUILDSPECS["deploy"])["artifacts"]
+    base = deploy_artifacts.get("base-directory", ".")
+    relative = os.path.relpath(outputs_path, base)
+    assert relative in deploy_artifacts["files"]
+
+    (deploy,) = next(stage for stage in hcl.pipeline_stages() if stage.name == "Deploy").actions
+    (deploy_artifact,) = [hcl.resolve(name) for name in deploy["output_artifacts"]]
+    smoke_outputs = _variable(BUILDSPECS["smoke"], "smoke-deployed", "OUTPUTS_JSON")
+    assert smoke_outputs == f"$CODEBUILD_SRC_DIR_{deploy_artifact}/{relative}"
