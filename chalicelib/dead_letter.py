@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, from_epoch_millis, utc_now
 from chalicelib.fulfillment import order_id_of, process_batch
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
-
-DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 
 
 class DeadLetterHandler:
@@ -21,10 +18,7 @@ class DeadLetterHandler:
         self._clock = clock
 
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return process_batch(event, self.record_failure)
-        finally:
-            metrics.flush_metrics(raise_on_empty_metrics=False)
+        return process_batch(event, self.record_failure, "handle_dead_letter")
 
     def record_failure(self, record: SQSRecord) -> None:
         order_id = order_id_of(record)
@@ -50,7 +44,7 @@ class DeadLetterHandler:
                 now,
             )
         if outcome is DeadLetterOutcome.RECORDED:
-            metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
+            count_dead_lettered(source="fulfillment")
         log_level = logger.error if outcome is DeadLetterOutcome.RECORDED else logger.info
         log_level(
             "dead letter handled",

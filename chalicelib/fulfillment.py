@@ -27,10 +27,23 @@ def order_id_of(record: SQSRecord) -> str | None:
     return order_id if isinstance(order_id, str) and order_id else None
 
 
-def process_batch(event: dict[str, Any], record_handler: Callable[[SQSRecord], None]) -> dict[str, Any]:
+def process_batch(event: dict[str, Any], record_handler: Callable[[SQSRecord], None], operation: str) -> dict[str, Any]:
     """Runs the handler once per record; failed records go back to the queue, alone."""
+
+    def logged(record: SQSRecord) -> None:
+        try:
+            record_handler(record)
+        except FulfillmentFailedError:
+            raise  # an expected outcome, already logged
+        except Exception as exc:
+            logger.exception(
+                "record handler crashed; the message will be retried",
+                extra={"order_id": order_id_of(record), "operation": operation, "message_id": record.message_id},
+            )
+            raise exc
+
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor))
+    return dict(process_partial_response(event=event, record_handler=logged, processor=processor))
 
 
 class Fulfillment:
@@ -47,7 +60,7 @@ class Fulfillment:
         self._clock = clock
 
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
-        return process_batch(event, self.fulfil)
+        return process_batch(event, self.fulfil, "fulfill_order")
 
     def fulfil(self, record: SQSRecord) -> None:
         order_id = order_id_of(record)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "dofs"
 METRICS_NAMESPACE = "DOFS"
+# The alarm in infra/modules/monitoring watches this metric: the DLQ handler drains the DLQ,
+# so the queue's depth stays near zero and cannot show that orders are dead-lettering.
+DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+def count_dead_lettered(source: str) -> None:
+    """One EMF line (CloudWatch turns it into a metric) per order that became DEAD_LETTERED."""
+    with single_metric(
+        name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="source", value=source)

@@ -10,8 +10,8 @@ from typing import Any
 
 from chalicelib.clock import Clock, utc_now
 from chalicelib.models import Order
-from chalicelib.observability import logger
-from chalicelib.repository import FailureRecord, OrderRepository
+from chalicelib.observability import count_dead_lettered, logger
+from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
 from chalicelib.rules import Verdict, check_business_rules
 from chalicelib.settings import Settings
 
@@ -61,6 +61,8 @@ class WorkflowTasks:
             ),
             now,
         )
+        if outcome is DeadLetterOutcome.RECORDED:
+            count_dead_lettered(source="workflow")
         logger.error(
             "workflow failed; order dead-lettered",
             extra={"order_id": order_id, "operation": "record_workflow_failure", "outcome": outcome.value},

@@ -17,11 +17,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 import boto3
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalDevServer, create_local_server
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
 from dofs_local import lambda_bridge
@@ -50,6 +50,10 @@ class StackOptions:
 
 
 class LocalStack:
+    """One per process: the emulator's backends, the Lambda bridge and os.environ are global."""
+
+    _running: ClassVar[LocalStack | None] = None
+
     def __init__(self, options: StackOptions = StackOptions()) -> None:
         self.options = options
         self.stage: Stage = load_stage(options.stage)
@@ -78,9 +82,12 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
+        if LocalStack._running is not None:
+            raise RuntimeError("a local stack is already running in this process; stop it first")
         for port in (self.options.aws_port, self.options.api_port):
             _ensure_free(self.options.host, port)
         self._saved_environ = dict(os.environ)
+        LocalStack._running = self
         try:
             self._start()
         except BaseException:
@@ -121,6 +128,8 @@ class LocalStack:
             thread.start()
 
     def stop(self) -> None:
+        if LocalStack._running is not self:
+            return  # never started, or already stopped
         if self._api_server is not None:
             self._api_server.shutdown()
             self._api_server.server.server_close()
@@ -139,12 +148,16 @@ class LocalStack:
         os.environ.clear()
         os.environ.update(self._saved_environ)
         runtime.reset()
+        LocalStack._running = None
 
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage.name)
         app = config.chalice_app
-        server = create_local_server(app, config, self.options.host, self.options.api_port)
+        if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
+            server = LocalDevServer(app, config, self.options.host, self.options.api_port)
+        else:
+            server = create_local_server(app, config, self.options.host, self.options.api_port)
         handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
         server.server.RequestHandlerClass = functools.partial(handler, app_object=app, config=config)
         # Handler threads are joined on close; an idle keep-alive connection ends within `timeout`.
@@ -194,7 +207,7 @@ class LocalStack:
             return
 
 
-class _RequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
+class _RequestHandler(ChaliceRequestHandler):
     timeout = 2.0  # seconds an idle keep-alive connection is kept open
 
 
