@@ -144,6 +144,8 @@ class SmokeRun:
     sleep: Callable[[float], None] = time.sleep
     out: TextIO | None = None  # None: whatever sys.stdout is at the time
     _deadline: float = 0.0
+    _last_transient: str = ""
+    _transient_repeats: int = 0
 
     def log(self, message: str) -> None:
         print(f"[smoke] {message}", file=self.out or sys.stdout, flush=True)
@@ -207,12 +209,23 @@ class SmokeRun:
                 method, url, body, self.headers(with_body=body is not None), self.config.request_timeout_seconds
             )
         except TransportError as exc:
-            self.log(f"transient: {exc}")
+            self.transient(str(exc))
             return None
         if response.status in TRANSIENT_HTTP_STATUSES:
-            self.log(f"transient: {method} {url} -> HTTP {response.status}")
+            self.transient(f"{method} {url} -> HTTP {response.status}")
             return None
+        self._last_transient = ""
         return response
+
+    def transient(self, message: str) -> None:
+        """Logs a retryable failure; the same one again only every 10th time, with its count."""
+        if message == self._last_transient:
+            self._transient_repeats += 1
+            if self._transient_repeats % 10 == 0:
+                self.log(f"transient: {message} (x{self._transient_repeats + 1}, retrying until the timeout)")
+            return
+        self._last_transient, self._transient_repeats = message, 0
+        self.log(f"transient: {message}")
 
     def retry_until_deadline(self, method: str, url: str, body: bytes | None, what: str) -> HttpResponse:
         while True:

@@ -163,10 +163,13 @@ def test_transient_errors_are_retried(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_no_server_fails_with_a_clear_message_after_the_timeout(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    code, out, err = run_main(["--api-url", url, "--interval", "0.05", "--timeout", "0.3"], capsys)
+    code, out, err = run_main(["--api-url", url, "--interval", "0.01", "--timeout", "0.5"], capsys)
     assert code == 1
     assert "POST /order never got an answer" in err
     assert "transient: POST" in out
+    lines = out.count("transient: POST")
+    assert 2 <= lines <= 8, f"a repeated failure is logged once and then every 10th time, not {lines} times"
+    assert "(x11, retrying until the timeout)" in out
 
 
 def test_reads_url_and_key_from_terraform_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
