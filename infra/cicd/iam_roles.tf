@@ -289,9 +289,9 @@ data "aws_iam_policy_document" "stage_read" {
   }
 
   statement {
-    sid       = "EventSourceMappings" # their ARNs are random ids; no resource-level permission to name
-    actions   = ["lambda:GetEventSourceMapping", "lambda:ListEventSourceMappings"]
-    resources = ["*"]
+    sid       = "EventSourceMappings" # their ARNs carry random ids, not names
+    actions   = ["lambda:GetEventSourceMapping"]
+    resources = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
   }
 
   statement {
@@ -313,17 +313,29 @@ data "aws_iam_policy_document" "stage_read" {
   }
 
   statement {
-    sid = "Describe" # these calls support no resource-level permissions
+    sid = "List" # these calls support no resource-level permissions
     actions = [
-      "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
-      "cloudwatch:DescribeAlarms", "kms:DescribeKey", "kms:ListAliases", "sts:GetCallerIdentity",
+      "lambda:ListEventSourceMappings", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
+      "kms:ListAliases", "sts:GetCallerIdentity",
     ]
     resources = ["*"]
   }
 
   statement {
+    sid       = "DescribeLogGroups" # lists by name prefix, so it needs the region's groups
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["${local.logs}:*"]
+  }
+
+  statement {
+    sid       = "DescribeKeys" # the stage's resources may use AWS-managed or given keys
+    actions   = ["kms:DescribeKey"]
+    resources = ["${local.arn}:kms:${local.ra}:key/*"]
+  }
+
+  statement {
     sid       = "Alarms"
-    actions   = ["cloudwatch:ListTagsForResource"]
+    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
     resources = local.stage_arns.alarms
   }
 
