@@ -94,7 +94,9 @@ class _Server(ThreadingHTTPServer):
 def serve(api: FakeApi) -> Iterator[str]:
     """Serves `api` on a free port; yields its base URL."""
     server = _Server(api)
-    thread = threading.Thread(target=server.serve_forever, name="fake-dofs-api", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-dofs-api", daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
