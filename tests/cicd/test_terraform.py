@@ -1,9 +1,9 @@
 """`terraform init -backend=false`, `validate` and `fmt -check` on infra/cicd.
 
 No provider can be downloaded in the offline test run: the provider comes from a filesystem
-mirror (TF_PLUGIN_MIRROR, default /opt/tf-plugins, as on the project's machines). Where there is
-none the test is skipped with the reason, unless TF_ONLINE_INIT=1 lets `terraform init`
-download hashicorp/aws as usual (GitHub Actions does that).
+mirror (DOFS_TF_PLUGIN_MIRROR, else the places tests/infra looks: /opt/tf-plugins on the
+project's machines). Where there is none the test is skipped with the reason, unless
+DOFS_TF_ONLINE_INIT=1 lets `terraform init` download hashicorp/aws as usual (GitHub Actions).
 """
 
 from __future__ import annotations
@@ -17,30 +17,41 @@ import pytest
 
 from tests.cicd import hcl
 
-MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
-ONLINE = os.environ.get("TF_ONLINE_INIT") == "1"
+MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+ONLINE = os.environ.get("DOFS_TF_ONLINE_INIT") == "1"
 TERRAFORM = shutil.which("terraform")
+
+
+def provider_mirror() -> Path | None:
+    configured = os.environ.get("DOFS_TF_PLUGIN_MIRROR")
+    for candidate in [*([configured] if configured else []), *MIRROR_CANDIDATES]:
+        if list(Path(candidate).glob(f"{AWS_PROVIDER}/*/*/terraform-provider-aws_*")):
+            return Path(candidate)
+    return None
 
 
 def _cli_config(tmp: Path) -> dict[str, str]:
     """Environment for terraform: a CLI config pointing at the mirror, or the default registry."""
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
-    if (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+    env.pop("TF_DATA_DIR", None)
+    mirror = provider_mirror()
+    if mirror is not None:
         config = tmp / "mirror.tfrc"
         config.write_text(
             "provider_installation {\n"
-            "  filesystem_mirror {\n"
-            f'    path    = "{MIRROR}"\n'
-            '    include = ["registry.terraform.io/hashicorp/aws"]\n'
-            "  }\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
+            f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
             "}\n"
         )
-        env["TF_CLI_CONFIG_FILE"] = str(config)
+        env["TF_CLI_CONFIG_FILE"] = str(config)  # the environment may name a file that does not exist
     elif ONLINE:
         env.pop("TF_CLI_CONFIG_FILE", None)
     else:
         pytest.skip(
-            f"no hashicorp/aws provider mirror at {MIRROR} and TF_ONLINE_INIT is not 1: terraform checks skipped"
+            "no filesystem mirror of hashicorp/aws (DOFS_TF_PLUGIN_MIRROR, "
+            + ", ".join(MIRROR_CANDIDATES)
+            + ") and DOFS_TF_ONLINE_INIT is not 1: the offline checks never download providers"
         )
     return env
 
