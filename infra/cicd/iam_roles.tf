@@ -263,28 +263,25 @@ resource "aws_iam_role_policy" "codebuild" {
 data "aws_iam_policy_document" "stage_read" {
   statement {
     sid       = "Tables"
-    actions   = ["dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive", "dynamodb:ListTagsOfResource"]
+    actions   = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"]
     resources = local.stage_arns.tables
   }
 
   statement {
     sid       = "Queues"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"]
+    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"]
     resources = local.stage_arns.queues
   }
 
   statement {
     sid       = "StateMachines"
-    actions   = ["states:DescribeStateMachine", "states:ListTagsForResource"]
+    actions   = ["states:Describe*", "states:List*"]
     resources = local.stage_arns.state_machines
   }
 
   statement {
-    sid = "Functions"
-    actions = [
-      "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionCodeSigningConfig",
-      "lambda:GetFunctionConcurrency", "lambda:GetPolicy", "lambda:ListVersionsByFunction", "lambda:ListTags",
-    ]
+    sid       = "Functions"
+    actions   = ["lambda:Get*", "lambda:List*"] # read-only, on the stage's functions only
     resources = local.stage_arns.functions
   }
 
@@ -347,7 +344,7 @@ data "aws_iam_policy_document" "stage_read" {
 
   statement {
     sid       = "Topics"
-    actions   = ["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic"]
+    actions   = ["sns:Get*", "sns:List*"]
     resources = local.stage_arns.topics
   }
 }
