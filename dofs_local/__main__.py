@@ -27,7 +27,9 @@ def _rate(text: str) -> float:
 
 def serve(args: argparse.Namespace) -> int:
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     options = StackOptions(api_port=args.port, aws_port=args.aws_port, success_rate=args.success_rate)
     with LocalStack(options) as stack:
         assert stack.resources is not None
@@ -45,10 +47,8 @@ Function logs follow, one JSON line per operation.
 """,
             flush=True,
         )
-        try:
-            stopping.wait()
-        except KeyboardInterrupt:
-            print("\nstopping...", flush=True)
+        stopping.wait()
+        print("\nstopping...", flush=True)
     print("stopped", flush=True)
     return 0
 
