@@ -13,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from dofs_local.stack import LocalStack, StackOptions
 from dofs_local.stage import PROJECT_DIR
 
@@ -52,7 +54,7 @@ def test_serve_answers_then_stops_on_ctrl_c() -> None:
             assert line, f"serve exited early: {banner}"
             banner += line
         assert re.search(rf"API\s+http://127.0.0.1:{api_port}", banner)
-        request = urllib.request.Request(  # noqa: S310 - loopback
+        request = urllib.request.Request(
             f"http://127.0.0.1:{api_port}/order",
             data=json.dumps({"customer_id": "c", "items": [{"sku": "A", "quantity": 1, "unit_price": "1"}]}).encode(),
             headers={"Content-Type": "application/json"},
@@ -74,10 +76,8 @@ def test_a_stopped_stack_leaves_no_thread_behind() -> None:
         request = urllib.request.Request(  # noqa: S310 - loopback
             f"{stack.api_url}/order", data=b"{}", headers={"Content-Type": "text/plain"}
         )
-        try:
+        with pytest.raises(urllib.error.HTTPError, match="415"):
             urllib.request.urlopen(request, timeout=30)  # noqa: S310
-        except urllib.error.HTTPError as error:
-            assert error.code == 415
     deadline = time.monotonic() + 5
     while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
