@@ -1,0 +1,206 @@
+# Alarm topic, alarms and a dashboard for one stage.
+#
+# Dead letters: a DLQ drained by its handler stays near zero depth, and SQS does not count
+# redriven messages in the DLQ's NumberOfMessagesSent, so the alarm that fires per dead-lettered
+# order is on the handler's custom metric (Powertools EMF). A second alarm fires when the DLQ
+# is not being drained (age of its oldest message).
+locals {
+  state_machine_name = element(split(":", var.state_machine_arn), length(split(":", var.state_machine_arn)) - 1)
+  alarm_actions      = [aws_sns_topic.alarms.arn]
+  enable_api         = var.api_name != null
+}
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.prefix}-alarms"
+  kms_master_key_id = var.kms_master_key_id
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+resource "aws_cloudwatch_metric_alarm" "orders_dead_lettered" {
+  alarm_name          = "${var.prefix}-orders-dead-lettered"
+  alarm_description   = "At least one order was dead-lettered: see the failed_orders table."
+  namespace           = var.metrics_namespace
+  metric_name         = var.dead_lettered_metric
+  dimensions          = { service = var.metrics_service }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_not_drained" {
+  alarm_name          = "${var.prefix}-dlq-not-drained"
+  alarm_description   = "Messages wait on the dead-letter queue: its handler is failing."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.order_dlq_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.dlq_max_age_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
+  for_each = var.function_names
+
+  alarm_name          = "${var.prefix}-${each.key}-errors"
+  alarm_description   = "${each.value} raised unhandled errors."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
+  for_each = var.function_names
+
+  alarm_name          = "${var.prefix}-${each.key}-throttles"
+  alarm_description   = "${each.value} was throttled."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "workflow_failed" {
+  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
+
+  alarm_name          = "${var.prefix}-workflow-${lower(trimprefix(each.key, "Executions"))}"
+  alarm_description   = "Order workflow executions ended ${lower(trimprefix(each.key, "Executions"))}."
+  namespace           = "AWS/States"
+  metric_name         = each.key
+  dimensions          = { StateMachineArn = var.state_machine_arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx" {
+  count = local.enable_api ? 1 : 0
+
+  alarm_name          = "${var.prefix}-api-5xx"
+  alarm_description   = "The order API answered with 5xx errors."
+  namespace           = "AWS/ApiGateway"
+  metric_name         = "5XXError"
+  dimensions          = { ApiName = var.api_name, Stage = var.api_stage_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = "${var.prefix}-orders"
+
+  dashboard_body = jsonencode({
+    widgets = concat(
+      [
+        {
+          type = "metric", x = 0, y = 0, width = 12, height = 6
+          properties = {
+            title  = "Workflow executions"
+            region = var.region
+            stat   = "Sum"
+            period = 300
+            metrics = [
+              for metric in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut"] :
+              ["AWS/States", metric, "StateMachineArn", var.state_machine_arn]
+            ]
+          }
+        },
+        {
+          type = "metric", x = 12, y = 0, width = 12, height = 6
+          properties = {
+            title  = "Orders dead-lettered and DLQ age"
+            region = var.region
+            period = 300
+            metrics = [
+              [var.metrics_namespace, var.dead_lettered_metric, "service", var.metrics_service, { stat = "Sum" }],
+              ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.order_dlq_name, { stat = "Maximum", yAxis = "right" }],
+            ]
+          }
+        },
+        {
+          type = "metric", x = 0, y = 6, width = 12, height = 6
+          properties = {
+            title   = "Lambda errors"
+            region  = var.region
+            stat    = "Sum"
+            period  = 300
+            metrics = [for name in values(var.function_names) : ["AWS/Lambda", "Errors", "FunctionName", name]]
+          }
+        },
+        {
+          type = "metric", x = 12, y = 6, width = 12, height = 6
+          properties = {
+            title   = "Lambda throttles"
+            region  = var.region
+            stat    = "Sum"
+            period  = 300
+            metrics = [for name in values(var.function_names) : ["AWS/Lambda", "Throttles", "FunctionName", name]]
+          }
+        },
+      ],
+      local.enable_api ? [
+        {
+          type = "metric", x = 0, y = 12, width = 24, height = 6
+          properties = {
+            title  = "API requests and errors"
+            region = var.region
+            stat   = "Sum"
+            period = 300
+            metrics = [
+              for metric in ["Count", "4XXError", "5XXError"] :
+              ["AWS/ApiGateway", metric, "ApiName", var.api_name, "Stage", var.api_stage_name]
+            ]
+          }
+        },
+      ] : [],
+    )
+  })
+}

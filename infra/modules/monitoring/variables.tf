@@ -1,0 +1,78 @@
+variable "prefix" {
+  description = "Prefix of every alarm, topic and dashboard name: {app}-{stage}."
+  type        = string
+}
+
+variable "region" {
+  description = "Region the dashboard's widgets read metrics from."
+  type        = string
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic (it must confirm the subscription); null for none."
+  type        = string
+  default     = null
+}
+
+variable "function_names" {
+  description = "Handler name to deployed Lambda function name: each gets an errors and a throttles alarm."
+  type        = map(string)
+}
+
+variable "state_machine_arn" {
+  description = "ARN of the order workflow: failed, timed-out and aborted executions raise an alarm."
+  type        = string
+}
+
+variable "order_dlq_name" {
+  description = "Name of the dead-letter queue."
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "Namespace of the app's custom metrics (Powertools POWERTOOLS_METRICS_NAMESPACE)."
+  type        = string
+  default     = "DOFS"
+}
+
+variable "metrics_service" {
+  description = "Value of the 'service' dimension Powertools adds to every custom metric."
+  type        = string
+  default     = "dofs"
+}
+
+variable "dead_lettered_metric" {
+  description = "Custom metric the DLQ handler emits once per order it dead-letters."
+  type        = string
+  default     = "OrdersDeadLettered"
+}
+
+variable "dlq_max_age_seconds" {
+  description = "Alarm when the oldest message on the DLQ is older than this (its handler is not draining it)."
+  type        = number
+  default     = 900
+}
+
+variable "api_name" {
+  description = "API Gateway REST API name (ApiName dimension); null skips the API alarm and widget."
+  type        = string
+  default     = null
+}
+
+variable "api_stage_name" {
+  description = "API Gateway stage name (Stage dimension)."
+  type        = string
+  default     = "api"
+}
+
+variable "kms_master_key_id" {
+  description = "KMS key encrypting the alarm topic."
+  type        = string
+  default     = "alias/aws/sns"
+}
+
+variable "tags" {
+  description = "Tags added to the topic and alarms."
+  type        = map(string)
+  default     = {}
+}

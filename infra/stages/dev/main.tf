@@ -1,0 +1,126 @@
+# The dev stage: tables, queues, roles, log groups, the order workflow, monitoring and the
+# Chalice-packaged app (`make package` writes it to build/package/dev). Names and settings come
+# from .chalice/config.json, the one source of truth that Chalice and the local stack read too.
+locals {
+  stage       = "dev"
+  project_dir = "${path.module}/../../.."
+  chalice     = jsondecode(file("${local.project_dir}/.chalice/config.json"))
+  config      = local.chalice.stages[local.stage]
+  settings    = local.config.dofs
+  app_name    = local.chalice.app_name
+  prefix      = "${local.app_name}-${local.stage}"
+
+  tags = {
+    Project = local.app_name
+    Stage   = local.stage
+  }
+
+  # Chalice names the API handler {app}-{stage} and every other function {app}-{stage}-{name}.
+  handlers = ["api_handler", "validate_order", "store_order", "record_workflow_failure", "fulfill_order", "handle_dead_letter"]
+  function_names = {
+    for handler in local.handlers : handler => handler == "api_handler" ? local.prefix : "${local.prefix}-${handler}"
+  }
+  fulfillment_timeout = local.settings.fulfillment_timeout_seconds
+  xray                = try(local.config.xray, false)
+}
+
+module "dynamodb" {
+  source = "../../modules/dynamodb"
+
+  tables = {
+    orders        = local.config.environment_variables.ORDERS_TABLE
+    failed_orders = local.config.environment_variables.FAILED_ORDERS_TABLE
+  }
+  point_in_time_recovery = var.point_in_time_recovery
+  tags                   = local.tags
+}
+
+module "sqs" {
+  source = "../../modules/sqs"
+
+  queue_name                 = "${local.prefix}-order_queue"
+  dlq_name                   = "${local.prefix}-order_dlq"
+  max_receive_count          = local.settings.max_receive_count
+  visibility_timeout_seconds = local.settings.queue_visibility_timeout_seconds
+  consumer_timeout_seconds   = local.fulfillment_timeout
+  dlq_retention_seconds      = local.settings.dlq_retention_seconds
+  restrict_dlq_sources       = var.restrict_dlq_sources
+  tags                       = local.tags
+}
+
+# Lambda would create these on first write; creating them here sets retention and lets each
+# role write to its own group only.
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_days
+  tags              = local.tags
+}
+
+module "iam" {
+  source = "../../modules/iam"
+
+  prefix                  = local.prefix
+  function_names          = local.function_names
+  log_group_arns          = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
+  orders_table_arn        = module.dynamodb.table_arns["orders"]
+  failed_orders_table_arn = module.dynamodb.table_arns["failed_orders"]
+  order_queue_arn         = module.sqs.queue_arn
+  order_dlq_arn           = module.sqs.dlq_arn
+  state_machine_arn       = module.stepfunctions.arn
+  enable_xray             = local.xray
+  tags                    = local.tags
+}
+
+module "app" {
+  source = "../../../build/package/dev"
+
+  order_queue_arn   = module.sqs.queue_arn
+  order_dlq_arn     = module.sqs.dlq_arn
+  state_machine_arn = module.stepfunctions.arn
+
+  api_handler_role_arn             = module.iam.role_arns["api_handler"]
+  validate_order_role_arn          = module.iam.role_arns["validate_order"]
+  store_order_role_arn             = module.iam.role_arns["store_order"]
+  record_workflow_failure_role_arn = module.iam.role_arns["record_workflow_failure"]
+  fulfill_order_role_arn           = module.iam.role_arns["fulfill_order"]
+  handle_dead_letter_role_arn      = module.iam.role_arns["handle_dead_letter"]
+
+  api_throttling_rate_limit  = var.api_throttling_rate_limit
+  api_throttling_burst_limit = var.api_throttling_burst_limit
+  access_log_retention_days  = var.log_retention_days
+  enable_api_gateway         = var.enable_api_gateway
+  enable_xray                = local.xray
+}
+
+module "stepfunctions" {
+  source = "../../modules/stepfunctions"
+
+  name                        = "${local.prefix}-order-workflow"
+  type                        = local.settings.workflow_type
+  definition_file             = "${local.project_dir}/stepfunctions/order_workflow.asl.json"
+  validate_order_arn          = module.app.validate_order_function_arn
+  store_order_arn             = module.app.store_order_function_arn
+  record_workflow_failure_arn = module.app.record_workflow_failure_function_arn
+  order_queue_url             = module.sqs.queue_url
+  order_queue_arn             = module.sqs.queue_arn
+  log_retention_days          = var.log_retention_days
+  enable_xray                 = local.xray
+  tags                        = local.tags
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+  count  = var.enable_monitoring ? 1 : 0
+
+  prefix            = local.prefix
+  region            = local.settings.region
+  alarm_email       = var.alarm_email
+  function_names    = local.function_names
+  state_machine_arn = module.stepfunctions.arn
+  order_dlq_name    = module.sqs.dlq_name
+  api_name          = module.app.api_name
+  api_stage_name    = module.app.api_stage_name
+  tags              = local.tags
+}

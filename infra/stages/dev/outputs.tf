@@ -1,0 +1,64 @@
+output "region" {
+  description = "Region of the stage."
+  value       = local.settings.region
+}
+
+output "api_url" {
+  description = "Base URL of the order API (POST {api_url}/order)."
+  value       = module.app.EndpointURL
+}
+
+output "api_key_id" {
+  description = "Id of the default API key: aws apigateway get-api-key --api-key <id> --include-value."
+  value       = module.app.api_key_id
+}
+
+output "state_machine_arn" {
+  description = "ARN of the order workflow."
+  value       = module.stepfunctions.arn
+}
+
+output "order_queue_url" {
+  description = "URL of order_queue."
+  value       = module.sqs.queue_url
+}
+
+output "order_queue_arn" {
+  description = "ARN of order_queue."
+  value       = module.sqs.queue_arn
+}
+
+output "order_dlq_url" {
+  description = "URL of order_dlq."
+  value       = module.sqs.dlq_url
+}
+
+output "order_dlq_arn" {
+  description = "ARN of order_dlq."
+  value       = module.sqs.dlq_arn
+}
+
+output "orders_table" {
+  description = "Name of the orders table."
+  value       = module.dynamodb.table_names["orders"]
+}
+
+output "failed_orders_table" {
+  description = "Name of the failed_orders table."
+  value       = module.dynamodb.table_names["failed_orders"]
+}
+
+output "function_names" {
+  description = "Handler name to deployed Lambda function name."
+  value       = module.app.function_names
+}
+
+output "role_arns" {
+  description = "Handler name to its IAM role ARN."
+  value       = module.iam.role_arns
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of every alarm (null when monitoring is off)."
+  value       = one(module.monitoring[*].topic_arn)
+}

@@ -1,0 +1,70 @@
+"""`make package`: `chalice package --pkg-format terraform` for one stage, then post-processing.
+
+    python scripts/package_app.py --stage dev --out build/package/dev
+
+The output directory is a Terraform module (see scripts/postprocess_chalice_tf.py) that
+infra/stages/<stage> uses as `module "app"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from postprocess_chalice_tf import postprocess  # noqa: E402
+
+
+def package(stage: str, out: Path, *, api_key: bool = True) -> Path:
+    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    if stage not in config["stages"]:
+        raise SystemExit(f"stage {stage!r} is not in .chalice/config.json")
+    region = config["stages"][stage].get("dofs", {}).get("region", "us-east-1")
+    chalice = Path(sys.executable).parent / "chalice"
+    if not chalice.exists():
+        raise SystemExit(f"chalice is not installed next to {sys.executable}: run `make venv`")
+    out = out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # chalice package reads the region only to name things; the packaged module never hard-codes it.
+    env = {**os.environ, "AWS_DEFAULT_REGION": region}
+    subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [
+            str(chalice),
+            "--project-dir",
+            str(PROJECT_DIR),
+            "package",
+            "--pkg-format",
+            "terraform",
+            "--stage",
+            stage,
+            str(out),
+        ],
+        check=True,
+        env=env,
+    )
+    postprocess(out, api_key=api_key)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Package the Chalice app as a Terraform module.")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--out", type=Path, help="default: build/package/<stage>")
+    parser.add_argument("--no-api-key", action="store_true", help="leave the API open (no x-api-key required)")
+    args = parser.parse_args(argv)
+    out = package(args.stage, args.out or PROJECT_DIR / "build" / "package" / args.stage, api_key=not args.no_api_key)
+    print(f"packaged stage {args.stage} into {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

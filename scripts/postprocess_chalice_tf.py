@@ -1,0 +1,320 @@
+"""Turns `chalice package --pkg-format terraform` output into a Terraform module for infra/.
+
+Chalice 1.34 emits Terraform for Terraform < 1.4 and hashicorp/aws < 5, an unused
+`null_data_source`, `aws_api_gateway_deployment.stage_name`/`stage_description` (deprecated in
+aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 6). Chalice refuses
+`--merge-template` for Terraform, so this script:
+
+- edits `chalice.tf.json` only where Terraform cannot: drops the `null_data_source` (and with it
+  the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.6, hashicorp/aws
+  >= 5.100, < 7.0); when asked (the default), marks every API operation as requiring an API key
+  in the generated OpenAPI body, exactly as Chalice does for `api_key_required=True`;
+- writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
+  no `stage_name`/`stage_description` on the deployment (a `triggers` hash redeploys instead),
+  `ReportBatchItemFailures` on every SQS event source mapping, and the endpoint output read from
+  the new stage;
+- writes `dofs_extras.tf.json`: the module's input variables (every `${var.X}` that
+  `.chalice/config.json` puts in the package, plus the API's settings), an `aws_api_gateway_stage`
+  with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
+  the functions for the root module.
+
+Idempotent: running it twice gives the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+TERRAFORM_BLOCK = {
+    "required_version": ">= 1.6",
+    "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}},
+}
+MAIN_FILE = "chalice.tf.json"
+OVERRIDE_FILE = "chalice_override.tf.json"
+EXTRAS_FILE = "dofs_extras.tf.json"
+
+# Inputs that `.chalice/config.json` and app.py put into the package as `${var.X}` literals.
+KNOWN_VARIABLES = {
+    "order_queue_arn": "ARN of order_queue, consumed by fulfill_order.",
+    "order_dlq_arn": "ARN of order_dlq, consumed by handle_dead_letter.",
+    "state_machine_arn": "ARN of the order workflow, started by the API handler (STATE_MACHINE_ARN).",
+}
+ROLE_VARIABLE = re.compile(r"^(?P<handler>[a-z_]+)_role_arn$")
+VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
+
+API_KEY_SECURITY_NAME = "api_key"
+# The API can be left out (enable_api_gateway = false): the offline emulator cannot import it.
+API_COUNT = "${var.enable_api_gateway ? 1 : 0}"
+
+
+def variable_description(name: str) -> str:
+    if name in KNOWN_VARIABLES:
+        return KNOWN_VARIABLES[name]
+    match = ROLE_VARIABLE.match(name)
+    if match:
+        return f"ARN of the IAM role of the {match['handler']} function (infra/modules/iam)."
+    raise SystemExit(
+        f"{MAIN_FILE} uses var.{name}, which {Path(__file__).name} does not know: add it to KNOWN_VARIABLES"
+    )
+
+
+def require_api_key(swagger: dict[str, Any]) -> dict[str, Any]:
+    """What Chalice writes for routes declared with `api_key_required=True`."""
+    swagger.setdefault("securityDefinitions", {})[API_KEY_SECURITY_NAME] = {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    for path in swagger.get("paths", {}).values():
+        for method, operation in path.items():
+            if method in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                operation["security"] = [{API_KEY_SECURITY_NAME: []}]
+    return swagger
+
+
+def api_addresses(resources: dict[str, Any]) -> list[str]:
+    """The API Gateway resources (and the permission letting API Gateway invoke the handler)."""
+    return [
+        f"{kind}.{name}"
+        for kind, blocks in resources.items()
+        for name, body in blocks.items()
+        if kind.startswith("aws_api_gateway_")
+        or (kind == "aws_lambda_permission" and body.get("principal") == "apigateway.amazonaws.com")
+        or (kind == "aws_cloudwatch_log_group" and name == "api_access")
+    ]
+
+
+def index_references(resources: dict[str, Any], addresses: list[str]) -> dict[str, Any]:
+    """`${aws_x.y.attr}` -> `${aws_x.y[0].attr}` for resources that get a count."""
+    if not addresses:
+        return resources
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(address) for address in addresses) + r")\.(?=[a-z_])")
+    return json.loads(pattern.sub(r"\1[0].", json.dumps(resources)))  # type: ignore[no-any-return]
+
+
+def rewrite_main(main: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
+    main["resource"] = index_references(main["resource"], api_addresses(main["resource"]))
+    data = main.get("data", {})
+    data.pop("null_data_source", None)
+    main["terraform"] = TERRAFORM_BLOCK
+    if api_key and "chalice_api_swagger" in main.get("locals", {}):
+        swagger = json.loads(main["locals"]["chalice_api_swagger"])
+        main["locals"]["chalice_api_swagger"] = json.dumps(require_api_key(swagger))
+    return main
+
+
+def override(main: dict[str, Any]) -> dict[str, Any]:
+    resources = main["resource"]
+    result: dict[str, Any] = {"resource": {}}
+    for address in api_addresses(resources):
+        kind, name = address.split(".")
+        result["resource"].setdefault(kind, {})[name] = {"count": API_COUNT}
+    for name in resources.get("aws_api_gateway_deployment", {}):
+        result["resource"]["aws_api_gateway_deployment"][name].update(
+            {
+                "stage_name": None,
+                "stage_description": None,
+                "triggers": {"redeployment": "${sha1(local.chalice_api_swagger)}"},
+            }
+        )
+    if "aws_api_gateway_rest_api" in resources:
+        result["output"] = {
+            "EndpointURL": {"value": "${one(aws_api_gateway_stage.api[*].invoke_url)}"},
+            "RestAPIId": {"value": "${one(aws_api_gateway_rest_api.rest_api[*].id)}"},
+        }
+    mappings = resources.get("aws_lambda_event_source_mapping", {})
+    # Every handler returns {"batchItemFailures": [...]}: one bad message never retries its neighbours.
+    result["resource"]["aws_lambda_event_source_mapping"] = {
+        name: {"function_response_types": ["ReportBatchItemFailures"]} for name in mappings
+    }
+    return result
+
+
+def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]:
+    used = sorted(set(VARIABLE_REFERENCE.findall(json.dumps(main))))
+    variables: dict[str, Any] = {name: {"type": "string", "description": variable_description(name)} for name in used}
+    variables.update(
+        {
+            "api_throttling_rate_limit": {
+                "type": "number",
+                "default": 50,
+                "description": "Steady-state requests per second the API stage allows (all methods).",
+            },
+            "api_throttling_burst_limit": {
+                "type": "number",
+                "default": 100,
+                "description": "Burst of requests the API stage allows (all methods).",
+            },
+            "api_key_requests_per_day": {
+                "type": "number",
+                "default": 10000,
+                "description": "Daily quota of each API key in the usage plan.",
+            },
+            "access_log_retention_days": {
+                "type": "number",
+                "default": 30,
+                "description": "Retention of the API access log group.",
+            },
+            "enable_api_gateway": {
+                "type": "bool",
+                "default": True,
+                "description": "Create the REST API, its stage, usage plan and key (off for the offline emulator).",
+            },
+            "enable_xray": {
+                "type": "bool",
+                "default": True,
+                "description": "Trace API requests with X-Ray.",
+            },
+        }
+    )
+    functions = main["resource"]["aws_lambda_function"]
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {
+        "function_names": {
+            "description": "Handler name to deployed function name.",
+            "value": {name: f"${{aws_lambda_function.{name}.function_name}}" for name in functions},
+        },
+        "function_arns": {
+            "description": "Handler name to function ARN.",
+            "value": {name: f"${{aws_lambda_function.{name}.arn}}" for name in functions},
+        },
+        # One output per function as well: the state machine reads the ARNs of its three functions
+        # without depending on the API handler, which depends on the state machine.
+        **{
+            f"{name}_function_arn": {
+                "description": f"ARN of the {name} function.",
+                "value": f"${{aws_lambda_function.{name}.arn}}",
+            }
+            for name in functions
+        },
+        "event_source_mapping_uuids": {
+            "description": "Event source mapping name to its UUID.",
+            "value": {
+                name: f"${{aws_lambda_event_source_mapping.{name}.uuid}}"
+                for name in main["resource"].get("aws_lambda_event_source_mapping", {})
+            },
+        },
+    }
+    if "aws_api_gateway_rest_api" in main["resource"]:
+        api = "aws_api_gateway_rest_api.rest_api"
+        resources = {
+            "aws_cloudwatch_log_group": {
+                "api_access": {
+                    "name": f"/aws/apigateway/{prefix}/access",
+                    "retention_in_days": "${var.access_log_retention_days}",
+                }
+            },
+            "aws_api_gateway_stage": {
+                "api": {
+                    "rest_api_id": f"${{{api}.id}}",
+                    "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+                    "stage_name": stage_name,
+                    "xray_tracing_enabled": "${var.enable_xray}",
+                    "access_log_settings": {
+                        "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
+                        "format": json.dumps(
+                            {
+                                "requestId": "$context.requestId",
+                                "ip": "$context.identity.sourceIp",
+                                "apiKeyId": "$context.identity.apiKeyId",
+                                "requestTime": "$context.requestTime",
+                                "httpMethod": "$context.httpMethod",
+                                "resourcePath": "$context.resourcePath",
+                                "status": "$context.status",
+                                "responseLength": "$context.responseLength",
+                                "integrationError": "$context.integration.error",
+                            },
+                            separators=(",", ":"),
+                        ),
+                    },
+                }
+            },
+            "aws_api_gateway_method_settings": {
+                "all": {
+                    "rest_api_id": f"${{{api}.id}}",
+                    "stage_name": "${aws_api_gateway_stage.api.stage_name}",
+                    "method_path": "*/*",
+                    "settings": {
+                        "metrics_enabled": True,
+                        "throttling_rate_limit": "${var.api_throttling_rate_limit}",
+                        "throttling_burst_limit": "${var.api_throttling_burst_limit}",
+                    },
+                }
+            },
+            "aws_api_gateway_usage_plan": {
+                "api": {
+                    "name": f"{prefix}-usage-plan",
+                    "api_stages": {
+                        "api_id": f"${{{api}.id}}",
+                        "stage": "${aws_api_gateway_stage.api.stage_name}",
+                    },
+                    "throttle_settings": {
+                        "rate_limit": "${var.api_throttling_rate_limit}",
+                        "burst_limit": "${var.api_throttling_burst_limit}",
+                    },
+                    "quota_settings": {"limit": "${var.api_key_requests_per_day}", "period": "DAY"},
+                }
+            },
+            "aws_api_gateway_api_key": {"default": {"name": f"{prefix}-default", "enabled": True}},
+            "aws_api_gateway_usage_plan_key": {
+                "default": {
+                    "key_id": "${aws_api_gateway_api_key.default.id}",
+                    "key_type": "API_KEY",
+                    "usage_plan_id": "${aws_api_gateway_usage_plan.api.id}",
+                }
+            },
+        }
+        outputs.update(
+            {
+                "api_name": {"description": "Name of the REST API.", "value": f"${{one({api}[*].name)}}"},
+                "api_stage_name": {
+                    "description": "Name of the API stage.",
+                    "value": "${one(aws_api_gateway_stage.api[*].stage_name)}",
+                },
+                "api_key_id": {
+                    "description": "Id of the default API key (read its value with aws apigateway get-api-key).",
+                    "value": "${one(aws_api_gateway_api_key.default[*].id)}",
+                },
+            }
+        )
+    result: dict[str, Any] = {"variable": variables, "output": outputs}
+    if resources:
+        for blocks in resources.values():
+            for body in blocks.values():
+                body["count"] = API_COUNT
+        result["resource"] = index_references(resources, api_addresses(main["resource"]) + api_addresses(resources))
+    return result
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def postprocess(package_dir: Path, *, api_key: bool = True) -> None:
+    main_path = package_dir / MAIN_FILE
+    main = json.loads(main_path.read_text())
+    tags = next(iter(main["resource"]["aws_lambda_function"].values()))["tags"]["aws-chalice"]
+    fields = dict(part.split("=", 1) for part in tags.split(":"))
+    prefix = f"{fields['app']}-{fields['stage']}"
+    stage_name = main["resource"].get("aws_api_gateway_deployment", {}).get("rest_api", {}).get("stage_name", "api")
+    write_json(main_path, rewrite_main(main, api_key=api_key))
+    write_json(package_dir / OVERRIDE_FILE, override(main))
+    write_json(package_dir / EXTRAS_FILE, extras(main, prefix, stage_name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("package_dir", type=Path, help="directory chalice package wrote chalice.tf.json into")
+    parser.add_argument("--no-api-key", action="store_true", help="leave the API open (no x-api-key required)")
+    args = parser.parse_args(argv)
+    postprocess(args.package_dir, api_key=not args.no_api_key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Fixtures of the offline infrastructure proof.
+
+Terraform runs only in temporary copies of the project (infra/, .chalice/config.json,
+stepfunctions/ and a freshly packaged app in build/package/dev), never in the working tree.
+No provider is downloaded: a filesystem mirror of hashicorp/aws is used through a generated
+CLI configuration (TF_CLI_CONFIG_FILE), and the tests that need Terraform skip, saying why,
+where Terraform or the mirror is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+INFRA_DIR = PROJECT_DIR / "infra"
+STAGE = "dev"
+# Where the machine image keeps the provider; DOFS_TF_PLUGIN_MIRROR overrides.
+MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+
+
+def terraform_dirs() -> list[Path]:
+    """Every directory under infra/ holding .tf files (new ones, such as infra/cicd, included)."""
+    return sorted({path.parent for path in INFRA_DIR.rglob("*.tf") if ".terraform" not in path.parts})
+
+
+def provider_mirror() -> Path | None:
+    candidates = [os.environ["DOFS_TF_PLUGIN_MIRROR"]] if os.environ.get("DOFS_TF_PLUGIN_MIRROR") else []
+    for candidate in [*candidates, *MIRROR_CANDIDATES]:
+        if list(Path(candidate).glob(f"{AWS_PROVIDER}/*/*/terraform-provider-aws_*")):
+            return Path(candidate)
+    return None
+
+
+@dataclass(frozen=True)
+class Terraform:
+    binary: str
+    env: dict[str, str]
+
+    def run(self, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(  # noqa: S603 - fixed terraform binary, arguments from the tests
+            [self.binary, *args], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"terraform {' '.join(args)} failed in {cwd} ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def init(self, cwd: Path, *args: str) -> None:
+        self.run(cwd, "init", "-input=false", "-no-color", *args)
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not on PATH: install Terraform >= 1.6 to run the validate and apply checks")
+    mirror = provider_mirror()
+    if mirror is None:
+        pytest.skip(
+            "no filesystem mirror of hashicorp/aws found (looked in DOFS_TF_PLUGIN_MIRROR, "
+            + ", ".join(MIRROR_CANDIDATES)
+            + "): the offline checks never download providers"
+        )
+    config_dir = tmp_path_factory.mktemp("terraform-cli")
+    cli_config = config_dir / "terraform.rc"
+    cli_config.write_text(
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
+        f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
+        "}\n"
+    )
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(cli_config),  # the environment may name a file that does not exist
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "CHECKPOINT_DISABLE": "1",
+    }
+    env.pop("TF_DATA_DIR", None)
+    return Terraform(binary, env)
+
+
+def package_app(out: Path) -> Path:
+    subprocess.run(  # noqa: S603 - this interpreter running the project's own script
+        [sys.executable, str(PROJECT_DIR / "scripts" / "package_app.py"), "--stage", STAGE, "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make package`'s output for the dev stage, built once per session."""
+    return package_app(tmp_path_factory.mktemp("package") / STAGE)
+
+
+def make_workspace(root: Path, package: Path) -> Path:
+    """A copy of what the Terraform root modules read, laid out as in the repository."""
+    shutil.copytree(INFRA_DIR, root / "infra", ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    (root / ".chalice").mkdir()
+    shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    shutil.copytree(PROJECT_DIR / "stepfunctions", root / "stepfunctions")
+    shutil.copytree(package, root / "build" / "package" / STAGE)
+    return root
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory, packaged_app: Path) -> Path:
+    return make_workspace(tmp_path_factory.mktemp("workspace"), packaged_app)

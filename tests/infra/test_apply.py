@@ -1,0 +1,268 @@
+"""`terraform apply` of the dev stage, packaged app included, against moto's server.
+
+The provider's endpoints point at a moto server started in this process on 127.0.0.1; the
+state is local (an override file replaces the S3 backend). What moto 5.2 cannot emulate is
+left out by a variable (see infra/README.md, "Offline proof"):
+
+- `enable_api_gateway=false`: moto's PutRestApi imports only OpenAPI 3 bodies, and Chalice
+  writes Swagger 2.0 (the REST API, its deployment, stage, usage plan, key and access log group);
+- `restrict_dlq_sources=false`: moto does not keep an SQS RedriveAllowPolicy, so the provider
+  waits forever for it to appear.
+
+moto also lacks two Step Functions calls the provider makes, ValidateStateMachineDefinition
+and ListStateMachineVersions: `patch_moto()` answers them as AWS does for a valid definition
+and an unversioned state machine.
+
+`applied_stack` yields the endpoint and the Terraform outputs, for tests that drive orders
+through the applied stack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.infra.conftest import STAGE, Terraform, make_workspace
+
+REGION = "us-east-1"
+HANDLERS = (
+    "api_handler",
+    "validate_order",
+    "store_order",
+    "record_workflow_failure",
+    "fulfill_order",
+    "handle_dead_letter",
+)
+PREFIX = f"dofs-{STAGE}"
+# Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
+ENDPOINT_SERVICES = ("apigateway", "cloudwatch", "dynamodb", "iam", "lambda", "logs", "s3", "sfn", "sns", "sqs", "sts")
+# Off for the emulator run: see the module docstring and infra/README.md for why.
+EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
+
+
+@dataclass(frozen=True)
+class AppliedStack:
+    endpoint: str
+    outputs: dict[str, Any]
+    workdir: Path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def emulator_override(endpoint: str, state_path: Path) -> dict[str, Any]:
+    """An override file: local state, and the aws provider pointed at the emulator."""
+    return {
+        "terraform": {"backend": {"local": {"path": str(state_path)}}},
+        "provider": {
+            "aws": {
+                "access_key": "testing",
+                "secret_key": "testing",
+                "skip_credentials_validation": True,
+                "skip_requesting_account_id": True,
+                "skip_metadata_api_check": True,
+                "s3_use_path_style": True,
+                "max_retries": 1,  # an unemulated call fails fast instead of retrying for minutes
+                "endpoints": [dict.fromkeys(ENDPOINT_SERVICES, endpoint)],
+            }
+        },
+    }
+
+
+def patch_moto() -> None:
+    """Answers the two Step Functions calls moto 5.2 lacks and the aws provider makes."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def validate_state_machine_definition(self: StepFunctionResponse) -> str:
+        return json.dumps({"result": "OK", "diagnostics": []})
+
+    def list_state_machine_versions(self: StepFunctionResponse) -> str:
+        return json.dumps({"stateMachineVersions": []})
+
+    for name, method in {
+        "validate_state_machine_definition": validate_state_machine_definition,
+        "list_state_machine_versions": list_state_machine_versions,
+    }.items():
+        if not hasattr(StepFunctionResponse, name):
+            setattr(StepFunctionResponse, name, method)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    patch_moto()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def applied_stack(
+    terraform: Terraform,
+    packaged_app: Path,
+    moto_endpoint: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AppliedStack:
+    root = make_workspace(tmp_path_factory.mktemp("apply"), packaged_app)
+    workdir = root / "infra" / "stages" / STAGE
+    override = emulator_override(moto_endpoint, root / "terraform.tfstate")
+    (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    env = {
+        **terraform.env,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    tf = Terraform(terraform.binary, env)
+    tf.init(workdir)
+    variables = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
+    tf.run(workdir, "apply", "-auto-approve", "-no-color", "-input=false", *variables, timeout=480)
+    raw = json.loads(tf.run(workdir, "output", "-json").stdout)
+    return AppliedStack(moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir)
+
+
+def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:
+    outputs = applied_stack.outputs
+    assert outputs["orders_table"] == f"{PREFIX}-orders"
+    assert outputs["failed_orders_table"] == f"{PREFIX}-failed_orders"
+    assert outputs["order_queue_url"].endswith(f"/{PREFIX}-order_queue")
+    assert outputs["order_dlq_url"].endswith(f"/{PREFIX}-order_dlq")
+    assert outputs["state_machine_arn"].endswith(f":stateMachine:{PREFIX}-order-workflow")
+    assert set(outputs["function_names"]) == set(HANDLERS)
+
+
+def test_tables_are_on_demand_encrypted_and_recoverable(applied_stack: AppliedStack) -> None:
+    dynamodb = applied_stack.client("dynamodb")
+    for name in (applied_stack.outputs["orders_table"], applied_stack.outputs["failed_orders_table"]):
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["KeySchema"] == [{"AttributeName": "order_id", "KeyType": "HASH"}]
+        assert table["SSEDescription"]["Status"] == "ENABLED"
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_queues_redrive_to_the_dlq_with_the_configured_settings(applied_stack: AppliedStack) -> None:
+    sqs = applied_stack.client("sqs")
+    config = json.loads((applied_stack.workdir / "../../../.chalice/config.json").read_text())["stages"][STAGE]["dofs"]
+    queue = sqs.get_queue_attributes(QueueUrl=applied_stack.outputs["order_queue_url"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    dlq = sqs.get_queue_attributes(QueueUrl=applied_stack.outputs["order_dlq_url"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert json.loads(queue["RedrivePolicy"]) == {
+        "deadLetterTargetArn": applied_stack.outputs["order_dlq_arn"],
+        "maxReceiveCount": config["max_receive_count"],
+    }
+    assert int(queue["VisibilityTimeout"]) == config["queue_visibility_timeout_seconds"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * config["fulfillment_timeout_seconds"]
+    assert int(dlq["MessageRetentionPeriod"]) == config["dlq_retention_seconds"] == 14 * 24 * 3600
+    for attributes in (queue, dlq):
+        assert attributes["SqsManagedSseEnabled"] == "true"
+
+
+def test_state_machine_runs_the_project_workflow(applied_stack: AppliedStack) -> None:
+    machine = applied_stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=applied_stack.outputs["state_machine_arn"]
+    )
+    assert machine["type"] == "EXPRESS"
+    definition = json.loads(machine["definition"])
+    functions = {name: arn for name, arn in applied_stack.outputs["function_names"].items()}
+    states = definition["States"]
+    assert states["ValidateOrder"]["Parameters"]["FunctionName"].endswith(f":function:{functions['validate_order']}")
+    assert states["StoreOrder"]["Parameters"]["FunctionName"].endswith(f":function:{functions['store_order']}")
+    assert states["RecordWorkflowFailure"]["Parameters"]["FunctionName"].endswith(
+        f":function:{functions['record_workflow_failure']}"
+    )
+    assert states["EnqueueOrder"]["Parameters"]["QueueUrl"] == applied_stack.outputs["order_queue_url"]
+    assert states["StoreOrder"]["Parameters"]["Payload"]["execution_id.$"] == "$$.Execution.Id"
+    assert "${" not in machine["definition"]
+    assert machine["roleArn"].endswith(f":role/{PREFIX}-order-workflow-role")
+
+
+def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedStack) -> None:
+    lambda_ = applied_stack.client("lambda")
+    for handler, name in applied_stack.outputs["function_names"].items():
+        function = lambda_.get_function_configuration(FunctionName=name)
+        assert function["Role"] == applied_stack.outputs["role_arns"][handler]
+        assert function["Role"].endswith(f":role/{PREFIX}-{handler}")
+        assert function["Runtime"].startswith("python3.")
+        assert function["Timeout"] == 30
+        variables = function["Environment"]["Variables"]
+        assert variables["ORDERS_TABLE"] == applied_stack.outputs["orders_table"]
+        assert variables["FAILED_ORDERS_TABLE"] == applied_stack.outputs["failed_orders_table"]
+        if handler == "api_handler":
+            assert variables["STATE_MACHINE_ARN"] == applied_stack.outputs["state_machine_arn"]
+        else:
+            assert "STATE_MACHINE_ARN" not in variables
+
+
+def test_queues_feed_their_handlers_with_partial_batch_responses(applied_stack: AppliedStack) -> None:
+    lambda_ = applied_stack.client("lambda")
+    outputs = applied_stack.outputs
+    expected = {
+        outputs["order_queue_arn"]: outputs["function_names"]["fulfill_order"],
+        outputs["order_dlq_arn"]: outputs["function_names"]["handle_dead_letter"],
+    }
+    for source_arn, function_name in expected.items():
+        mappings = lambda_.list_event_source_mappings(EventSourceArn=source_arn)["EventSourceMappings"]
+        assert len(mappings) == 1
+        mapping = mappings[0]
+        assert mapping["FunctionArn"].endswith(f":function:{function_name}")
+        assert mapping["BatchSize"] == 10
+        assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+
+
+def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
+    """Each role has one inline policy: no managed policies, no wildcard actions, and "*" only
+    for X-Ray, which takes no resource-level permissions (tests/infra/test_iam.py checks the
+    exact actions against the code)."""
+    iam = applied_stack.client("iam")
+    for handler in HANDLERS:
+        role = f"{PREFIX}-{handler}"
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [role]
+        document = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        for statement in document["Statement"]:
+            actions = _as_list(statement["Action"])
+            assert all(action != "*" and not action.endswith(":*") for action in actions), statement
+            if "*" in _as_list(statement["Resource"]):
+                assert all(action.startswith("xray:") for action in actions), statement
+        started = [
+            statement for statement in document["Statement"] if "states:StartExecution" in _as_list(statement["Action"])
+        ]
+        if handler == "api_handler":
+            assert [_as_list(s["Resource"]) for s in started] == [[applied_stack.outputs["state_machine_arn"]]]
+        else:
+            assert started == []
+
+
+def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack) -> None:
+    assert applied_stack.outputs.get("api_url") is None
+    assert applied_stack.client("apigateway").get_rest_apis()["items"] == []
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
