@@ -3,6 +3,9 @@
 Two settings make moto behave like AWS where the pipeline's guarantees depend on it:
 - Step Functions executes state machines (moto only records them by default), and its
   interpreter calls back into this server (it reads the port from MOTO_PORT).
+- Routing a request to its service is memoised: moto resolves the backend for a host by
+  listing its package directory and trying hundreds of URL patterns under one lock, on every
+  request, which made that lock the stack's bottleneck.
 - DynamoDB writes and SQS receives are atomic across the server's request threads: moto
   checks a ConditionExpression and writes in separate steps, and two concurrent receives
   could take the same message, so without a lock a conditional write could race. A long
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import SQSBackend
 
@@ -65,6 +69,23 @@ def _atomic_receive(method: Callable[..., Any]) -> Callable[..., Any]:
     return receive
 
 
+def memoise_backend_routing() -> None:
+    """A host always maps to the same backend, so the lookup is cached per host."""
+    lookup = DomainDispatcherApplication.get_backend_for_host
+    if getattr(lookup, "__dofs_memoised__", False):
+        return
+    cache: dict[str | None, Any] = {}
+
+    @functools.wraps(lookup)
+    def cached(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host not in cache:
+            cache[host] = lookup(self, host)
+        return cache[host]
+
+    cached.__dofs_memoised__ = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = cached  # type: ignore[method-assign]
+
+
 def make_backends_atomic() -> None:
     for backend, names in _ATOMIC_METHODS.items():
         for name in names:
@@ -87,6 +108,7 @@ class Emulator:
 
     def start(self) -> None:
         make_backends_atomic()
+        memoise_backend_routing()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
