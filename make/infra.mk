@@ -1,0 +1,25 @@
+# Infrastructure: package the app as a Terraform module, then plan, deploy or destroy a stage.
+# Each target checks its prerequisites (terraform on PATH, AWS credentials) and names what is
+# missing. See infra/README.md.
+STAGE ?= dev
+export STAGE
+
+.PHONY: package infra-check bootstrap plan deploy destroy
+
+package: $(STAMP) ## chalice package STAGE (default dev) as a Terraform module in build/package/STAGE
+	$(BIN)/python scripts/package_app.py --stage $(STAGE) --out build/package/$(STAGE)
+
+infra-check: $(STAMP) ## Say which deploy prerequisites (terraform, AWS credentials) are missing
+	$(BIN)/python scripts/infra.py check --stage $(STAGE)
+
+bootstrap: $(STAMP) ## Create the Terraform state bucket (once per account and region)
+	$(BIN)/python scripts/infra.py bootstrap --stage $(STAGE)
+
+plan: package ## terraform plan for STAGE (S3 remote state)
+	$(BIN)/python scripts/infra.py plan --stage $(STAGE)
+
+deploy: package ## terraform apply for STAGE (AUTO_APPROVE=1 to skip the prompt)
+	$(BIN)/python scripts/infra.py deploy --stage $(STAGE)
+
+destroy: $(STAMP) ## terraform destroy for STAGE (AUTO_APPROVE=1 to skip the prompt)
+	$(BIN)/python scripts/infra.py destroy --stage $(STAGE)
