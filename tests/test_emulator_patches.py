@@ -30,7 +30,7 @@ def test_patches_apply_once_and_cache() -> None:
     assert getattr(DynamoDBBackend.update_item, "__dofs_atomic__", False)
     assert getattr(DomainDispatcherApplication.get_backend_for_host, "__dofs_memoised__", False)
     for module in (lambda_eval_utils, state_task_service_sqs):
-        client_for = module.boto_client_for  # type: ignore[attr-defined]
+        client_for = module.boto_client_for
         assert getattr(client_for, "__dofs_cached__", False)
     first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")  # type: ignore[attr-defined]
     assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first  # type: ignore[attr-defined]
