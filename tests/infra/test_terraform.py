@@ -1,0 +1,39 @@
+"""`terraform init -backend=false` and `validate` on every root directory under infra/ (the
+stage roots, bootstrap, and whatever is added later, such as infra/cicd) and on the packaged
+app, in a temporary copy of the project; `fmt -check` on all of infra/. infra/modules/* are
+validated through the stage root that calls them all (validating each alone costs ~5 s of
+provider schema loading and checks nothing more). Skipped, saying why, without Terraform or a
+provider mirror (see conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.infra.conftest import INFRA_DIR, PROJECT_DIR, STAGE, Terraform, terraform_dirs
+
+DIRS = [path for path in terraform_dirs() if (INFRA_DIR / "modules") not in path.parents]
+
+
+@pytest.mark.parametrize(
+    "directory", [*DIRS, None], ids=[*(str(d.relative_to(PROJECT_DIR)) for d in DIRS), "build/package/dev"]
+)
+def test_terraform_validates(terraform: Terraform, workspace: Path, directory: Path | None) -> None:
+    target = (
+        workspace / "build" / "package" / STAGE if directory is None else workspace / directory.relative_to(PROJECT_DIR)
+    )
+    terraform.init(target, "-backend=false")
+    result = terraform.run(target, "validate", "-no-color")
+    assert "The configuration is valid" in result.stdout
+
+
+def test_stage_root_calls_every_module() -> None:
+    main = (INFRA_DIR / "stages" / STAGE / "main.tf").read_text()
+    for module in sorted((INFRA_DIR / "modules").iterdir()):
+        assert f'source = "../../modules/{module.name}"' in main, f"{module.name} is validated through no root"
+
+
+def test_terraform_files_are_formatted(terraform: Terraform) -> None:
+    result = terraform.run(INFRA_DIR, "fmt", "-check", "-recursive", "-diff", "-no-color")
+    assert result.stdout == ""
