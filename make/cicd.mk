@@ -1,18 +1,30 @@
 # CI/CD targets (issue 5). The buildspec-*.yml files at the root call Make targets only, so
 # CodeBuild runs exactly what a developer runs; docs/PIPELINE.md maps each stage to its target.
-# `plan` (and `package`, `deploy`, `destroy`) live in make/infra.mk; the targets here add what
-# the pipeline needs around them: applying a saved plan, reading the outputs, the smoke test.
+# `package`, `plan` (which saves build/tfplan-STAGE), `deploy`, `destroy` and `infra-check` live
+# in make/infra.mk; the targets here add what the pipeline needs around them: applying a saved
+# plan, saving the outputs, the smoke test, installing Terraform in CodeBuild.
 
 STAGE ?= dev
 TERRAFORM ?= terraform
 TERRAFORM_VERSION ?= 1.11.4
 TERRAFORM_INSTALL_DIR ?= /usr/local/bin
 CICD_STAGE_DIR = infra/stages/$(STAGE)
-PLAN ?= build/plan/$(STAGE).tfplan
+PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 SMOKE_TIMEOUT ?= 120
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
+
+# `terraform init` of the stage against its S3 state: STATE_BUCKET, or infra/bootstrap's name
+# for it (dofs-tfstate-{account}-{region}), the same rule as `make plan`.
+define cicd_init_stage
+	@bucket='$(STATE_BUCKET)'; \
+	if [ -z "$$bucket" ]; then \
+		bucket=$$($(BIN)/python -c 'import boto3, json, sys; stage = json.load(open(".chalice/config.json"))["stages"][sys.argv[1]]; region = stage.get("dofs", {}).get("region", "us-east-1"); print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
+	fi; \
+	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init (state bucket $$bucket)"; \
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=backend.s3.tfbackend "-backend-config=bucket=$$bucket" $(1)
+endef
 
 .PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs
 
@@ -56,21 +68,13 @@ ci-tools: ## CI: install Terraform TERRAFORM_VERSION when it is not on PATH (Cod
 		'$(TERRAFORM_INSTALL_DIR)/terraform' version; \
 	fi
 
-# The prerequisites of a real apply, each with a clear message.
-cicd-check-apply:
-	@command -v $(TERRAFORM) >/dev/null || { echo "$@: terraform is not on PATH (make ci-tools installs $(TERRAFORM_VERSION))" >&2; exit 2; }
-	@test -d '$(CICD_STAGE_DIR)' || { echo "$@: no stage '$(STAGE)': $(CICD_STAGE_DIR) does not exist" >&2; exit 2; }
-	@test -n '$(STATE_BUCKET)' || { echo "$@: set STATE_BUCKET=<state bucket from infra/bootstrap> (terraform -chdir=infra/bootstrap output -raw state_bucket)" >&2; exit 2; }
-	@command -v aws >/dev/null && aws sts get-caller-identity --query Arn --output text >/dev/null \
-		|| { echo "$@: no AWS credentials (aws sts get-caller-identity failed): configure a profile or role" >&2; exit 2; }
-
-deploy-plan: cicd-check-apply ## Apply exactly the saved plan PLAN=.. (the one the pipeline's Plan stage made)
-	@test -f '$(PLAN)' || { echo "$@: PLAN='$(PLAN)' is not a file: make plan STAGE=$(STAGE) writes it" >&2; exit 2; }
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -backend-config=backend.s3.tfbackend -backend-config='bucket=$(STATE_BUCKET)'
+deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfplan-STAGE, as make plan saves it)
+	@test -f '$(PLAN)' || { echo "$@: PLAN='$(PLAN)' is not a file: make plan STAGE=$(STAGE) saves build/tfplan-$(STAGE)" >&2; exit 2; }
+	$(call cicd_init_stage)
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
 
-deploy-outputs: cicd-check-apply ## Save the stage's terraform outputs as JSON in DEPLOY_OUTPUTS (for make smoke-deployed)
+deploy-outputs: infra-check ## Save the stage's terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
 	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -backend-config=backend.s3.tfbackend -backend-config='bucket=$(STATE_BUCKET)' >/dev/null
+	$(call cicd_init_stage,>/dev/null)
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) output -json > '$(DEPLOY_OUTPUTS)'
 	@echo "outputs of $(STAGE) saved to $(DEPLOY_OUTPUTS)"

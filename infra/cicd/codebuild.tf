@@ -43,7 +43,7 @@ resource "aws_codebuild_project" "build" {
 
     environment_variable {
       name  = "STATE_BUCKET"
-      value = var.state_bucket
+      value = local.state_bucket
     }
 
     environment_variable {

@@ -32,7 +32,8 @@ locals {
   topic_arn    = local.create_topic ? one(aws_sns_topic.notifications[*].arn) : var.notification_topic_arn
 
   state_key_prefix = var.state_key_prefix != null ? var.state_key_prefix : "${var.app_name}/${var.stage}/"
-  state_bucket_arn = "arn:${local.partition}:s3:::${var.state_bucket}"
+  state_bucket     = var.state_bucket != null ? var.state_bucket : "dofs-tfstate-${local.account_id}-${local.region}"
+  state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket}"
 
   # The pipeline's artifacts: names are referenced by the stages and by tests/cicd.
   source_artifact = "SourceOutput"

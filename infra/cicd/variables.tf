@@ -58,8 +58,9 @@ variable "require_manual_approval" {
 }
 
 variable "state_bucket" {
-  description = "Name of the Terraform state bucket created by infra/bootstrap; the Plan and Deploy builds read and lock the stage's state in it."
+  description = "Name of the Terraform state bucket created by infra/bootstrap; the Plan and Deploy builds read and lock the stage's state in it. null: the bootstrap's default name, dofs-tfstate-{account id}-{region}."
   type        = string
+  default     = null
 }
 
 variable "state_key_prefix" {

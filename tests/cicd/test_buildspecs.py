@@ -148,9 +148,23 @@ def _variable(name: str, target: str, variable: str) -> str:
     raise AssertionError(f"{name} never calls `make {target}`")
 
 
+# Where `make plan` (make/infra.mk -> scripts/infra.py) saves the plan: build/tfplan-<stage>.
+PLAN_FILE_OF_MAKE_PLAN = "build/tfplan-$STAGE"
+
+
+def test_make_plan_saves_the_plan_where_deploy_looks_for_it() -> None:
+    """`make plan` runs `terraform plan -out=build/tfplan-<stage>`; make/cicd.mk's PLAN default agrees."""
+    script = (ROOT / "scripts" / "infra.py").read_text()
+    assert 'PROJECT_DIR / "build" / f"tfplan-{args.stage}"' in script, (
+        "make plan no longer saves build/tfplan-<stage>: update PLAN in buildspec-deploy.yml and make/cicd.mk"
+    )
+    assert '"plan", "-input=false", f"-out={plan_file}"' in script
+    assert "PLAN ?= build/tfplan-$(STAGE)" in (ROOT / "make" / "cicd.mk").read_text()
+
+
 def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> None:
-    plan_file = _variable(BUILDSPECS["plan"], "plan", "PLAN")
-    assert _variable(BUILDSPECS["deploy"], "deploy-plan", "PLAN") == plan_file
+    plan_file = _variable(BUILDSPECS["deploy"], "deploy-plan", "PLAN")
+    assert plan_file == PLAN_FILE_OF_MAKE_PLAN
     artifacts = load(BUILDSPECS["plan"])["artifacts"]
     assert "base-directory" not in artifacts, "Deploy's source must be laid out like the repository"
     path = plan_file.replace("$STAGE", "dev")
@@ -158,7 +172,7 @@ def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> 
     excluded = artifacts.get("exclude-paths") or []
     assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
     # The package and the modules that the plan refers to travel with it; providers do not.
-    assert any(fnmatch.fnmatch("build/package/dev/deployment.zip", pattern) for pattern in artifacts["files"])
+    assert any(fnmatch.fnmatch("build/package/dev/chalice.tf.json", pattern) for pattern in artifacts["files"])
     assert "**/.terraform/**/*" in excluded
     assert not any(fnmatch.fnmatch("infra/stages/dev/.terraform.lock.hcl", pattern) for pattern in excluded)
 
