@@ -6,6 +6,9 @@ Two settings make moto behave like AWS where the pipeline's guarantees depend on
 - Routing a request to its service is memoised: moto resolves the backend for a host by
   listing its package directory and trying hundreds of URL patterns under one lock, on every
   request, which made that lock the stack's bottleneck.
+- A state machine's definition is parsed once, not at the start of every execution (ANTLR in
+  pure Python: about 25 ms of CPU each time). The parsed program keeps no execution state:
+  retries, inputs and outputs live in each execution's environment.
 - The Step Functions interpreter reuses one boto3 client per service and region instead of
   building a new one (about 10 ms of CPU) for every Lambda and SQS task it runs.
 - DynamoDB writes and SQS receives are atomic across the server's request threads: moto
@@ -26,6 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.models import botocore_stubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
@@ -34,6 +38,7 @@ from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 _backend_lock = threading.RLock()
 _ATOMIC_METHODS: dict[type, tuple[str, ...]] = {
@@ -92,15 +97,34 @@ def memoise_backend_routing() -> None:
     DomainDispatcherApplication.get_backend_for_host = cached  # type: ignore[method-assign]
 
 
+def parse_definitions_once() -> None:
+    entrypoint = ExecutionWorker._get_evaluation_entrypoint
+    if getattr(entrypoint, "__dofs_cached__", False):
+        return
+    programs: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def cached_entrypoint(self: ExecutionWorker) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            if definition not in programs:
+                programs[definition] = entrypoint(self)
+            return programs[definition]
+
+    cached_entrypoint.__dofs_cached__ = True  # type: ignore[attr-defined]
+    ExecutionWorker._get_evaluation_entrypoint = cached_entrypoint  # type: ignore[method-assign]
+
+
 def reuse_workflow_clients() -> None:
     """The interpreter's Lambda and SQS tasks get a cached client (boto3 clients are thread-safe)."""
     if getattr(getattr(lambda_eval_utils, "boto_client_for", None), "__dofs_cached__", False):
         return
-    clients: dict[tuple[str, str, str], Any] = {}
+    clients: dict[tuple[str, str, bool, str], Any] = {}
     lock = threading.Lock()
 
     def cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
-        key = (region, service, moto_server_port())
+        # In-process mocks and the server need different clients (moto picks the endpoint).
+        key = (region, service, botocore_stubber.enabled, moto_server_port())
         with lock:
             if key not in clients:
                 clients[key] = boto_client.boto_client_for(region, service, state_credentials)
@@ -135,6 +159,7 @@ class Emulator:
         make_backends_atomic()
         memoise_backend_routing()
         reuse_workflow_clients()
+        parse_definitions_once()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
         self._server.start()
         self.port = self._server.get_host_and_port()[1]

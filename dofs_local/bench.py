@@ -1,0 +1,344 @@
+"""`make bench`: throughput, latency and cost per order of the local stack, measured over HTTP.
+
+Each phase sends orders at a fixed rate for a bounded time (the last one as fast as a pool of
+clients can), then waits for every accepted order to reach a terminal state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from dofs_local.cost import Measured, bill, totals
+from dofs_local.demo import post
+from dofs_local.metering import Meter
+from dofs_local.stack import LocalStack, StackOptions
+from dofs_local.stage import PROJECT_DIR, load_stage
+
+SAMPLED_EXECUTIONS = 60
+
+
+@dataclass
+class Phase:
+    name: str
+    target_rate: float | None  # None: open throttle
+    duration_s: float
+    sent: int = 0
+    accepted: int = 0
+    terminal: int = 0
+    accepted_per_s: float = 0.0
+    terminal_per_s: float = 0.0
+    post_ms: dict[str, float] = field(default_factory=dict)
+    to_terminal_ms: dict[str, float] = field(default_factory=dict)
+    cpu_s_per_order: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if len(values) < 2:
+        return {"p50": values[0], "p95": values[0], "p99": values[0]} if values else {}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1)}
+
+
+def order_body(phase: str, index: int, rng: random.Random) -> bytes:
+    items = [{"sku": f"SKU-{n}", "quantity": rng.randint(1, 3), "unit_price": "9.99"} for n in range(rng.randint(1, 3))]
+    return json.dumps({"order_id": f"{phase}-{index:06d}", "customer_id": "bench", "items": items}).encode()
+
+
+def run_phase(stack: LocalStack, meter: Meter, phase: Phase, clients: int, rng: random.Random) -> None:
+    posts: list[tuple[str, float, float, int]] = []  # order id, wall start, latency ms, status
+    lock = threading.Lock()
+
+    def send(index: int) -> None:
+        body = order_body(phase.name, index, rng)
+        started = time.time()
+        status, payload, latency = post(stack.api_url, body)
+        with lock:
+            posts.append((payload.get("order_id", ""), started, latency, status))
+
+    cpu_before = time.process_time()
+    began = time.monotonic()
+    deadline = began + phase.duration_s
+    with ThreadPoolExecutor(clients) as pool:
+        if phase.target_rate is None:  # open throttle: every client posts back to back
+
+            def loop(worker: int) -> None:
+                n = 0
+                while time.monotonic() < deadline:
+                    send(worker * 1_000_000 + n)
+                    n += 1
+
+            list(pool.map(loop, range(clients)))
+        else:
+            index = 0
+            while (due := began + index / phase.target_rate) < deadline:
+                time.sleep(max(0.0, due - time.monotonic()))
+                pool.submit(send, index)
+                index += 1
+    send_window = time.monotonic() - began
+    accepted = {order_id: (started, latency) for order_id, started, latency, status in posts if status == 202}
+    wait_until = time.monotonic() + 120
+    while time.monotonic() < wait_until and any(o not in meter.terminal_at for o in accepted):
+        time.sleep(0.2)
+    terminal = {o: meter.terminal_at[o] for o in accepted if o in meter.terminal_at}
+    phase.sent = len(posts)
+    phase.accepted = len(accepted)
+    phase.terminal = len(terminal)
+    phase.accepted_per_s = round(len(accepted) / send_window, 1)
+    first_post = min((started for started, _ in accepted.values()), default=0.0)
+    phase.terminal_per_s = round(len(terminal) / max(1e-9, max(terminal.values(), default=0.0) - first_post), 1)
+    phase.post_ms = percentiles([latency for *_, latency, _ in posts])
+    phase.to_terminal_ms = percentiles([(terminal[o] - accepted[o][0]) * 1000 for o in terminal])
+    phase.cpu_s_per_order = round((time.process_time() - cpu_before) / max(1, len(accepted)), 4)
+    phase.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def sample_executions(stack: LocalStack, meter: Meter) -> tuple[list[float], float]:
+    """Mean duration and state transitions (retries included) of a sample of executions."""
+    assert stack.resources is not None
+    stepfunctions = boto3.client("stepfunctions", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
+    durations: list[float] = []
+    transitions: list[int] = []
+    with meter.uncounted():
+        executions = stepfunctions.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]
+        for execution in executions[:SAMPLED_EXECUTIONS]:
+            described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
+            if "stopDate" in described:
+                durations.append((described["stopDate"] - described["startDate"]).total_seconds())
+            events = stepfunctions.get_execution_history(executionArn=execution["executionArn"])["events"]
+            entered = sum(event["type"].endswith("StateEntered") for event in events)
+            scheduled = sum(event["type"] == "TaskScheduled" for event in events)
+            task_states = sum(event["type"] == "TaskStateEntered" for event in events)
+            transitions.append(entered + max(0, scheduled - task_states))
+    return durations, statistics.fmean(transitions) if transitions else 0.0
+
+
+def mean_item_bytes(stack: LocalStack, meter: Meter) -> float:
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
+    with meter.uncounted():
+        items = dynamodb.scan(TableName=stack.stage.orders_table, Limit=200)["Items"]
+    # DynamoDB sizes an item by its attribute names and values; its JSON form is a close upper bound.
+    return statistics.fmean(len(json.dumps(item)) for item in items) if items else 1024.0
+
+
+def import_time_ms() -> dict[str, float]:
+    """Cold-start proxy: importing the app, as every function's container does first."""
+    probe = "import time; t = time.perf_counter(); import app; print(round((time.perf_counter() - t) * 1000, 1))"
+    runs = [
+        float(
+            subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
+                [sys.executable, "-c", probe],
+                cwd=PROJECT_DIR,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(5)
+    ]
+    detail = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr.splitlines()
+    heaviest = sorted(
+        (
+            (int(line.split("|")[1]), line.split("|")[2].strip())
+            for line in detail
+            if line.startswith("import time:") and line.split("|")[1].strip().isdigit()
+        ),
+        reverse=True,
+    )[:8]
+    return {"app_import_ms_median": statistics.median(runs), "app_import_ms_min": min(runs)} | {
+        f"cumulative_ms[{name}]": round(us / 1000, 1) for us, name in heaviest
+    }
+
+
+def package_size() -> dict[str, float]:
+    """Builds the deployment package as `chalice package` does and measures it."""
+    with tempfile.TemporaryDirectory() as out:
+        subprocess.run(  # noqa: S603
+            [str(Path(sys.executable).parent / "chalice"), "package", "--stage", "dev", out],
+            cwd=PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
+        archive = Path(out) / "deployment.zip"
+        with zipfile.ZipFile(archive) as bundle:
+            unzipped = sum(info.file_size for info in bundle.infolist())
+        return {"zip_mb": round(archive.stat().st_size / 1e6, 2), "unzipped_mb": round(unzipped / 1e6, 2)}
+
+
+def main(
+    rates: list[float], duration: float, clients: int, success_rate: float, out_dir: Path, with_package: bool
+) -> int:
+    import app as app_module
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meter = Meter()
+    meter.install(app_module)
+    logs = io.StringIO()
+    phases = [Phase(f"rate{int(r)}", r, duration) for r in rates] + [Phase("open", None, duration)]
+    rng = random.Random(5)  # noqa: S311 - a reproducible order mix
+    print(f"bench: {len(phases)} phases of {duration:.0f} s, success rate {success_rate}, {clients} clients max")
+    try:
+        with LocalStack(
+            StackOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
+        ) as stack:
+            for phase in phases:
+                print(f"  {phase.name}: sending for {duration:.0f} s ...", flush=True)
+                run_phase(stack, meter, phase, clients, rng)
+                print(f"  {phase.name}: {phase.accepted} accepted, {phase.terminal} terminal", flush=True)
+            durations, transitions = sample_executions(stack, meter)
+            item_bytes = mean_item_bytes(stack, meter)
+            orders = sum(p.accepted for p in phases)
+            measured = Measured(
+                orders=orders,
+                aws_calls=Counter({k: v for k, v in meter.aws_calls.items() if k[0] in {"sqs", "dynamodb"}}),
+                invocations=dict(meter.invocations),
+                api_requests=sum(p.sent for p in phases),
+                executions=meter.aws_calls[("stepfunctions", "StartExecution")],
+                execution_seconds=durations,
+                transitions_per_execution=transitions,
+                order_item_bytes=item_bytes,
+                log_bytes=len(logs.getvalue().encode()),
+                lambda_memory_mb=int(_dev_config().get("lambda_memory_size", 128)),
+            )
+    finally:
+        meter.uninstall()
+    lines = bill(measured)
+    report = {
+        "machine": _machine(),
+        "command": " ".join(sys.argv),
+        "success_rate": success_rate,
+        "phases": [asdict(p) for p in phases],
+        "aws_requests_per_order": {
+            f"{s}.{o}": round(n / measured.orders, 3) for (s, o), n in sorted(meter.aws_calls.items())
+        },
+        "lambda": {
+            name: {
+                "invocations_per_order": round(len(d) / measured.orders, 3),
+                "mean_ms": round(statistics.fmean(d) * 1000, 2),
+            }
+            for name, d in sorted(measured.invocations.items())
+        },
+        "state_transitions_per_execution": round(transitions, 2),
+        "execution_seconds_mean": round(statistics.fmean(durations), 3) if durations else None,
+        "cost_usd_per_million_orders": {k: round(v, 2) for k, v in totals(lines).items()},
+        "cost_lines": {
+            kind: [
+                asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 3)} for line in kind_lines
+            ]
+            for kind, kind_lines in lines.items()
+        },
+        "cold_start": import_time_ms(),
+        "package": package_size() if with_package else None,
+    }
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str))
+    _print_report(report, lines)
+    _plot(phases, out_dir / "latency.png")
+    print(f"\nwrote {out_dir / 'bench.json'} and {out_dir / 'latency.png'}")
+    return 0
+
+
+def _print_report(report: dict[str, Any], lines: dict[str, Any]) -> None:
+    header = "phase     target/s  accepted/s  terminal/s   POST p50/p95/p99 ms     to-terminal p50/p95/p99 ms"
+    print(f"\n{header}   CPU s/order  RSS MB")
+    for p in report["phases"]:
+        target = "open" if p["target_rate"] is None else f"{p['target_rate']:.0f}"
+        post_ms = "/".join(f"{p['post_ms'].get(k, 0):.0f}" for k in ("p50", "p95", "p99"))
+        term_ms = "/".join(f"{p['to_terminal_ms'].get(k, 0):.0f}" for k in ("p50", "p95", "p99"))
+        print(
+            f"{p['name']:<9} {target:>8}  {p['accepted_per_s']:>10}  {p['terminal_per_s']:>10}   {post_ms:>20}   "
+            f"{term_ms:>26}   {p['cpu_s_per_order']:>10}  {p['peak_rss_mb']:>6}"
+        )
+    print("\n$ per million orders (us-east-1 list prices, dofs_local/pricing.py)")
+    for kind in ("shared", "EXPRESS", "STANDARD"):
+        for line in lines[kind]:
+            quantity = f"{line.quantity_per_order:>10.4f}/order"
+            print(f"  {line.service:<16} {line.item:<40} {quantity}  ${line.usd_per_million_orders:>8.3f}")
+    totals_ = report["cost_usd_per_million_orders"]
+    print(f"  total: EXPRESS ${totals_['EXPRESS']:.2f}   STANDARD ${totals_['STANDARD']:.2f}")
+    print("\ncold start:", json.dumps(report["cold_start"]))
+    print("package   :", json.dumps(report["package"]))
+
+
+def _plot(phases: list[Phase], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (make bench installs it from requirements-bench.txt)")
+        return
+    measured = [p for p in phases if p.post_ms]
+    rates = [p.accepted_per_s for p in measured]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for key in ("p50", "p95", "p99"):
+        left.plot(rates, [p.post_ms[key] for p in measured], marker="o", label=f"POST {key}")
+        right.plot(rates, [p.to_terminal_ms.get(key, 0) for p in measured], marker="o", label=f"to terminal {key}")
+    for axis, title in ((left, "POST latency"), (right, "POST to terminal state")):
+        axis.set_xlabel("accepted orders/s")
+        axis.set_ylabel("ms")
+        axis.set_yscale("log")
+        axis.set_title(title)
+        axis.legend()
+        axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def _dev_config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    return {**config, **config["stages"]["dev"]}
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "stage": load_stage("local").name,
+    }
+
+
+def cli(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dofs_local.bench", description=__doc__)
+    parser.add_argument("--rates", default="10,25,50,100", help="fixed request rates, orders/s (default 10,25,50,100)")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per phase (default 20)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients at most (default 32)")
+    parser.add_argument("--success-rate", type=float, default=1.0, help="fulfillment success rate (default 1.0)")
+    parser.add_argument("--out", type=Path, default=PROJECT_DIR / ".dofs" / "bench")
+    parser.add_argument("--skip-package", action="store_true", help="do not build the deployment package")
+    args = parser.parse_args(argv)
+    rates = [float(rate) for rate in args.rates.split(",") if rate]
+    return main(rates, args.duration, args.clients, args.success_rate, args.out, not args.skip_package)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
