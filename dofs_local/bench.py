@@ -204,6 +204,7 @@ def main(
         with LocalStack(
             StackOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
         ) as stack:
+            meter.reset()  # provisioning is not part of any order's bill
             for phase in phases:
                 print(f"  {phase.name}: sending for {duration:.0f} s ...", flush=True)
                 run_phase(stack, meter, phase, clients, rng)
