@@ -28,9 +28,10 @@ def _unquote(value: str) -> str:
 
 
 def normalize(value: Any) -> Any:
-    """python-hcl2 output -> Terraform JSON shape (labels unquoted, block markers dropped)."""
+    """python-hcl2 output -> Terraform JSON shape (labels and literals unquoted; its own
+    `__is_block__`/`__comments__`/`__inline_comments__` keys dropped)."""
     if isinstance(value, dict):
-        return {_unquote(key): normalize(item) for key, item in value.items() if key != "__is_block__"}
+        return {_unquote(key): normalize(item) for key, item in value.items() if not key.startswith("__")}
     if isinstance(value, list):
         return [normalize(item) for item in value]
     if isinstance(value, str):
