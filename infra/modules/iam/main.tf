@@ -13,10 +13,11 @@ locals {
     ]
     validate_order = []
     store_order = [
-      { sid = "Orders", actions = ["dynamodb:UpdateItem"], resources = [local.orders] },
+      # GetItem: a retried execution reads back the verdict it may already have recorded.
+      { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
     ]
     record_workflow_failure = [
-      { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
+      { sid = "Orders", actions = ["dynamodb:UpdateItem"], resources = [local.orders] },
       { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
     ]
     fulfill_order = [
