@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "dofs"
 METRICS_NAMESPACE = "DOFS"
@@ -16,6 +15,8 @@ logger = Logger(service=SERVICE)
 
 def count_dead_lettered(source: str) -> None:
     """One EMF line (CloudWatch turns it into a metric) per order that became DEAD_LETTERED."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric  # only the rare failure path pays
+
     with single_metric(
         name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
     ) as metric:

@@ -1,23 +1,23 @@
 """Builds the handlers' dependencies lazily, once per Lambda container (or local process).
 
-Tests and the local stack call `reset()` after changing the environment.
+Imports happen here too, on first use: a container imports only what its own function needs
+(validate_order never loads boto3), which keeps cold starts short. Tests and the local stack
+call `reset()` after changing the environment.
 """
 
 from __future__ import annotations
 
-import random
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from chalicelib.api import OrderApi
-from chalicelib.dead_letter import DeadLetterHandler
-from chalicelib.fulfillment import Fulfillment
-from chalicelib.repository import DynamoOrderRepository
 from chalicelib.settings import Settings
-from chalicelib.workflow import StepFunctionsWorkflow
-from chalicelib.workflow_tasks import WorkflowTasks
+
+if TYPE_CHECKING:
+    from chalicelib.api import OrderApi
+    from chalicelib.dead_letter import DeadLetterHandler
+    from chalicelib.fulfillment import Fulfillment
+    from chalicelib.repository import DynamoOrderRepository
+    from chalicelib.workflow_tasks import WorkflowTasks
 
 
 @cache
@@ -27,32 +27,49 @@ def settings() -> Settings:
 
 @cache
 def _client(service: str) -> Any:
+    import boto3
+
     return boto3.client(service)
 
 
 @cache
 def repository() -> DynamoOrderRepository:
+    import boto3
+
+    from chalicelib.repository import DynamoOrderRepository
+
     config = settings()
     return DynamoOrderRepository(boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table)
 
 
 @cache
 def order_api() -> OrderApi:
+    from chalicelib.api import OrderApi
+    from chalicelib.workflow import StepFunctionsWorkflow
+
     return OrderApi(repository(), StepFunctionsWorkflow(_client("stepfunctions"), settings().state_machine_arn))
 
 
 @cache
 def workflow_tasks() -> WorkflowTasks:
+    from chalicelib.workflow_tasks import WorkflowTasks
+
     return WorkflowTasks(repository())
 
 
 @cache
 def fulfillment() -> Fulfillment:
+    import random
+
+    from chalicelib.fulfillment import Fulfillment
+
     return Fulfillment(repository(), settings().fulfillment_success_rate, random.random)
 
 
 @cache
 def dead_letter_handler() -> DeadLetterHandler:
+    from chalicelib.dead_letter import DeadLetterHandler
+
     return DeadLetterHandler(repository())
 
 
