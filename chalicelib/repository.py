@@ -195,12 +195,12 @@ class DynamoOrderRepository:
         if verdict.reason:
             update += ", reason = :reason"
             values[":reason"] = verdict.reason
-        return self._conditional_update(
-            order_id,
-            update,
-            "attribute_exists(order_id) AND (#status = :accepted OR (#status = :target AND execution_id = :execution))",
-            values,
-        )
+        if self._conditional_update(order_id, update, "attribute_exists(order_id) AND #status = :accepted", values):
+            return True
+        # A retry of the execution that already recorded this verdict (its first try timed out
+        # or crashed after the write) still holds the claim; it writes nothing a second time.
+        current = self.get(order_id)
+        return current is not None and (current["status"], current.get("execution_id")) == (target.value, execution_id)
 
     def record_failed_attempt(self, order_id: str, attempt: int, error: str, now: str) -> Item | None:
         condition, values = _status_condition(OrderStatus.FAILED)

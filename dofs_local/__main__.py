@@ -1,4 +1,5 @@
-"""Command line: `python -m dofs_local serve|demo` (what `make local` and `make demo` run)."""
+"""Command line: `python -m dofs_local serve|demo|chaos` (what `make local`, `make demo` and
+`make chaos` run)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from dofs_local import demo
+from dofs_local import chaos, demo
+from dofs_local.faults import FaultSettings
 from dofs_local.stack import LocalStack, PortInUseError, StackOptions
 from dofs_local.stage import PROJECT_DIR
 
@@ -30,7 +32,13 @@ def serve(args: argparse.Namespace) -> int:
     # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    options = StackOptions(api_port=args.port, aws_port=args.aws_port, success_rate=args.success_rate)
+    options = StackOptions(
+        api_port=args.port,
+        aws_port=args.aws_port,
+        success_rate=args.success_rate,
+        faults=_faults(args),
+        require_api_key=args.require_api_key or None,
+    )
     with LocalStack(options) as stack:
         assert stack.resources is not None
         print(
@@ -43,6 +51,8 @@ DOFS local stack (stage {stack.stage.name}) is up. Ctrl-C stops it.
                 {stack.resources.order_dlq_url}
   workflow      {stack.resources.state_machine_arn}
   success rate  {os.environ.get("FULFILLMENT_SUCCESS_RATE")}
+  faults        {options.faults.describe()}
+  API key       {"required (x-api-key)" if options.require_api_key else "not required"}
 Function logs follow, one JSON line per operation.
 """,
             flush=True,
@@ -53,10 +63,21 @@ Function logs follow, one JSON line per operation.
     return 0
 
 
+def _faults(args: argparse.Namespace) -> FaultSettings:
+    try:
+        return FaultSettings.parse(args.faults, args.fault_seed)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dofs_local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("serve", "run the local stack until Ctrl-C"), ("demo", "run the pipeline end to end")):
+    for name, text in (
+        ("serve", "run the local stack until Ctrl-C"),
+        ("demo", "run the pipeline end to end"),
+        ("chaos", "run the pipeline under injected faults and check the invariants"),
+    ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--port", type=int, default=_port("PORT", 8000), help="API port (env PORT)")
         command.add_argument(
@@ -68,6 +89,26 @@ def main(argv: list[str] | None = None) -> int:
             default=None,
             help="fulfillment success rate, 0..1 (env FULFILLMENT_SUCCESS_RATE)",
         )
+    for name, default in (("serve", os.environ.get("DOFS_FAULTS", "")), ("chaos", chaos.DEFAULT_FAULTS)):
+        command = commands.choices[name]
+        command.add_argument(
+            "--faults",
+            default=default,
+            help=f"fault probabilities, e.g. all=0.05 or throttle=0.1,lambda_timeout=0.02 (default {default!r})",
+        )
+        command.add_argument("--fault-seed", type=int, default=int(os.environ.get("DOFS_FAULT_SEED") or 0))
+    commands.choices["serve"].add_argument(
+        "--require-api-key",
+        metavar="KEY",
+        default=os.environ.get("DOFS_REQUIRE_API_KEY", ""),
+        help="answer 403 to requests without this x-api-key header (env DOFS_REQUIRE_API_KEY; default: no key)",
+    )
+    chaos_command = commands.choices["chaos"]
+    chaos_command.add_argument("--orders", type=int, default=1000, help="orders to post (default 1000)")
+    chaos_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
+    chaos_command.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for terminal states")
+    chaos_command.add_argument("--log-file", type=Path, default=PROJECT_DIR / ".dofs" / "chaos-logs.jsonl")
+    chaos_command.add_argument("--figures", type=Path, default=PROJECT_DIR / ".dofs" / "chaos-figures.json")
     demo_command = commands.choices["demo"]
     demo_command.add_argument("--orders", type=int, default=50, help="orders to post (default 50)")
     demo_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
@@ -76,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "chaos":
+            return chaos.main(
+                args.orders,
+                _faults(args),
+                args.seed,
+                args.port,
+                args.aws_port,
+                args.log_file,
+                args.success_rate,
+                args.timeout,
+                args.figures,
+            )
         rate = args.success_rate
         if rate is None:
             rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or "0.7")

@@ -20,6 +20,8 @@ from typing import Any
 
 from moto.awslambda.models import LambdaBackend
 
+from dofs_local import faults
+
 Handler = Callable[[Any, Any], Any]
 
 _lock = threading.Lock()
@@ -52,10 +54,19 @@ def function_name_of(name_or_arn: str) -> str:
 
 def call_function(handler: Handler, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
     """Runs one invocation; returns (result, None) or (None, Lambda's error payload)."""
+    injector = faults.active()  # None unless the stack runs with fault injection on
+    if injector is not None:
+        injector.invoked(function_name, event)
+    result: Any = None
+    error: dict[str, Any] | None = None
     try:
-        return handler(event, LambdaContext(function_name)), None
+        result = handler(event, LambdaContext(function_name))
     except Exception as exc:  # a Lambda function's unhandled error is data for its caller
-        return None, {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+        error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
+    timeout = injector.timed_out(function_name) if injector is not None else None
+    if timeout is not None:  # the work may be done, but the caller only learns of the timeout
+        return None, timeout
+    return result, error
 
 
 def invoke_in_process(handler: Handler, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:

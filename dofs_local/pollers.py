@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dofs_local import faults
 from dofs_local.lambda_bridge import Handler, call_function
 
 MAX_RECEIVE_BATCH = 10  # SQS's per-call limit
@@ -78,7 +79,10 @@ class QueuePoller(threading.Thread):
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         source = self._source
         event = {"Records": [self._record(message) for message in messages]}
+        duplicate = self._deliver_duplicates(event["Records"])
         result, error = call_function(source.handler, source.function_name, event)
+        if duplicate is not None:
+            duplicate.join()
         ids = {message["MessageId"] for message in messages}
         failed_ids = ids if error is not None else _failed_ids(result, ids)
         done = [m for m in messages if m["MessageId"] not in failed_ids]
@@ -88,6 +92,22 @@ class QueuePoller(threading.Thread):
                 QueueUrl=source.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
+
+    def _deliver_duplicates(self, records: list[dict[str, Any]]) -> threading.Thread | None:
+        """Fault injection: some records also go to a second, concurrent invocation.
+
+        As when SQS delivers a message twice; the original invocation decides its fate.
+        """
+        injector = faults.active()
+        copies = injector.duplicates(self._source.function_name, records) if injector is not None else []
+        if not copies:
+            return None
+        source = self._source
+        thread = threading.Thread(
+            target=call_function, args=(source.handler, source.function_name, {"Records": copies}), daemon=True
+        )
+        thread.start()
+        return thread
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -9,13 +9,14 @@ Everything runs in this process: Chalice functions are called in-process, AWS AP
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any, ClassVar, TextIO
 
@@ -24,8 +25,9 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
-from dofs_local import lambda_bridge
+from dofs_local import faults, lambda_bridge
 from dofs_local.emulator import Emulator
+from dofs_local.faults import FaultInjector, FaultSettings
 from dofs_local.pollers import EventSource, QueuePoller
 from dofs_local.provision import Resources, provision
 from dofs_local.stage import PROJECT_DIR, Stage, load_stage
@@ -47,6 +49,8 @@ class StackOptions:
     pollers_per_queue: int = 4
     log_stream: TextIO | None = None  # where the functions' JSON log lines go; None: stdout
     quiet_http: bool = False  # drop the API server's per-request access log
+    faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (dofs_local/faults.py): off
+    require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
 
 
 class LocalStack:
@@ -65,6 +69,7 @@ class LocalStack:
         self._saved_log_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.api_port = options.api_port
         self.resources: Resources | None = None
+        self.faults: FaultInjector | None = None
 
     @property
     def api_url(self) -> str:
@@ -108,6 +113,7 @@ class LocalStack:
             os.environ["FULFILLMENT_SUCCESS_RATE"] = str(self.options.success_rate)
         elif "FULFILLMENT_SUCCESS_RATE" in self._saved_environ:
             os.environ["FULFILLMENT_SUCCESS_RATE"] = self._saved_environ["FULFILLMENT_SUCCESS_RATE"]
+        self.faults = faults.activate(self.options.faults)  # before the app creates its clients
         runtime.reset()
         runtime.settings()  # a bad setting fails here, at start-up, with its name
         self._redirect_logs()
@@ -142,6 +148,7 @@ class LocalStack:
         self._threads.clear()
         self._emulator.stop()
         lambda_bridge.uninstall()
+        faults.deactivate()
         for handler, stream in self._saved_log_streams:
             handler.setStream(stream)
         self._saved_log_streams.clear()
@@ -159,7 +166,9 @@ class LocalStack:
         else:
             server = create_local_server(app, config, self.options.host, self.options.api_port)
         handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
-        server.server.RequestHandlerClass = functools.partial(handler, app_object=app, config=config)
+        server.server.RequestHandlerClass = functools.partial(
+            handler, app_object=app, config=config, api_key=self.options.require_api_key
+        )
         # Handler threads are joined on close; an idle keep-alive connection ends within `timeout`.
         server.server.daemon_threads = False
         server.server.block_on_close = True
@@ -209,6 +218,20 @@ class LocalStack:
 
 class _RequestHandler(ChaliceRequestHandler):
     timeout = 2.0  # seconds an idle keep-alive connection is kept open
+
+    def __init__(self, *args: Any, api_key: str | None = None, **kwargs: Any) -> None:
+        self._api_key = api_key  # set before the base class handles the request
+        super().__init__(*args, **kwargs)
+
+    def _generic_handle(self) -> None:
+        # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key.
+        if self._api_key is not None and not hmac.compare_digest(
+            self.headers.get("x-api-key", "").encode(), self._api_key.encode()
+        ):
+            self._parse_payload()  # read the body, so the connection stays usable
+            self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')
+            return
+        super()._generic_handle()
 
 
 class _QuietRequestHandler(_RequestHandler):

@@ -1,0 +1,212 @@
+"""`make chaos`: the pipeline under injected faults, with figures and invariant checks.
+
+Posts N orders through the local stack with every fault of dofs_local/faults.py switched on,
+retrying a POST as a careful client does (5xx and connection errors, with backoff), waits until
+every order that got a 202 is terminal, then proves the contract's invariants from the tables,
+the fault injector's side-effect counts and the functions' JSON logs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+import urllib.error
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from dofs_local.demo import order_bodies, post, wait_until_terminal
+from dofs_local.faults import FaultInjector, FaultSettings
+from dofs_local.invariants import Snapshot, fulfilment_violations, log_lines, log_violations, violations
+from dofs_local.stack import LocalStack, StackOptions
+
+DEFAULT_FAULTS = "all=0.05"
+RETRYABLE = (500, 502, 503, 504)
+MAX_POST_ATTEMPTS = 25
+
+
+@dataclass
+class Submitted:
+    order_id: str
+    valid: bool
+    statuses: list[int] = field(default_factory=list)  # every answer, in order (0: connection error)
+
+    @property
+    def accepted(self) -> bool:
+        return 202 in self.statuses
+
+
+@dataclass
+class ChaosResult:
+    orders: list[Submitted]
+    problems: list[str]
+    figures: dict[str, Any]
+    seconds: float
+
+
+def submit(api_url: str, body: dict[str, Any], valid: bool, pause: Callable[[float], None] = time.sleep) -> Submitted:
+    """POSTs until an answer that is not a 5xx; a client may always retry a POST (CONTRACT 2)."""
+    submitted = Submitted(body["order_id"], valid)
+    payload = json.dumps(body).encode()
+    for attempt in range(MAX_POST_ATTEMPTS):
+        try:
+            status, _, _ = post(api_url, payload)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            status = 0
+        submitted.statuses.append(status)
+        if status != 0 and status not in RETRYABLE:
+            break
+        pause(min(1.0, 0.05 * 2**attempt))
+    return submitted
+
+
+def run_chaos(
+    stack: LocalStack,
+    orders: int,
+    seed: int,
+    log_file: Path | None,
+    concurrency: int = 8,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] = print,
+) -> ChaosResult:
+    began = time.monotonic()
+    rng = random.Random(seed)  # noqa: S311 - a reproducible order mix, not a secret
+    bodies = order_bodies(orders, rng, f"chaos-{uuid.uuid4().hex[:6]}")
+    progress(f"posting {orders} orders ({concurrency} clients, each retrying a 5xx up to {MAX_POST_ATTEMPTS} times)")
+    with ThreadPoolExecutor(concurrency) as pool:
+        submitted = list(pool.map(lambda job: submit(stack.api_url, *job), bodies))
+    problems: list[str] = []
+    for entry in submitted:
+        final = entry.statuses[-1]
+        if final != 202:
+            problems.append(f"4: POST {entry.order_id} ended with {final} after {len(entry.statuses)} attempts")
+    accepted = {entry.order_id for entry in submitted if entry.accepted}
+    wait_until_terminal(stack, accepted, timeout, progress)
+    if log_file is not None and stack.options.log_stream is not None:
+        stack.options.log_stream.flush()
+    problems += check(stack, accepted, log_file)
+    figures = gather_figures(stack, submitted, log_file)
+    return ChaosResult(submitted, problems, figures, time.monotonic() - began)
+
+
+def _snapshot(stack: LocalStack) -> Snapshot:
+    session = boto3.Session(region_name=stack.stage.region)  # not the default one: no faults here
+    dynamodb = session.client("dynamodb", endpoint_url=stack.aws_endpoint)
+    return Snapshot.read(dynamodb, stack.stage.orders_table, stack.stage.failed_orders_table)
+
+
+def _injector(stack: LocalStack) -> FaultInjector:
+    if stack.faults is None:
+        raise RuntimeError("the chaos run needs a stack with fault injection on")
+    return stack.faults
+
+
+def check(stack: LocalStack, accepted: set[str], log_file: Path | None) -> list[str]:
+    """Every broken invariant: terminal states, side effects, failed_orders, history, logs."""
+    snapshot = _snapshot(stack)
+    problems = violations(snapshot, accepted)
+    logged: Counter[str] = Counter()
+    if log_file is not None:
+        problems += log_violations(log_file, excused=_is_injected_crash_line)
+        logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
+    problems += fulfilment_violations(snapshot, _injector(stack).fulfilment_writes, logged)
+    return problems
+
+
+def _is_injected_crash_line(entry: dict[str, Any]) -> bool:
+    """Chalice logs a crashed route ("Caught exception for path ...") before any order id is
+    known; when the crash is one we injected, that line is the fault itself, not a lapse."""
+    return str(entry.get("message", "")).startswith("Caught exception for path") and (
+        entry.get("exception_name") == "InjectedCrash"
+    )
+
+
+def gather_figures(stack: LocalStack, submitted: list[Submitted], log_file: Path | None) -> dict[str, Any]:
+    snapshot = _snapshot(stack)
+    accepted = [entry.order_id for entry in submitted if entry.accepted]
+    statuses = Counter(str(snapshot.orders[i]["status"]) for i in accepted if i in snapshot.orders)
+    attempts = Counter(int(snapshot.orders[i].get("attempts", 0)) for i in accepted if i in snapshot.orders)
+    sources = Counter(str(item.get("source")) for item in snapshot.failures.values())
+    answers: Counter[int] = Counter(status for entry in submitted for status in entry.statuses)
+    injector = _injector(stack).figures()
+    crashes_logged = 0
+    if log_file is not None:
+        crashes_logged = sum(1 for e in log_lines(log_file) if e.get("exception_name") == "InjectedCrash")
+    return {
+        "orders": len(submitted),
+        "accepted": len(accepted),
+        "valid": sum(entry.valid for entry in submitted),
+        "post_answers": dict(sorted(answers.items())),
+        "post_retries": sum(len(entry.statuses) - 1 for entry in submitted),
+        "terminal": dict(sorted(statuses.items())),
+        "attempts": dict(sorted(attempts.items())),
+        "failed_orders_by_source": dict(sorted(sources.items())),
+        "fulfilment_writes": injector["fulfilment_writes"],
+        "faults_injected": injector["injected"],
+        "faults_injected_at": injector["injected_at"],
+        "invocations": injector["invocations"],
+        "repeat_invocations": injector["repeat_invocations"],
+        "crash_lines_logged": crashes_logged,
+    }
+
+
+def print_report(result: ChaosResult, settings: FaultSettings) -> None:
+    f = result.figures
+    print()
+    print(f"faults          : {settings.describe()}")
+    print(f"orders          : {f['orders']} posted, {f['accepted']} accepted (202), {f['valid']} valid by the rules")
+    print(f"POST answers    : {f['post_answers']}  ({f['post_retries']} client retries)")
+    print(f"faults injected : {f['faults_injected']}  (total {sum(f['faults_injected'].values())})")
+    for where, count in f["faults_injected_at"].items():
+        print(f"    {where:<40} {count}")
+    print(f"invocations     : {f['invocations']}")
+    print(f"retries         : {f['repeat_invocations']}  (repeat invocations for the same order, by function)")
+    print(f"terminal states : {f['terminal']}")
+    print(f"attempts        : {f['attempts']}  (fulfillment attempts per order)")
+    print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source)")
+    print(f"fulfilments     : {f['fulfilment_writes']} committed FULFILLED writes")
+    print(f"duration        : {result.seconds:.0f} s")
+    print("invariants      : " + ("all hold" if not result.problems else f"{len(result.problems)} violations"))
+    for problem in result.problems[:50]:
+        print(f"  VIOLATION {problem}")
+
+
+def main(
+    orders: int,
+    settings: FaultSettings,
+    seed: int,
+    api_port: int,
+    aws_port: int,
+    log_path: Path,
+    success_rate: float | None = None,
+    timeout: float = 600.0,
+    figures_path: Path | None = None,
+) -> int:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log_stream:
+        options = StackOptions(
+            api_port=api_port,
+            aws_port=aws_port,
+            success_rate=success_rate,
+            log_stream=log_stream,
+            quiet_http=True,
+            faults=settings,
+        )
+        print(f"DOFS chaos: {orders} orders, seed {seed}, faults {settings.describe()}")
+        with LocalStack(options) as stack:
+            print(f"local stack up: API {stack.api_url}  AWS {stack.aws_endpoint}  (function logs: {log_path})")
+            result = run_chaos(stack, orders, seed, log_path, timeout=timeout)
+    print_report(result, settings)
+    if figures_path is not None:
+        figures_path.write_text(json.dumps({**result.figures, "violations": result.problems}, indent=2) + "\n")
+    print("chaos " + ("passed" if not result.problems else "FAILED"))
+    sys.stdout.flush()
+    return 0 if not result.problems else 1
