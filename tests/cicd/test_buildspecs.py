@@ -188,3 +188,26 @@ def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
     (deploy_artifact,) = [hcl.resolve(name) for name in deploy["output_artifacts"]]
     smoke_outputs = _variable(BUILDSPECS["smoke"], "smoke-deployed", "OUTPUTS_JSON")
     assert smoke_outputs == f"$CODEBUILD_SRC_DIR_{deploy_artifact}/{relative}"
+
+
+def test_deploy_plan_applies_the_saved_plan_and_never_plans_again() -> None:
+    """`make -n deploy-plan`: init, then `terraform apply <plan file>`, and no `terraform plan`."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "-n", "--no-print-directory", "deploy-plan", "STAGE=dev", "PLAN=build/tfplan-dev"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C", "MAKEFLAGS": ""},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    applies = [line for line in lines if " apply " in line]
+    assert applies == [f"terraform -chdir=infra/stages/dev apply -input=false '{ROOT}/build/tfplan-dev'"]
+    assert not [line for line in lines if re.search(r"terraform\S* .*\bplan\b(?!-)", line) and "tfplan" not in line]
+    assert any("scripts/infra.py check --stage dev" in line for line in lines), "prerequisites are checked first"
+    assert lines.index(applies[0]) > next(i for i, line in enumerate(lines) if " init " in line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -281,3 +282,57 @@ def test_make_smoke_without_a_url_says_what_is_missing() -> None:
     result = run_make("smoke", "API_URL=")
     assert result.returncode != 0
     assert "set API_URL=" in result.stderr
+
+
+@needs_make
+def test_make_smoke_deployed_reads_url_and_key_id_from_the_deploy_outputs(tmp_path: Path) -> None:
+    """The Smoke stage: URL from `terraform output -json`, key value fetched by the AWS CLI."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    aws = fake_bin / "aws"
+    aws.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/aws-args"\necho key-from-aws\n')
+    aws.chmod(0o755)
+    api = FakeApi()
+    with serve(api) as url:
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(
+            json.dumps(
+                {
+                    "api_url": {"sensitive": False, "type": "string", "value": url + "/api/"},
+                    "api_key_id": {"sensitive": False, "type": "string", "value": "abc123"},
+                }
+            )
+        )
+        assert MAKE is not None
+        result = subprocess.run(  # noqa: S603 - fixed arguments
+            [MAKE, "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "API_KEY": "", "API_URL": ""},
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "using API key abc123" in result.stdout
+    assert "key-from-aws" not in result.stdout + result.stderr
+    assert (fake_bin / "aws-args").read_text().split() == [
+        "apigateway",
+        "get-api-key",
+        "--api-key",
+        "abc123",
+        "--include-value",
+        "--query",
+        "value",
+        "--output",
+        "text",
+    ]
+    assert api.requests[0][1] == "/api/order"
+    assert api.requests[0][2]["x-api-key"] == "key-from-aws"
+
+
+@needs_make
+def test_make_smoke_deployed_without_outputs_says_so(tmp_path: Path) -> None:
+    result = run_make("smoke-deployed", f"OUTPUTS_JSON={tmp_path / 'missing.json'}")
+    assert result.returncode != 0
+    assert "is not a file (make deploy-outputs writes it)" in result.stderr
