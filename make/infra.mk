@@ -23,3 +23,18 @@ deploy: package ## terraform apply for STAGE (AUTO_APPROVE=1 to skip the prompt)
 
 destroy: $(STAMP) ## terraform destroy for STAGE (AUTO_APPROVE=1 to skip the prompt)
 	$(BIN)/python scripts/infra.py destroy --stage $(STAGE)
+
+# checkov gets a virtualenv of its own: it installs bc-python-hcl2, which would replace
+# python-hcl2's `hcl2` module in .venv. tests/infra/test_checkov.py runs it; `make test` builds it.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): scripts/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r scripts/requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+.PHONY: checkov-venv
+checkov-venv: $(CHECKOV_STAMP) ## Install checkov into .venv-checkov (the infra tests use it)
+
+unit: $(CHECKOV_STAMP)

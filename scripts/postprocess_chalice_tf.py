@@ -122,6 +122,9 @@ def override(main: dict[str, Any]) -> dict[str, Any]:
                 "triggers": {"redeployment": "${sha1(local.chalice_api_swagger)}"},
             }
         )
+    for name in resources.get("aws_api_gateway_rest_api", {}):
+        # Replace an API by creating the new one first, as Chalice already does for deployments.
+        result["resource"]["aws_api_gateway_rest_api"][name]["lifecycle"] = {"create_before_destroy": True}
     if "aws_api_gateway_rest_api" in resources:
         result["output"] = {
             "EndpointURL": {"value": "${one(aws_api_gateway_stage.api[*].invoke_url)}"},
@@ -241,6 +244,8 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
                     "method_path": "*/*",
                     "settings": {
                         "metrics_enabled": True,
+                        # needs API Gateway's account CloudWatch role: infra/bootstrap sets it
+                        "logging_level": "ERROR",
                         "throttling_rate_limit": "${var.api_throttling_rate_limit}",
                         "throttling_burst_limit": "${var.api_throttling_burst_limit}",
                     },
