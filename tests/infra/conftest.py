@@ -24,6 +24,9 @@ STAGE = "dev"
 # Where the machine image keeps the provider; DOFS_TF_PLUGIN_MIRROR overrides.
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+# Never copied into the temporary workspaces: local Terraform state, plans, and lock files
+# (a user's lock file may pin a provider version the offline mirror does not have).
+COPY_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "tfplan*")
 
 
 def terraform_dirs() -> list[Path]:
@@ -107,7 +110,7 @@ def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_workspace(root: Path, package: Path) -> Path:
     """A copy of what the Terraform root modules read, laid out as in the repository."""
-    shutil.copytree(INFRA_DIR, root / "infra", ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    shutil.copytree(INFRA_DIR, root / "infra", ignore=COPY_IGNORE)
     (root / ".chalice").mkdir()
     shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", root / ".chalice" / "config.json")
     shutil.copytree(PROJECT_DIR / "stepfunctions", root / "stepfunctions")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from scripts.tfmodel import load_module
-from tests.infra.conftest import INFRA_DIR, PROJECT_DIR
+from tests.infra.conftest import COPY_IGNORE, INFRA_DIR, PROJECT_DIR
 
 Reports = list[dict[str, Any]]
 
@@ -91,7 +91,7 @@ def failures(reports: list[dict[str, Any]]) -> list[str]:
 def reports(checkov: str, packaged_app: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Reports]:
     """Both scans, run at once (each spends most of its time starting checkov)."""
     infra_copy = tmp_path_factory.mktemp("checkov-infra") / "infra"
-    shutil.copytree(INFRA_DIR, infra_copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    shutil.copytree(INFRA_DIR, infra_copy, ignore=COPY_IGNORE)
     package_copy = tmp_path_factory.mktemp("checkov-package")
     module = load_module(packaged_app)
     merged = {"resource": module.resources, "data": module.data, "variable": module.variables, "output": module.outputs}
