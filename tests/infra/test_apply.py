@@ -148,6 +148,10 @@ def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:
     assert outputs["order_dlq_url"].endswith(f"/{PREFIX}-order_dlq")
     assert outputs["state_machine_arn"].endswith(f":stateMachine:{PREFIX}-order-workflow")
     assert set(outputs["function_names"]) == set(HANDLERS)
+    assert set(outputs["event_source_mapping_uuids"]) == {
+        "fulfill_order-sqs-event-source",
+        "handle_dead_letter-sqs-event-source",
+    }
 
 
 def test_tables_are_on_demand_encrypted_and_recoverable(applied_stack: AppliedStack) -> None:

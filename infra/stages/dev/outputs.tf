@@ -62,3 +62,8 @@ output "alarm_topic_arn" {
   description = "SNS topic of every alarm (null when monitoring is off)."
   value       = one(module.monitoring[*].topic_arn)
 }
+
+output "event_source_mapping_uuids" {
+  description = "Event source mapping name (fulfill_order-sqs-event-source, handle_dead_letter-sqs-event-source) to UUID."
+  value       = module.app.event_source_mapping_uuids
+}
