@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, SQSEvent
 
-from chalicelib import runtime, workflow_tasks
+from chalicelib import openapi, runtime, workflow_tasks
 
 app = Chalice(app_name="dofs")
 
@@ -16,17 +16,25 @@ ORDER_QUEUE_ARN = "${var.order_queue_arn}"
 ORDER_DLQ_ARN = "${var.order_dlq_arn}"
 FULFILLMENT_BATCH_SIZE = 10
 FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
+# On AWS every route needs an x-api-key of the usage plan (infra/modules/api_keys); `chalice
+# local` and the local stack ignore it unless the stack is told to require one.
+API_KEY_REQUIRED = True
 
 
-@app.route("/order", methods=["POST"], content_types=["*/*"])
+@app.route("/order", methods=["POST"], content_types=["*/*"], api_key_required=API_KEY_REQUIRED)
 def create_order() -> Response:
     request = _current_request()
     return runtime.order_api().create_order(request.raw_body, request.headers.get("content-type"))
 
 
-@app.route("/order/{order_id}", methods=["GET"])
+@app.route("/order/{order_id}", methods=["GET"], api_key_required=API_KEY_REQUIRED)
 def get_order(order_id: str) -> Response:
     return runtime.order_api().get_order(order_id)
+
+
+@app.route("/openapi.json", methods=["GET"], api_key_required=API_KEY_REQUIRED)
+def openapi_document() -> dict[str, Any]:
+    return openapi.document()
 
 
 def _current_request() -> Request:

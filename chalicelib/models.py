@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CENTS = Decimal("0.01")
+MAX_PRICE_DIGITS = 20
 
 OrderId = Annotated[StrictStr, Field(pattern=ORDER_ID_PATTERN)]
 Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -22,8 +23,9 @@ class OrderItem(BaseModel):
 
     sku: Name64
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
-    # A string or a JSON number; the API parses JSON numbers as Decimal, never float.
-    unit_price: Annotated[Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False)]
+    # A string or a JSON number; the API parses JSON numbers as Decimal, never float. At most
+    # 20 digits: money arithmetic (quantize, the order total) stays within Decimal's precision.
+    unit_price: Annotated[Decimal, Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False)]
 
 
 class OrderRequest(BaseModel):

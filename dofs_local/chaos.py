@@ -118,7 +118,28 @@ def check(stack: LocalStack, accepted: set[str], log_file: Path | None) -> list[
         problems += log_violations(log_file, excused=_is_injected_crash_line)
         logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
     problems += fulfilment_violations(snapshot, _injector(stack).fulfilment_writes, logged)
+    stuck = sorted(i for i in accepted if str(snapshot.orders.get(i, {}).get("status")) in {"ACCEPTED", "PENDING"})
+    problems += [f"   {line}" for line in _executions_of(stack, stuck[:5])]
     return problems
+
+
+def _executions_of(stack: LocalStack, order_ids: list[str]) -> list[str]:
+    """What the workflow did for orders that never left ACCEPTED/PENDING (a diagnosis aid)."""
+    if not order_ids or stack.resources is None:
+        return []
+    session = boto3.Session(region_name=stack.stage.region)
+    stepfunctions = session.client("stepfunctions", endpoint_url=stack.aws_endpoint)
+    executions = stepfunctions.list_executions(stateMachineArn=stack.resources.state_machine_arn, maxResults=1000)
+    lines = []
+    for order_id in order_ids:
+        for execution in executions["executions"]:
+            if execution["name"].startswith(f"{order_id}-"):
+                detail = stepfunctions.describe_execution(executionArn=execution["executionArn"])
+                lines.append(
+                    f"{order_id}: execution {execution['name']} {detail['status']} "
+                    f"{detail.get('error', '')} {str(detail.get('cause', ''))[:300]}"
+                )
+    return lines
 
 
 def _is_injected_crash_line(entry: dict[str, Any]) -> bool:

@@ -120,6 +120,10 @@ class LocalStack:
 
         session = boto3.Session(region_name=self.stage.region)
         self.resources = provision(self.stage, session)
+        # moto builds each service's URL router on first use; workflows hitting Lambda for the
+        # first time from many threads at once can crash that build on CPython 3.11 ("AST
+        # constructor recursion depth mismatch": a 500 that ends the execution). Build it now.
+        session.client("lambda").list_functions()
         app = app_module.app
         lambda_bridge.install(
             {self.stage.function_name(f.name): app.handler_map[f.name] for f in app.pure_lambda_functions}
@@ -232,6 +236,9 @@ class _RequestHandler(ChaliceRequestHandler):
             self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')
             return
         super()._generic_handle()
+
+    # The base class binds its own _generic_handle to each method; rebind them to the one above.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
 class _QuietRequestHandler(_RequestHandler):

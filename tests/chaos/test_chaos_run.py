@@ -28,7 +28,7 @@ def test_sixty_orders_under_every_fault_keep_every_invariant(tmp_path: Path) -> 
         with LocalStack(options) as stack:
             result = chaos.run_chaos(stack, 60, seed=5, log_file=log_file, timeout=150, progress=lambda _: None)
     figures = result.figures
-    assert result.problems == []
+    assert result.problems == [], "\n".join(result.problems)
     assert figures["accepted"] == 60
     assert sum(figures["terminal"].values()) == 60
     injected = figures["faults_injected"]
