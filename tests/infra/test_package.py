@@ -1,0 +1,107 @@
+"""What `make package` must produce (scripts/package_app.py + postprocess_chalice_tf.py), read
+as Terraform reads it (override files merged): pure Python, runs everywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scripts.postprocess_chalice_tf import postprocess
+from scripts.tfmodel import load_module, parse_file
+
+HANDLERS = {
+    "api_handler",
+    "validate_order",
+    "store_order",
+    "record_workflow_failure",
+    "fulfill_order",
+    "handle_dead_letter",
+}
+
+
+def _main(packaged_app: Path) -> dict[str, Any]:
+    return parse_file(packaged_app / "chalice.tf.json")
+
+
+def test_version_pins_and_no_null_provider(packaged_app: Path) -> None:
+    main = _main(packaged_app)
+    assert main["terraform"] == {
+        "required_version": ">= 1.6",
+        "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}},
+    }
+    assert "null_data_source" not in main.get("data", {})
+    assert "null_" not in json.dumps(main)
+
+
+def test_deployment_has_no_deprecated_arguments_and_redeploys_on_change(packaged_app: Path) -> None:
+    module = load_module(packaged_app)
+    deployment = module.resources["aws_api_gateway_deployment"]["rest_api"]
+    assert "stage_name" not in deployment
+    assert "stage_description" not in deployment
+    assert deployment["triggers"] == {"redeployment": "${sha1(local.chalice_api_swagger)}"}
+    everything = json.dumps([module.resources, module.outputs])
+    assert "invoke_url" not in everything.replace("aws_api_gateway_stage.api[*].invoke_url", "")
+
+
+def test_stage_with_throttling_access_logs_and_a_regional_endpoint(packaged_app: Path) -> None:
+    module = load_module(packaged_app)
+    api = module.resources["aws_api_gateway_rest_api"]["rest_api"]
+    assert api["endpoint_configuration"] == {"types": ["REGIONAL"]}
+    stage = module.resources["aws_api_gateway_stage"]["api"]
+    assert stage["stage_name"] == "api"
+    assert stage["access_log_settings"]["destination_arn"] == "${aws_cloudwatch_log_group.api_access[0].arn}"
+    assert "$context.requestId" in stage["access_log_settings"]["format"]
+    settings = module.resources["aws_api_gateway_method_settings"]["all"]["settings"]
+    assert settings["throttling_rate_limit"] == "${var.api_throttling_rate_limit}"
+    assert settings["throttling_burst_limit"] == "${var.api_throttling_burst_limit}"
+    assert module.resources["aws_api_gateway_usage_plan"]["api"]["throttle_settings"]
+    assert module.outputs["EndpointURL"]["value"] == "${one(aws_api_gateway_stage.api[*].invoke_url)}"
+
+
+def test_every_operation_requires_an_api_key(packaged_app: Path) -> None:
+    swagger = json.loads(load_module(packaged_app).locals["chalice_api_swagger"])
+    assert swagger["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    operations = [operation for path in swagger["paths"].values() for operation in path.values()]
+    assert operations
+    assert all(operation.get("security") == [{"api_key": []}] for operation in operations)
+
+
+def test_sqs_mappings_report_batch_item_failures(packaged_app: Path) -> None:
+    mappings = load_module(packaged_app).resources["aws_lambda_event_source_mapping"]
+    assert {mapping["event_source_arn"] for mapping in mappings.values()} == {
+        "${var.order_queue_arn}",
+        "${var.order_dlq_arn}",
+    }
+    for mapping in mappings.values():
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+        assert mapping["batch_size"] == 10
+
+
+def test_functions_use_the_roles_given_and_only_the_api_handler_sees_the_state_machine(packaged_app: Path) -> None:
+    module = load_module(packaged_app)
+    functions = module.resources["aws_lambda_function"]
+    assert set(functions) == HANDLERS
+    assert "aws_iam_role" not in module.resources  # Chalice's catch-all role is not created
+    for handler, function in functions.items():
+        assert function["role"] == f"${{var.{handler}_role_arn}}"
+        variables = function["environment"]["variables"]
+        assert ("STATE_MACHINE_ARN" in variables) == (handler == "api_handler")
+        assert function["tracing_config"] == {"mode": "Active"}
+    assert {f"{handler}_role_arn" for handler in HANDLERS} <= set(module.variables)
+    assert {f"{handler}_function_arn" for handler in HANDLERS} <= set(module.outputs)
+
+
+def test_stage_root_names_the_functions_as_chalice_does(packaged_app: Path) -> None:
+    """infra/stages/dev computes the function names (log groups, roles) before the package exists."""
+    functions = load_module(packaged_app).resources["aws_lambda_function"]
+    names = {handler: function["function_name"] for handler, function in functions.items()}
+    assert names == {handler: "dofs-dev" if handler == "api_handler" else f"dofs-dev-{handler}" for handler in HANDLERS}
+
+
+def test_postprocessing_twice_changes_nothing(packaged_app: Path, tmp_path: Path) -> None:
+    for path in packaged_app.glob("*.tf.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    before = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    postprocess(tmp_path)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir()} == before
