@@ -21,7 +21,7 @@ plan: package ## terraform plan for STAGE (S3 remote state)
 deploy: package ## terraform apply for STAGE (AUTO_APPROVE=1 to skip the prompt)
 	$(BIN)/python scripts/infra.py deploy --stage $(STAGE)
 
-destroy: $(STAMP) ## terraform destroy for STAGE (AUTO_APPROVE=1 to skip the prompt)
+destroy: package ## terraform destroy for STAGE (AUTO_APPROVE=1 to skip the prompt; the module must be packaged)
 	$(BIN)/python scripts/infra.py destroy --stage $(STAGE)
 
 # checkov gets a virtualenv of its own: it installs bc-python-hcl2, which would replace
