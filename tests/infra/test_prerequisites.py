@@ -1,0 +1,55 @@
+"""`make plan|deploy|destroy` say clearly what is missing (scripts/infra.py check)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.infra.conftest import PROJECT_DIR
+
+
+def run_check(tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_") and name not in {"STATE_BUCKET"}
+    }
+    env.update(
+        {
+            "PATH": path,
+            "HOME": str(tmp_path),
+            "AWS_CONFIG_FILE": str(tmp_path / "missing-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "missing-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    return subprocess.run(  # noqa: S603 - this interpreter running the project's script
+        [sys.executable, str(PROJECT_DIR / "scripts" / "infra.py"), "check", "--stage", "dev"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_terraform_and_credentials_are_named(tmp_path: Path) -> None:
+    result = run_check(tmp_path, path=str(tmp_path))  # an empty PATH: no terraform
+    assert result.returncode == 2
+    assert "terraform is not on PATH" in result.stderr
+    assert "no usable AWS credentials" in result.stderr
+    assert "aws sts get-caller-identity" in result.stderr
+
+
+def test_unknown_stage_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - this interpreter running the project's script
+        [sys.executable, str(PROJECT_DIR / "scripts" / "infra.py"), "check", "--stage", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "stage 'nope' is not in .chalice/config.json" in result.stderr
