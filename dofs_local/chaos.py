@@ -9,6 +9,7 @@ the fault injector's side-effect counts and the functions' JSON logs.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import sys
 import time
@@ -212,6 +213,8 @@ def main(
     figures_path: Path | None = None,
 ) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # moto logs every failed execution's whole state tree at ERROR; the figures say enough.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     with log_path.open("w") as log_stream:
         options = StackOptions(
             api_port=api_port,

@@ -86,7 +86,7 @@ def test_no_secret_beyond_the_audited_baseline() -> None:
     assert all(not secret.get("is_secret", True) for found in baseline["results"].values() for secret in found), (
         "every baseline entry is audited as a false positive"
     )
-    result = run("detect-secrets", "scan")
+    result = run("detect-secrets", "scan", "--exclude-files", r"^\.secrets\.baseline$")
     assert result.returncode == 0, result.stderr
     new = _secrets(json.loads(result.stdout)) - _secrets(baseline)
     assert new == set(), "possible secrets (remove them, or audit them into .secrets.baseline): " + repr(sorted(new))
