@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         if rate is None:
             rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or "0.7")
         return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
+    except argparse.ArgumentTypeError as error:  # a bad --faults value
+        parser.error(str(error))
     except PortInUseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
