@@ -40,6 +40,7 @@ class Phase:
     name: str
     target_rate: float | None  # None: open throttle
     duration_s: float
+    scheduled: int = 0  # fixed-rate phases: sends due in the window
     sent: int = 0
     accepted: int = 0
     terminal: int = 0
@@ -77,22 +78,25 @@ def run_phase(stack: LocalStack, meter: Meter, phase: Phase, clients: int, rng: 
     cpu_before = time.process_time()
     began = time.monotonic()
     deadline = began + phase.duration_s
-    with ThreadPoolExecutor(clients) as pool:
-        if phase.target_rate is None:  # open throttle: every client posts back to back
+    pool = ThreadPoolExecutor(clients)
+    if phase.target_rate is None:  # open throttle: every client posts back to back
 
-            def loop(worker: int) -> None:
-                n = 0
-                while time.monotonic() < deadline:
-                    send(worker * 1_000_000 + n)
-                    n += 1
+        def loop(worker: int) -> None:
+            n = 0
+            while time.monotonic() < deadline:
+                send(worker * 1_000_000 + n)
+                n += 1
 
-            list(pool.map(loop, range(clients)))
-        else:
-            index = 0
-            while (due := began + index / phase.target_rate) < deadline:
-                time.sleep(max(0.0, due - time.monotonic()))
-                pool.submit(send, index)
-                index += 1
+        list(pool.map(loop, range(clients)))
+    else:
+        index = 0
+        while (due := began + index / phase.target_rate) < deadline:
+            time.sleep(max(0.0, due - time.monotonic()))
+            pool.submit(send, index)
+            index += 1
+        phase.scheduled = index
+    # Sends still queued when the window closes are dropped: the clients could not keep up.
+    pool.shutdown(wait=True, cancel_futures=True)
     send_window = time.monotonic() - began
     accepted = {order_id: (started, latency) for order_id, started, latency, status in posts if status == 202}
     wait_until = time.monotonic() + 120
@@ -339,7 +343,7 @@ def cli(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m dofs_local.bench", description=__doc__)
-    parser.add_argument("--rates", default="10,25,50,100", help="fixed request rates, orders/s (default 10,25,50,100)")
+    parser.add_argument("--rates", default="5,10,25,50", help="fixed request rates, orders/s (default 5,10,25,50)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per phase (default 20)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients at most (default 32)")
     parser.add_argument("--success-rate", type=float, default=1.0, help="fulfillment success rate (default 1.0)")
