@@ -42,7 +42,10 @@ HANDLERS = (
 )
 PREFIX = f"dofs-{STAGE}"
 # Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
-ENDPOINT_SERVICES = ("apigateway", "cloudwatch", "dynamodb", "iam", "lambda", "logs", "s3", "sfn", "sns", "sqs", "sts")
+ENDPOINT_SERVICES = (
+    *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
+    *("logs", "s3", "sfn", "sns", "sqs", "sts"),
+)
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
 
@@ -130,8 +133,13 @@ def applied_stack(
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
+        # A call to a service missing from ENDPOINT_SERVICES fails at once on a dead local proxy
+        # instead of leaving the machine.
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
     }
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    for name in ("https_proxy", "http_proxy", "no_proxy", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
     tf = Terraform(terraform.binary, env)
     tf.init(workdir)

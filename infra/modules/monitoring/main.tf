@@ -5,14 +5,65 @@
 # order is on the handler's custom metric (Powertools EMF). A second alarm fires when the DLQ
 # is not being drained (age of its oldest message).
 locals {
-  state_machine_name = element(split(":", var.state_machine_arn), length(split(":", var.state_machine_arn)) - 1)
-  alarm_actions      = [aws_sns_topic.alarms.arn]
-  enable_api         = var.api_name != null
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  enable_api    = var.api_name != null
+  create_key    = var.kms_master_key_id == null
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# The topic is encrypted with a key of its own: CloudWatch alarms cannot publish to a topic
+# encrypted with the AWS managed key alias/aws/sns, whose policy cannot grant them.
+data "aws_iam_policy_document" "topic_key" {
+  count = local.create_key ? 1 : 0
+
+  statement {
+    # AWS's default key policy: the account's IAM policies decide who administers the key.
+    # In a key policy "*" means this key.
+    sid       = "AccountAdministersTheKey"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "topic" {
+  count = local.create_key ? 1 : 0
+
+  description             = "Encrypts the ${var.prefix}-alarms topic; CloudWatch alarms may publish to it."
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.topic_key[0].json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "topic" {
+  count = local.create_key ? 1 : 0
+
+  name          = "alias/${var.prefix}-alarms"
+  target_key_id = aws_kms_key.topic[0].key_id
 }
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.prefix}-alarms"
-  kms_master_key_id = var.kms_master_key_id
+  kms_master_key_id = local.create_key ? aws_kms_key.topic[0].arn : var.kms_master_key_id
   tags              = var.tags
 }
 

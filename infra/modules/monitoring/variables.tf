@@ -66,9 +66,9 @@ variable "api_stage_name" {
 }
 
 variable "kms_master_key_id" {
-  description = "KMS key encrypting the alarm topic."
+  description = "KMS key encrypting the alarm topic; null creates one whose policy lets CloudWatch alarms publish (alias/aws/sns does not)."
   type        = string
-  default     = "alias/aws/sns"
+  default     = null
 }
 
 variable "tags" {
