@@ -20,6 +20,9 @@ through the applied stack.
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +30,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
+from chalicelib import runtime
+from dofs_local import lambda_bridge
+from dofs_local.emulator import Emulator
+from dofs_local.pollers import EventSource, QueuePoller
 from tests.infra.conftest import STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"
@@ -106,14 +112,19 @@ def patch_moto() -> None:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
+    """The local stack's emulator: moto's server with Step Functions execution on."""
     patch_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    saved_port = os.environ.get("MOTO_PORT")
+    emulator = Emulator("127.0.0.1", 0)
+    emulator.start()  # sets MOTO_PORT, which moto's Step Functions interpreter calls back on
     try:
-        yield f"http://{host}:{port}"
+        yield emulator.endpoint
     finally:
-        server.stop()
+        emulator.stop()
+        if saved_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = saved_port
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +325,98 @@ def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack
 
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
+
+
+def test_an_order_posted_through_the_applied_stack_is_fulfilled(
+    applied_stack: AppliedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The applied functions' own configuration runs the app: the API handler (called as API
+    Gateway calls it) starts the applied state machine, whose tasks invoke the applied function
+    names, which send to the applied queue, which the event source mappings deliver."""
+    import app as app_module
+
+    outputs = applied_stack.outputs
+    names: dict[str, str] = outputs["function_names"]
+    lambda_ = applied_stack.client("lambda")
+    # moto delivers mapped queues to functions itself, synchronously on send and without partial
+    # batch responses; the local stack's pollers do it as Lambda does instead.
+    mappings = [lambda_.get_event_source_mapping(UUID=uuid) for uuid in outputs["event_source_mapping_uuids"].values()]
+    for mapping in mappings:
+        lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    environment = lambda_.get_function_configuration(FunctionName=names["api_handler"])["Environment"]["Variables"]
+    for name, value in {**environment, "FULFILLMENT_SUCCESS_RATE": "1.0"}.items():
+        monkeypatch.setenv(name, value)
+    for name, value in {"AWS_ENDPOINT_URL": applied_stack.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    runtime.reset()
+    handlers = app_module.app.handler_map
+    by_function = {names[handler]: handlers[handler] for handler in HANDLERS if handler != "api_handler"}
+    lambda_bridge.install(by_function)
+    queue_urls = {
+        outputs["order_queue_arn"]: outputs["order_queue_url"],
+        outputs["order_dlq_arn"]: outputs["order_dlq_url"],
+    }
+    stop = threading.Event()
+    sqs = applied_stack.client("sqs")
+    pollers = [
+        QueuePoller(
+            sqs,
+            EventSource(
+                function_name=mapping["FunctionArn"].split(":")[-1],
+                handler=by_function[mapping["FunctionArn"].split(":")[-1]],
+                queue_url=queue_urls[mapping["EventSourceArn"]],
+                queue_arn=mapping["EventSourceArn"],
+                batch_size=mapping["BatchSize"],
+                batching_window_seconds=mapping.get("MaximumBatchingWindowInSeconds", 0),
+                region=REGION,
+            ),
+            stop,
+        )
+        for mapping in mappings
+    ]
+    for poller in pollers:
+        poller.start()
+    try:
+        response = app_module.app(
+            api_gateway_event("POST", "/order", _ORDER), lambda_bridge.LambdaContext(names["api_handler"])
+        )
+        assert response["statusCode"] == 202, response
+        table = applied_stack.client("dynamodb")
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status not in {"FULFILLED", "REJECTED", "DEAD_LETTERED"}:
+            item = table.get_item(
+                TableName=outputs["orders_table"], Key={"order_id": {"S": "applied-1"}}, ConsistentRead=True
+            )
+            status = item.get("Item", {}).get("status", {}).get("S")
+            time.sleep(0.2)
+        assert status == "FULFILLED"
+    finally:
+        stop.set()
+        for poller in pollers:
+            poller.join(timeout=10)
+        lambda_bridge.uninstall()
+        runtime.reset()
+
+
+_ORDER = {"order_id": "applied-1", "customer_id": "c-1", "items": [{"sku": "A", "quantity": 1, "unit_price": "2.50"}]}
+
+
+def api_gateway_event(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A REST API proxy event, as API Gateway passes a request to the Chalice API handler."""
+    headers = {"content-type": "application/json", "host": "example.execute-api.us-east-1.amazonaws.com"}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {key: [value] for key, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": path, "httpMethod": method, "stage": "api", "path": f"/api{path}"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
