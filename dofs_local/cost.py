@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dofs_local.pricing import (
     EXPRESS_DURATION_STEP_S,
@@ -34,6 +34,7 @@ class Measured:
     order_item_bytes: float  # mean size of an orders item
     log_bytes: int  # the functions' own JSON log lines
     lambda_memory_mb: int
+    all_calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # every service, for the report
 
 
 def bill(measured: Measured) -> dict[str, list[Line]]:
