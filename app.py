@@ -16,8 +16,8 @@ ORDER_QUEUE_ARN = "${var.order_queue_arn}"
 ORDER_DLQ_ARN = "${var.order_dlq_arn}"
 FULFILLMENT_BATCH_SIZE = 10
 FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
-# On AWS every route needs an x-api-key of the usage plan (infra/modules/api_keys); `chalice
-# local` and the local stack ignore it unless the stack is told to require one.
+# On AWS every route needs an x-api-key of the stage's usage plan (scripts/postprocess_chalice_tf.py
+# adds it to the package); `chalice local` and the local stack ignore it unless told to require one.
 API_KEY_REQUIRED = True
 
 

@@ -285,6 +285,11 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
                     "description": "Id of the default API key (read its value with aws apigateway get-api-key).",
                     "value": "${one(aws_api_gateway_api_key.default[*].id)}",
                 },
+                "api_key_value": {
+                    "description": "The default API key, for the x-api-key header. Never in the repository.",
+                    "value": "${one(aws_api_gateway_api_key.default[*].value)}",
+                    "sensitive": True,
+                },
             }
         )
     result: dict[str, Any] = {"variable": variables, "output": outputs}

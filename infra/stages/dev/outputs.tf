@@ -13,6 +13,12 @@ output "api_key_id" {
   value       = module.app.api_key_id
 }
 
+output "api_key_value" {
+  description = "The default API key (x-api-key header): terraform output -raw api_key_value."
+  value       = module.app.api_key_value
+  sensitive   = true
+}
+
 output "state_machine_arn" {
   description = "ARN of the order workflow."
   value       = module.stepfunctions.arn
