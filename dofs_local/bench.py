@@ -320,14 +320,14 @@ def _plot(phases: list[Phase], path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no plot (make bench installs it from requirements-bench.txt)")
         return
-    measured = [p for p in phases if p.post_ms]
-    rates = [p.accepted_per_s for p in measured]
+    fixed = [p for p in phases if p.post_ms and p.target_rate is not None]
+    rates = [p.target_rate or 0.0 for p in fixed]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for key in ("p50", "p95", "p99"):
-        left.plot(rates, [p.post_ms[key] for p in measured], marker="o", label=f"POST {key}")
-        right.plot(rates, [p.to_terminal_ms.get(key, 0) for p in measured], marker="o", label=f"to terminal {key}")
+        left.plot(rates, [p.post_ms[key] for p in fixed], marker="o", label=f"POST {key}")
+        right.plot(rates, [p.to_terminal_ms.get(key, 0) for p in fixed], marker="o", label=f"to terminal {key}")
     for axis, title in ((left, "POST latency"), (right, "POST to terminal state")):
-        axis.set_xlabel("accepted orders/s")
+        axis.set_xlabel("offered orders/s (fixed-rate phases)")
         axis.set_ylabel("ms")
         axis.set_yscale("log")
         axis.set_title(title)
