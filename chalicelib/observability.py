@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from functools import cache
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools import Logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Metrics
 
 SERVICE = "dofs"
 METRICS_NAMESPACE = "DOFS"
@@ -14,10 +21,28 @@ logger = Logger(service=SERVICE)
 
 
 def count_dead_lettered(source: str) -> None:
-    """One EMF line (CloudWatch turns it into a metric) per order that became DEAD_LETTERED."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric  # only the rare failure path pays
+    """One EMF line (CloudWatch turns it into a metric) per order that became DEAD_LETTERED.
 
-    with single_metric(
-        name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
-    ) as metric:
-        metric.add_dimension(name="source", value=source)
+    Flushed at once, so no handler has to remember to; `POWERTOOLS_METRICS_DISABLED` (the local
+    stage sets it) silences it. The lock keeps concurrent callers' dimensions apart: Powertools
+    keeps metrics in state shared by every `Metrics` instance.
+    """
+    from aws_lambda_powertools.metrics import MetricUnit  # only the rare failure path pays
+
+    with _metrics_lock:
+        metrics = _metrics()
+        # Metadata, not a dimension: the alarm watches the metric by `service` alone, and
+        # CloudWatch matches a metric only by its exact set of dimensions.
+        metrics.add_metadata(key="source", value=source)
+        metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+
+
+@cache
+def _metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+_metrics_lock = threading.Lock()
