@@ -32,7 +32,13 @@ def test_one_emf_line_per_dead_lettered_order_with_the_alarms_dimensions(
     assert re.search(r"metric_name\s*=\s*var\.dead_lettered_metric\s*\n\s*dimensions\s*=\s*\{ service = ", alarms)
 
 
-def test_the_local_stage_silences_it(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_local_stage_silences_it_and_keeps_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     count_dead_lettered(source="fulfillment")
+    count_dead_lettered(source="fulfillment")
     assert '"_aws"' not in capsys.readouterr().out
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    count_dead_lettered(source="workflow")
+    assert emitted(capsys)[DEAD_LETTERED_METRIC] == [1.0], "silenced counts do not pile up"
