@@ -40,6 +40,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
+from dofs_local import create_time_checks
+
 _backend_lock = threading.RLock()
 _ATOMIC_METHODS: dict[type, tuple[str, ...]] = {
     DynamoDBBackend: ("put_item", "update_item", "delete_item", "transact_write_items"),
@@ -160,6 +162,7 @@ class Emulator:
         memoise_backend_routing()
         reuse_workflow_clients()
         parse_definitions_once()
+        create_time_checks.install()  # AWS's create-time checks of roles (see that module)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
