@@ -9,6 +9,11 @@ left out by a variable (see infra/README.md, "Offline proof"):
 - `restrict_dlq_sources=false`: moto does not keep an SQS RedriveAllowPolicy, so the provider
   waits forever for it to appear.
 
+The emulator makes AWS's create-time checks (dofs_local/create_time_checks.py): a function,
+event source mapping or state machine whose role cannot yet do what AWS checks is refused with
+AWS's error. The provider retries those errors for minutes (as IAM propagation), so the apply
+is stopped at the first refusal: no resource of the stack may need a retry to be created.
+
 moto also lacks two Step Functions calls the provider makes, ValidateStateMachineDefinition
 and ListStateMachineVersions: `patch_moto()` answers them as AWS does for a valid definition
 and an unversioned state machine.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +38,7 @@ import boto3
 import pytest
 
 from chalicelib import runtime
-from dofs_local import lambda_bridge
+from dofs_local import create_time_checks, lambda_bridge
 from dofs_local.emulator import Emulator
 from dofs_local.pollers import EventSource, QueuePoller
 from tests.infra.conftest import STAGE, Terraform, make_workspace
@@ -54,6 +60,8 @@ ENDPOINT_SERVICES = (
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
+APPLY_TIMEOUT_SECONDS = 270  # inside pytest-timeout's 300 s, so the log is shown
+REFUSAL_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,28 @@ def applied_stack(
     moto_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AppliedStack:
-    root = make_workspace(tmp_path_factory.mktemp("apply"), packaged_app)
+    tf, workdir = emulated_stage(
+        terraform, make_workspace(tmp_path_factory.mktemp("apply"), packaged_app), moto_endpoint
+    )
+    apply_without_refusals(tf, workdir)
+    # Later plans in the workspace (test_a_second_plan_changes_nothing) see the same variables.
+    tfvars = {name: value == "true" for name, value in EMULATOR_VARIABLES.items()}
+    (workdir / "emulator.auto.tfvars.json").write_text(json.dumps(tfvars))
+    raw = json.loads(tf.run(workdir, "output", "-json").stdout)
+    return AppliedStack(moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir, tf)
+
+
+def emulated_stage(terraform: Terraform, root: Path, endpoint: str) -> tuple[Terraform, Path]:
+    """The stage of a workspace, initialised against the emulator: terraform with its environment."""
     workdir = root / "infra" / "stages" / STAGE
-    override = emulator_override(moto_endpoint, root / "terraform.tfstate")
+    override = emulator_override(endpoint, root / "terraform.tfstate")
     (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    tf = Terraform(terraform.binary, emulator_environment(terraform))
+    tf.init(workdir)
+    return tf, workdir
+
+
+def emulator_environment(terraform: Terraform) -> dict[str, str]:
     env = {
         **terraform.env,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -152,15 +178,33 @@ def applied_stack(
     }
     for name in ("https_proxy", "http_proxy", "no_proxy", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         env.pop(name, None)
-    tf = Terraform(terraform.binary, env)
-    tf.init(workdir)
+    return env
+
+
+def apply_without_refusals(tf: Terraform, workdir: Path) -> None:
+    """`terraform apply` of the stage with the emulator variables, stopped at the first create-time
+    refusal: the provider would retry it for minutes, and AWS would refuse it the same way."""
+    create_time_checks.clear_violations()
     variables = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
-    tf.run(workdir, "apply", "-auto-approve", "-no-color", "-input=false", *variables, timeout=480)
-    # Later plans in the workspace (test_a_second_plan_changes_nothing) see the same variables.
-    tfvars = {name: value == "true" for name, value in EMULATOR_VARIABLES.items()}
-    (workdir / "emulator.auto.tfvars.json").write_text(json.dumps(tfvars))
-    raw = json.loads(tf.run(workdir, "output", "-json").stdout)
-    return AppliedStack(moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir, tf)
+    command = [tf.binary, "apply", "-auto-approve", "-no-color", "-input=false", *variables]
+    log = workdir / "apply.log"  # a file, not a pipe: nobody reads a pipe while waiting
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: S603 - fixed terraform binary, arguments from the tests
+            command, cwd=workdir, env=tf.env, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
+        deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
+        try:
+            while process.poll() is None and not create_time_checks.violations() and time.monotonic() < deadline:
+                time.sleep(REFUSAL_POLL_SECONDS)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=60)
+    refused = create_time_checks.violations()
+    if refused:
+        raise AssertionError("AWS would refuse these creates:\n" + "\n".join(map(str, refused)))
+    if process.returncode != 0:
+        raise AssertionError(f"terraform apply failed in {workdir} ({process.returncode}):\n{log.read_text()}")
 
 
 def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:

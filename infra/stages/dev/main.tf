@@ -22,6 +22,26 @@ locals {
   }
   fulfillment_timeout = local.settings.fulfillment_timeout_seconds
   xray                = try(local.config.xray, false)
+
+  # The API handler's role names the workflow by its ARN built from name, partition, region and
+  # account, not read from the resource: the workflow needs the functions, the functions need their
+  # roles' policies (AWS checks them at CreateFunction), so reading it would make a cycle.
+  state_machine_name = "${local.prefix}-order-workflow"
+  state_machine_arn = join(":", [
+    "arn", data.aws_partition.current.partition, "states", local.settings.region,
+    data.aws_caller_identity.current.account_id, "stateMachine", local.state_machine_name,
+  ])
+}
+
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+check "state_machine_arn" {
+  assert {
+    condition     = module.stepfunctions.arn == local.state_machine_arn
+    error_message = "The API handler may start ${local.state_machine_arn}, but the workflow is ${module.stepfunctions.arn}."
+  }
 }
 
 module "dynamodb" {
@@ -70,7 +90,7 @@ module "iam" {
   failed_orders_table_arn = module.dynamodb.table_arns["failed_orders"]
   order_queue_arn         = module.sqs.queue_arn
   order_dlq_arn           = module.sqs.dlq_arn
-  state_machine_arn       = module.stepfunctions.arn
+  state_machine_arn       = local.state_machine_arn
   enable_xray             = local.xray
   tags                    = local.tags
 }
@@ -99,7 +119,7 @@ module "app" {
 module "stepfunctions" {
   source = "../../modules/stepfunctions"
 
-  name                        = "${local.prefix}-order-workflow"
+  name                        = local.state_machine_name
   type                        = local.settings.workflow_type
   definition_file             = "${local.project_dir}/stepfunctions/order_workflow.asl.json"
   validate_order_arn          = module.app.validate_order_function_arn
