@@ -90,9 +90,9 @@ def clear_violations() -> None:
         _violations.clear()
 
 
-def _refuse(operation: str, resource: str, error: Exception) -> None:
+def _refuse(operation: str, resource: str, error: InvalidParameterValueException | AWSError) -> None:
     with _violations_lock:
-        _violations.append(Violation(operation, resource, f"{type(error).__name__}: {error}"))
+        _violations.append(Violation(operation, resource, f"{error.error_type}: {error.message}"))
     raise error
 
 

@@ -11,7 +11,9 @@ TERRAFORM_INSTALL_DIR ?= /usr/local/bin
 CICD_STAGE_DIR = infra/stages/$(STAGE)
 PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
-SMOKE_TIMEOUT ?= 120
+# The stage's worst case from an accepted order to a terminal state (workflow, every receive of
+# order_queue failing, the dead-letter handler), computed from its settings by scripts/timing.py.
+SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(STAGE)')
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 INFRA_DIR = PROJECT_DIR / "infra"
-MIN_TERRAFORM = (1, 6)
+MIN_TERRAFORM = (1, 10)  # S3 backend use_lockfile
 BUCKET_PREFIX = "dofs-tfstate"
 
 
@@ -50,7 +50,7 @@ def check_terraform(checks: Checks) -> None:
     binary = shutil.which("terraform")
     if binary is None:
         checks.fail(
-            "terraform is not on PATH: install Terraform >= 1.6 (https://developer.hashicorp.com/terraform/install)"
+            "terraform is not on PATH: install Terraform >= 1.10 (https://developer.hashicorp.com/terraform/install)"
         )
         return
     output = subprocess.run(  # noqa: S603 - terraform found on PATH, fixed arguments
@@ -58,7 +58,8 @@ def check_terraform(checks: Checks) -> None:
     ).stdout
     match = re.search(r'"terraform_version":\s*"(\d+)\.(\d+)', output)
     if match and (int(match[1]), int(match[2])) < MIN_TERRAFORM:
-        checks.fail(f"terraform {match[1]}.{match[2]} is too old: Terraform >= 1.6 is needed (S3 use_lockfile)")
+        needed = ".".join(map(str, MIN_TERRAFORM))
+        checks.fail(f"terraform {match[1]}.{match[2]} is too old: Terraform >= {needed} is needed (S3 use_lockfile)")
 
 
 def check_credentials(checks: Checks, region: str) -> None:

@@ -6,17 +6,17 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 `--merge-template` for Terraform, so this script:
 
 - edits `chalice.tf.json` only where Terraform cannot: drops the `null_data_source` (and with it
-  the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.6, hashicorp/aws
+  the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.10, hashicorp/aws
   >= 5.100, < 7.0); when asked (the default), marks every API operation as requiring an API key
   in the generated OpenAPI body, exactly as Chalice does for `api_key_required=True`;
 - writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
   no `stage_name`/`stage_description` on the deployment (a `triggers` hash redeploys instead),
-  `ReportBatchItemFailures` on every SQS event source mapping, and the endpoint output read from
-  the new stage;
+  `ReportBatchItemFailures` and a maximum concurrency (`var.event_source_maximum_concurrency`) on
+  every SQS event source mapping, and the endpoint output read from the new stage;
 - writes `dofs_extras.tf.json`: the module's input variables (every `${var.X}` that
   `.chalice/config.json` puts in the package, plus the API's settings), an `aws_api_gateway_stage`
   with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
-  the functions for the root module.
+  the functions (and their packaged timeouts) for the root module.
 
 Idempotent: running it twice gives the same files.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 TERRAFORM_BLOCK = {
-    "required_version": ">= 1.6",
+    "required_version": ">= 1.10",
     "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}},
 }
 MAIN_FILE = "chalice.tf.json"
@@ -132,8 +132,14 @@ def override(main: dict[str, Any]) -> dict[str, Any]:
         }
     mappings = resources.get("aws_lambda_event_source_mapping", {})
     # Every handler returns {"batchItemFailures": [...]}: one bad message never retries its neighbours.
+    # A concurrency cap makes Lambda poll less instead of throttling invocations: a throttled
+    # invocation returns its messages to the queue and so spends receive counts of healthy orders.
     result["resource"]["aws_lambda_event_source_mapping"] = {
-        name: {"function_response_types": ["ReportBatchItemFailures"]} for name in mappings
+        name: {
+            "function_response_types": ["ReportBatchItemFailures"],
+            "scaling_config": {"maximum_concurrency": "${var.event_source_maximum_concurrency}"},
+        }
+        for name in mappings
     }
     return result
 
@@ -173,6 +179,15 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
                 "default": True,
                 "description": "Trace API requests with X-Ray.",
             },
+            "event_source_maximum_concurrency": {
+                "type": "number",
+                "description": "Most concurrent invocations each SQS event source mapping makes (2 to 1000).",
+                "validation": {
+                    "condition": "${var.event_source_maximum_concurrency >= 2"
+                    " && var.event_source_maximum_concurrency <= 1000}",
+                    "error_message": "event_source_maximum_concurrency must be between 2 and 1000 (Lambda's limits).",
+                },
+            },
         }
     )
     functions = main["resource"]["aws_lambda_function"]
@@ -181,6 +196,12 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
         "function_names": {
             "description": "Handler name to deployed function name.",
             "value": {name: f"${{aws_lambda_function.{name}.function_name}}" for name in functions},
+        },
+        # Literals copied from the package, not read from the functions: the queues check their
+        # visibility timeouts against them before any function exists.
+        "function_timeouts": {
+            "description": "Handler name to the function's timeout in seconds, as packaged.",
+            "value": {name: int(function["timeout"]) for name, function in functions.items()},
         },
         "function_arns": {
             "description": "Handler name to function ARN.",

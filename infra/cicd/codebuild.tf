@@ -52,11 +52,6 @@ resource "aws_codebuild_project" "build" {
     }
 
     environment_variable {
-      name  = "SMOKE_TIMEOUT"
-      value = tostring(var.smoke_timeout_seconds)
-    }
-
-    environment_variable {
       name  = "TF_IN_AUTOMATION"
       value = "1"
     }

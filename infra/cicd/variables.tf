@@ -134,12 +134,6 @@ variable "terraform_version" {
   default     = "1.11.4"
 }
 
-variable "smoke_timeout_seconds" {
-  description = "How long the Smoke stage waits for its order to reach a terminal status."
-  type        = number
-  default     = 120
-}
-
 variable "tags" {
   description = "Extra tags on every resource (Project and Stage are always set)."
   type        = map(string)

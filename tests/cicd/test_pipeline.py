@@ -197,6 +197,6 @@ def test_readme_tables_list_every_input_and_output() -> None:
 
 def test_versions_are_pinned_as_the_project_requires() -> None:
     (terraform,) = [block for path in hcl.tf_files() for block in hcl.load(path).get("terraform", [])]
-    assert hcl.unquote(terraform["required_version"]) == ">= 1.6"
+    assert hcl.unquote(terraform["required_version"]) == ">= 1.10"
     (providers,) = terraform["required_providers"]
     assert hcl.unquote(providers["aws"]["version"]) == ">= 5.100, < 7.0"

@@ -24,9 +24,10 @@ STAGE = "dev"
 # Where the machine image keeps the provider; DOFS_TF_PLUGIN_MIRROR overrides.
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
-# Never copied into the temporary workspaces: local Terraform state, plans, and lock files
-# (a user's lock file may pin a provider version the offline mirror does not have).
-COPY_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "tfplan*")
+# Never copied into the temporary workspaces: local Terraform state and plans. The committed
+# lock files are copied: `init` then checks the mirror's provider against them (read-only).
+COPY_IGNORE = shutil.ignore_patterns(".terraform", "*.tfstate*", "tfplan*")
+LOCK_FILE = ".terraform.lock.hcl"
 
 
 def terraform_dirs() -> list[Path]:
@@ -58,14 +59,17 @@ class Terraform:
         return result
 
     def init(self, cwd: Path, *args: str) -> None:
-        self.run(cwd, "init", "-input=false", "-no-color", *args)
+        """`terraform init`; where a lock file is committed, it must already hold the provider
+        installed (-lockfile=readonly fails on a version or checksum it lacks)."""
+        lock = ["-lockfile=readonly"] if (cwd / LOCK_FILE).exists() else []
+        self.run(cwd, "init", "-input=false", "-no-color", *lock, *args)
 
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     binary = shutil.which("terraform")
     if binary is None:
-        pytest.skip("terraform is not on PATH: install Terraform >= 1.6 to run the validate and apply checks")
+        pytest.skip("terraform is not on PATH: install Terraform >= 1.10 to run the validate and apply checks")
     mirror = provider_mirror()
     if mirror is None:
         pytest.skip(

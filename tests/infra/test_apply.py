@@ -41,7 +41,7 @@ from chalicelib import runtime
 from dofs_local import create_time_checks, lambda_bridge
 from dofs_local.emulator import Emulator
 from dofs_local.pollers import EventSource, QueuePoller
-from tests.infra.conftest import STAGE, Terraform, make_workspace
+from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"
 HANDLERS = (
@@ -278,7 +278,13 @@ def test_queues_redrive_to_the_dlq_with_the_configured_settings(applied_stack: A
         "maxReceiveCount": config["max_receive_count"],
     }
     assert int(queue["VisibilityTimeout"]) == config["queue_visibility_timeout_seconds"]
-    assert int(queue["VisibilityTimeout"]) >= 6 * config["fulfillment_timeout_seconds"]
+    assert int(dlq["VisibilityTimeout"]) == config["dlq_visibility_timeout_seconds"]
+    # AWS's advice for an event source mapping, against the deployed functions' timeouts.
+    lambda_ = applied_stack.client("lambda")
+    names = applied_stack.outputs["function_names"]
+    for attributes, handler in ((queue, "fulfill_order"), (dlq, "handle_dead_letter")):
+        timeout = lambda_.get_function_configuration(FunctionName=names[handler])["Timeout"]
+        assert int(attributes["VisibilityTimeout"]) >= 6 * timeout, handler
     assert int(dlq["MessageRetentionPeriod"]) == config["dlq_retention_seconds"] == 14 * 24 * 3600
     for attributes in (queue, dlq):
         assert attributes["SqsManagedSseEnabled"] == "true"
@@ -334,6 +340,7 @@ def test_queues_feed_their_handlers_with_partial_batch_responses(applied_stack: 
         assert mapping["FunctionArn"].endswith(f":function:{function_name}")
         assert mapping["BatchSize"] == 10
         assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": _settings()["event_source_maximum_concurrency"]}
 
 
 def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
@@ -365,6 +372,11 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
 def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack) -> None:
     assert applied_stack.outputs.get("api_url") is None
     assert applied_stack.client("apigateway").get_rest_apis()["items"] == []
+
+
+def _settings() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
+    return config["stages"][STAGE]["dofs"]  # type: ignore[no-any-return]
 
 
 def _as_list(value: str | list[str]) -> list[str]:

@@ -27,7 +27,7 @@ def _main(packaged_app: Path) -> dict[str, Any]:
 def test_version_pins_and_no_null_provider(packaged_app: Path) -> None:
     main = _main(packaged_app)
     assert main["terraform"] == {
-        "required_version": ">= 1.6",
+        "required_version": ">= 1.10",
         "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}},
     }
     assert "null_data_source" not in main.get("data", {})

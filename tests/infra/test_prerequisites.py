@@ -53,3 +53,19 @@ def test_unknown_stage_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "stage 'nope' is not in .chalice/config.json" in result.stderr
+
+
+def fake_terraform(directory: Path, version: str) -> Path:
+    directory.mkdir()
+    binary = directory / "terraform"
+    binary.write_text(f'#!/bin/sh\necho \'{{"terraform_version": "{version}"}}\'\n')
+    binary.chmod(0o755)
+    return directory
+
+
+def test_terraform_older_than_1_10_is_refused(tmp_path: Path) -> None:
+    """The S3 backend's use_lockfile needs Terraform 1.10."""
+    old = run_check(tmp_path, path=str(fake_terraform(tmp_path / "old", "1.9.8")))
+    assert "terraform 1.9 is too old: Terraform >= 1.10 is needed (S3 use_lockfile)" in old.stderr
+    new = run_check(tmp_path, path=str(fake_terraform(tmp_path / "new", "1.10.0")))
+    assert "too old" not in new.stderr

@@ -75,109 +75,87 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alarm_email
 }
 
-resource "aws_cloudwatch_metric_alarm" "orders_dead_lettered" {
-  alarm_name          = "${var.prefix}-orders-dead-lettered"
-  alarm_description   = "At least one order was dead-lettered: see the failed_orders table."
-  namespace           = var.metrics_namespace
-  metric_name         = var.dead_lettered_metric
-  dimensions          = { service = var.metrics_service }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+# Every alarm, keyed by its name after the prefix. Each fires when its metric exceeds the
+# threshold within one period; what differs between them is this table.
+locals {
+  # The workflow's terminal failures: ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted.
+  workflow_failures = { for metric in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
+    lower(trimprefix(metric, "Executions")) => metric
+  }
+  alarms = merge(
+    {
+      "orders-dead-lettered" = {
+        description = "At least one order was dead-lettered: see the failed_orders table."
+        namespace   = var.metrics_namespace
+        metric      = var.dead_lettered_metric
+        dimensions  = { service = var.metrics_service }
+        statistic   = "Sum"
+        period      = 60
+        threshold   = 0
+      }
+      "dlq-not-drained" = {
+        description = "Messages wait on the dead-letter queue: its handler is failing."
+        namespace   = "AWS/SQS"
+        metric      = "ApproximateAgeOfOldestMessage"
+        dimensions  = { QueueName = var.order_dlq_name }
+        statistic   = "Maximum"
+        period      = 300
+        threshold   = var.dlq_max_age_seconds
+      }
+    },
+    { for handler, name in var.function_names : "${handler}-errors" => {
+      description = "${name} raised unhandled errors."
+      namespace   = "AWS/Lambda"
+      metric      = "Errors"
+      dimensions  = { FunctionName = name }
+      statistic   = "Sum"
+      period      = 300
+      threshold   = 0
+    } },
+    { for handler, name in var.function_names : "${handler}-throttles" => {
+      description = "${name} was throttled."
+      namespace   = "AWS/Lambda"
+      metric      = "Throttles"
+      dimensions  = { FunctionName = name }
+      statistic   = "Sum"
+      period      = 300
+      threshold   = 0
+    } },
+    { for outcome, metric in local.workflow_failures : "workflow-${outcome}" => {
+      description = "Order workflow executions ended ${outcome}."
+      namespace   = "AWS/States"
+      metric      = metric
+      dimensions  = { StateMachineArn = var.state_machine_arn }
+      statistic   = "Sum"
+      period      = 300
+      threshold   = 0
+    } },
+    { for key, alarm in {
+      "api-5xx" = {
+        description = "The order API answered with 5xx errors."
+        namespace   = "AWS/ApiGateway"
+        metric      = "5XXError"
+        dimensions  = { ApiName = var.api_name, Stage = var.api_stage_name }
+        statistic   = "Sum"
+        period      = 300
+        threshold   = 0
+      }
+    } : key => alarm if local.enable_api },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "dlq_not_drained" {
-  alarm_name          = "${var.prefix}-dlq-not-drained"
-  alarm_description   = "Messages wait on the dead-letter queue: its handler is failing."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = var.order_dlq_name }
-  statistic           = "Maximum"
-  period              = 300
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.prefix}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
   evaluation_periods  = 1
-  threshold           = var.dlq_max_age_seconds
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
-  for_each = var.function_names
-
-  alarm_name          = "${var.prefix}-${each.key}-errors"
-  alarm_description   = "${each.value} raised unhandled errors."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
-  for_each = var.function_names
-
-  alarm_name          = "${var.prefix}-${each.key}-throttles"
-  alarm_description   = "${each.value} was throttled."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "workflow_failed" {
-  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"])
-
-  alarm_name          = "${var.prefix}-workflow-${lower(trimprefix(each.key, "Executions"))}"
-  alarm_description   = "Order workflow executions ended ${lower(trimprefix(each.key, "Executions"))}."
-  namespace           = "AWS/States"
-  metric_name         = each.key
-  dimensions          = { StateMachineArn = var.state_machine_arn }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "api_5xx" {
-  count = local.enable_api ? 1 : 0
-
-  alarm_name          = "${var.prefix}-api-5xx"
-  alarm_description   = "The order API answered with 5xx errors."
-  namespace           = "AWS/ApiGateway"
-  metric_name         = "5XXError"
-  dimensions          = { ApiName = var.api_name, Stage = var.api_stage_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions

@@ -24,7 +24,17 @@ variable "visibility_timeout_seconds" {
 }
 
 variable "consumer_timeout_seconds" {
-  description = "Timeout of the Lambda function that consumes the work queue; checked against visibility_timeout_seconds."
+  description = "Timeout of the Lambda function that consumes the work queue, as packaged; checked against visibility_timeout_seconds."
+  type        = number
+}
+
+variable "dlq_visibility_timeout_seconds" {
+  description = "Visibility timeout of the dead-letter queue; at least 6 x its consumer's timeout, as for the work queue."
+  type        = number
+}
+
+variable "dlq_consumer_timeout_seconds" {
+  description = "Timeout of the Lambda function that consumes the dead-letter queue, as packaged; checked against dlq_visibility_timeout_seconds."
   type        = number
 }
 

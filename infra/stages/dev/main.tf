@@ -20,8 +20,7 @@ locals {
   function_names = {
     for handler in local.handlers : handler => handler == "api_handler" ? local.prefix : "${local.prefix}-${handler}"
   }
-  fulfillment_timeout = local.settings.fulfillment_timeout_seconds
-  xray                = try(local.config.xray, false)
+  xray = try(local.config.xray, false)
 
   # The API handler's role names the workflow by its ARN built from name, partition, region and
   # account, not read from the resource: the workflow needs the functions, the functions need their
@@ -62,10 +61,13 @@ module "sqs" {
   dlq_name                   = "${local.prefix}-order_dlq"
   max_receive_count          = local.settings.max_receive_count
   visibility_timeout_seconds = local.settings.queue_visibility_timeout_seconds
-  consumer_timeout_seconds   = local.fulfillment_timeout
-  dlq_retention_seconds      = local.settings.dlq_retention_seconds
-  restrict_dlq_sources       = var.restrict_dlq_sources
-  tags                       = local.tags
+  # The timeouts as packaged (literals of the package, so the queues need not wait for the functions).
+  consumer_timeout_seconds       = module.app.function_timeouts["fulfill_order"]
+  dlq_visibility_timeout_seconds = local.settings.dlq_visibility_timeout_seconds
+  dlq_consumer_timeout_seconds   = module.app.function_timeouts["handle_dead_letter"]
+  dlq_retention_seconds          = local.settings.dlq_retention_seconds
+  restrict_dlq_sources           = var.restrict_dlq_sources
+  tags                           = local.tags
 }
 
 # Lambda would create these on first write; creating them here sets retention and lets each
@@ -108,6 +110,8 @@ module "app" {
   record_workflow_failure_role_arn = module.iam.role_arns["record_workflow_failure"]
   fulfill_order_role_arn           = module.iam.role_arns["fulfill_order"]
   handle_dead_letter_role_arn      = module.iam.role_arns["handle_dead_letter"]
+
+  event_source_maximum_concurrency = local.settings.event_source_maximum_concurrency
 
   api_throttling_rate_limit  = var.api_throttling_rate_limit
   api_throttling_burst_limit = var.api_throttling_burst_limit

@@ -1,0 +1,164 @@
+"""Timing invariants, computed from their sources (the ASL, .chalice/config.json, the packaged
+module, the stage's wiring) by scripts/timing.py; each is shown failing on a mutated copy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import timing
+from scripts.tfmodel import load_module
+from tests.infra.conftest import PROJECT_DIR, STAGE
+
+STAGE_DIR = PROJECT_DIR / "infra" / "stages" / STAGE
+# The sqs module's argument holding each queue's visibility timeout, by the module output the
+# packaged event source mappings' queue ARNs are wired to (module.sqs.queue_arn / dlq_arn).
+VISIBILITY_ARGUMENT = {"queue_arn": "visibility_timeout_seconds", "dlq_arn": "dlq_visibility_timeout_seconds"}
+
+
+def express_violation(asl: dict[str, Any]) -> str | None:
+    case = timing.workflow_worst_case(asl)
+    if case.seconds > timing.EXPRESS_LIMIT_SECONDS - timing.EXPRESS_MARGIN_SECONDS:
+        return f"{case.seconds:g} s along {' -> '.join(case.path)}"
+    return None
+
+
+def test_the_express_worst_case_leaves_a_margin_under_five_minutes() -> None:
+    assert express_violation(timing.load_asl()) is None
+
+
+def test_the_express_check_catches_the_defect_7_retries() -> None:
+    """The ASL before the fix: task timeouts equal to the function timeout, four retries, and
+    RecordWorkflowFailure's six attempts up to 30 s apart."""
+    asl = copy.deepcopy(timing.load_asl())
+    for name, state in asl["States"].items():
+        if state["Type"] == "Task":
+            state["TimeoutSeconds"] = 30
+            for retrier in state["Retry"]:
+                retrier.update(MaxAttempts=6 if name == "RecordWorkflowFailure" else 4)
+                retrier.update(MaxDelaySeconds=30 if name == "RecordWorkflowFailure" else 8)
+    path = "ValidateOrder -> StoreOrder -> ShouldEnqueue -> EnqueueOrder -> RecordWorkflowFailure -> WorkflowFailed"
+    assert express_violation(asl) == f"766 s along {path}"
+
+
+def test_retries_wait_at_most_their_capped_backoff() -> None:
+    assert timing.retry_delays({"IntervalSeconds": 1, "MaxAttempts": 6, "BackoffRate": 2.0, "MaxDelaySeconds": 30}) == [
+        1, 2, 4, 8, 16, 30,
+    ]  # fmt: skip
+    assert timing.retry_delays({}) == [1.0, 2.0, 4.0]  # the ASL defaults
+    state = {"Type": "Task", "TimeoutSeconds": 10, "Retry": [{"MaxAttempts": 1}, {"MaxAttempts": 2, "BackoffRate": 1}]}
+    assert timing.state_worst_case_seconds("T", state) == 10 * 4 + 1 + 1 + 1  # every retrier used up
+
+
+def test_unbounded_workflows_are_refused() -> None:
+    asl = copy.deepcopy(timing.load_asl())
+    del asl["States"]["StoreOrder"]["TimeoutSeconds"]
+    with pytest.raises(timing.TimingError, match="StoreOrder: a Task without TimeoutSeconds"):
+        timing.workflow_worst_case(asl)
+    asl = copy.deepcopy(timing.load_asl())
+    asl["States"]["EnqueueOrder"]["Next"] = "ValidateOrder"
+    with pytest.raises(timing.TimingError, match="loop through"):
+        timing.workflow_worst_case(asl)
+
+
+def visibility_violations(config: dict[str, Any], package: Path) -> list[str]:
+    """Every SQS-triggered function whose queue's visibility timeout is under 6 x its timeout as
+    packaged, following the wiring: mapping -> module input -> sqs output -> sqs argument -> setting."""
+    settings = config["stages"][STAGE]["dofs"]
+    stage = load_module(STAGE_DIR)
+    app_inputs, sqs_arguments = stage.modules["app"], stage.modules["sqs"]
+    main = json.loads((package / "chalice.tf.json").read_text())
+    timeouts = timing.packaged_timeouts(package)
+    found = []
+    for name, mapping in main["resource"]["aws_lambda_event_source_mapping"].items():
+        variable = mapping["event_source_arn"].removeprefix("${var.").removesuffix("}")
+        queue_output = app_inputs[variable].removeprefix("${module.sqs.").removesuffix("}")
+        setting = sqs_arguments[VISIBILITY_ARGUMENT[queue_output]].removeprefix("${local.settings.").removesuffix("}")
+        handler = mapping["function_name"].removeprefix("${aws_lambda_function.").removesuffix(".arn}")
+        if settings[setting] < 6 * timeouts[handler]:
+            found.append(f"{name}: {setting}={settings[setting]} < 6 x {handler} timeout {timeouts[handler]}")
+    return found
+
+
+def project_config() -> dict[str, Any]:
+    return json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_every_queue_outlasts_six_runs_of_its_function_as_packaged(packaged_app: Path) -> None:
+    assert visibility_violations(project_config(), packaged_app) == []
+
+
+def test_the_visibility_check_catches_a_short_dlq_or_a_longer_function(packaged_app: Path, tmp_path: Path) -> None:
+    config = project_config()
+    config["stages"][STAGE]["dofs"]["dlq_visibility_timeout_seconds"] = 30  # defect 8: SQS's default
+    assert visibility_violations(config, packaged_app) == [
+        "handle_dead_letter-sqs-event-source: dlq_visibility_timeout_seconds=30 < 6 x handle_dead_letter timeout 30"
+    ]
+    package = tmp_path / STAGE
+    package.mkdir()
+    main = json.loads((packaged_app / "chalice.tf.json").read_text())
+    main["resource"]["aws_lambda_function"]["fulfill_order"]["timeout"] = 60  # a longer-running function
+    (package / "chalice.tf.json").write_text(json.dumps(main))
+    assert [found.split(":")[0] for found in visibility_violations(project_config(), package)] == [
+        "fulfill_order-sqs-event-source"
+    ]
+
+
+def test_packaged_timeouts_are_what_the_config_says(packaged_app: Path) -> None:
+    """The smoke timeout reads the config where no package exists: Chalice's precedence must match."""
+    config = project_config()
+    timeouts = timing.packaged_timeouts(packaged_app)
+    assert timeouts == {name: timing.configured_timeout(config, STAGE, name) for name in timeouts}
+
+
+def make_smoke_timeout(*variables: str) -> int:
+    """SMOKE_TIMEOUT as make/cicd.mk computes it (with this interpreter)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not on PATH")
+    show = "show-smoke-timeout: ; @echo $(SMOKE_TIMEOUT)"
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            make,
+            "--no-print-directory",
+            "-s",
+            "--eval",
+            show,
+            "show-smoke-timeout",
+            f"PYTHON={sys.executable}",
+            *variables,
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout.strip())
+
+
+def test_the_smoke_stage_waits_for_the_stage_worst_case() -> None:
+    worst = timing.smoke_worst_case_seconds(STAGE)
+    settings = project_config()["stages"][STAGE]["dofs"]
+    # At least every receive of order_queue, each visible again only after the visibility timeout.
+    assert worst >= settings["max_receive_count"] * settings["queue_visibility_timeout_seconds"]
+    assert make_smoke_timeout(f"STAGE={STAGE}") >= worst
+
+
+def test_the_smoke_timeout_follows_the_settings(tmp_path: Path) -> None:
+    """Defect 6: a fixed 120 s cannot cover dev's three 180 s receives; the computed one moves
+    with the settings it is computed from."""
+    config = project_config()
+    assert timing.smoke_worst_case_seconds(STAGE) > 120
+    config["stages"][STAGE]["dofs"]["queue_visibility_timeout_seconds"] += 100
+    mutated = tmp_path / "config.json"
+    mutated.write_text(json.dumps(config))
+    assert timing.smoke_worst_case_seconds(STAGE, config_path=mutated) == timing.smoke_worst_case_seconds(STAGE) + (
+        100 * config["stages"][STAGE]["dofs"]["max_receive_count"]
+    )
