@@ -13,8 +13,9 @@ their work fails offline as it fails on AWS (see infra/README.md, "First deploy"
 - CreateStateMachine / UpdateStateMachine: the role must be assumable by states.amazonaws.com;
   with logging it must allow the CloudWatch Logs log-delivery calls, with tracing the X-Ray ones.
 
-A role's permissions are its inline and attached policies, evaluated by moto's IAM policy
-evaluator (explicit Deny wins, then any Allow), within its permissions boundary if it has one.
+A role's permissions are its inline and attached policies, evaluated statement by statement by
+moto's IAM policy evaluator (explicit Deny wins, then any Allow; statements with a Condition are
+left out), within its permissions boundary if it has one.
 Every refusal is also kept in `violations()`: the Terraform provider retries these errors for
 minutes (it takes them for IAM propagation), so the apply test stops at the first one instead.
 
@@ -36,7 +37,7 @@ from typing import Any
 from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaBackend
 from moto.core.exceptions import AWSError
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 from moto.iam.models import Role, iam_backends
 from moto.stepfunctions.models import StepFunctionBackend
@@ -107,14 +108,27 @@ def _role(role_arn: str | None) -> Role | None:
         return None
 
 
-def _documents(role: Role) -> list[IAMPolicy]:
-    inline = [IAMPolicy(document) for document in role.policies.values()]
-    attached = [IAMPolicy(policy) for policy in role.managed_policies.values()]
+def _statements(document: str | dict[str, Any]) -> list[dict[str, Any]]:
+    statements = (json.loads(document) if isinstance(document, str) else document)["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _documents(role: Role) -> list[list[dict[str, Any]]]:
+    inline = [_statements(document) for document in role.policies.values()]
+    attached = [_statements(IAMPolicy(policy)._policy_json) for policy in role.managed_policies.values()]
     return inline + attached
 
 
-def _permitted(policies: Iterable[IAMPolicy], action: str, resource: str) -> bool:
-    results = [policy.is_action_permitted(action, resource) for policy in policies]
+def _permitted(documents: Iterable[list[dict[str, Any]]], action: str, resource: str) -> bool:
+    """moto's evaluator, statement by statement. A statement with a Condition is left out: AWS
+    checks these calls with a context the emulator does not have, and moto would evaluate the
+    condition against an empty one (an Allow with a condition then counts as a Deny)."""
+    results = [
+        IAMPolicyStatement(statement).is_action_permitted(action, resource)
+        for statements in documents
+        for statement in statements
+        if "Condition" not in statement
+    ]
     return PermissionResult.DENIED not in results and PermissionResult.PERMITTED in results
 
 
@@ -126,7 +140,7 @@ def role_allows(role: Role, action: str, resource: str = "*") -> bool:
         return True
     account = role.arn.split(":")[4]
     boundary = iam_backends[account]["aws"].get_policy(role.permissions_boundary_arn)
-    return _permitted([IAMPolicy(boundary)], action, resource)
+    return _permitted([_statements(IAMPolicy(boundary)._policy_json)], action, resource)
 
 
 def trusts_service(role: Role, service: str) -> bool:

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.iam.access_control import IAMPolicy
 
 from dofs_local import create_time_checks
 
@@ -30,6 +31,16 @@ def test_patched_methods_keep_what_the_checks_read() -> None:
         parameters = set(inspect.signature(original).parameters)
         taken = {p.name for p in inspect.signature(check).parameters.values() if p.kind is p.KEYWORD_ONLY}
         assert taken <= parameters, (owner.__name__, name, taken - parameters)
+
+
+def test_moto_keeps_the_role_and_policy_attributes_the_checks_read(aws: dict[str, Any]) -> None:
+    arn = make_role(aws["iam"], "fn", LAMBDA_TRUST, XRAY)
+    role = create_time_checks._role(arn)
+    assert role is not None
+    assert set(role.policies) == {"grant"}
+    assert role.managed_policies == {}
+    assert role.permissions_boundary_arn is None
+    assert "Statement" in IAMPolicy('{"Statement": []}')._policy_json
 
 
 def test_install_is_idempotent() -> None:
@@ -125,6 +136,20 @@ def test_an_explicit_deny_or_the_permissions_boundary_withholds_xray(aws: dict[s
     )["Policy"]["Arn"]  # fmt: skip
     iam.put_role_permissions_boundary(RoleName="fn", PermissionsBoundary=boundary)
     assert error_of(create_function, aws["lambda"], "bounded", role)[0] == "InvalidParameterValueException"
+
+
+def test_a_statement_with_a_condition_is_left_out(aws: dict[str, Any]) -> None:
+    """The emulator lacks the request context AWS evaluates conditions with."""
+    iam = aws["iam"]
+    role = make_role(iam, "fn", LAMBDA_TRUST)
+    conditional = {"Effect": "Allow", "Action": XRAY[0], "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}  # fmt: skip
+    iam.put_role_policy(
+        RoleName="fn",
+        PolicyName="conditional",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [conditional]}),
+    )
+    assert error_of(create_function, aws["lambda"], "traced", role)[0] == "InvalidParameterValueException"
 
 
 def test_an_attached_managed_policy_counts(aws: dict[str, Any]) -> None:

@@ -237,6 +237,12 @@ def test_a_second_plan_changes_nothing(applied_stack: AppliedStack) -> None:
     assert changes == []
 
 
+def test_a_rerun_of_the_apply_is_refused_nothing(applied_stack: AppliedStack) -> None:
+    """Defect 1 failed the rerun the same way: a second apply must pass the create-time checks too."""
+    apply_without_refusals(applied_stack.terraform, applied_stack.workdir)
+    assert create_time_checks.violations() == []
+
+
 def _changed_attributes(change: dict[str, Any]) -> set[str]:
     before, after = change.get("before") or {}, change.get("after") or {}
     return {key for key in set(before) | set(after) if not _same(before.get(key), after.get(key))}
