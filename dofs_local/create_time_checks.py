@@ -301,10 +301,15 @@ def _check_update_state_machine(
 
 # (class, method, check): each check takes the method's parameters by the names moto 5.2.5 gives them.
 PATCHES: tuple[tuple[type, str, Callable[..., None]], ...] = (
+    # moto 5.2.5: create_function(spec) gets the request body (FunctionName, Role, TracingConfig).
     (LambdaBackend, "create_function", _check_create_function),
+    # moto 5.2.5: update_function_configuration(function_name, qualifier, body).
     (LambdaBackend, "update_function_configuration", _check_update_function_configuration),
+    # moto 5.2.5: create_event_source_mapping(spec), spec = the body (FunctionName, EventSourceArn).
     (LambdaBackend, "create_event_source_mapping", _check_create_event_source_mapping),
+    # moto 5.2.5: the base class's create_state_machine (the parser backend calls it via super()).
     (StepFunctionBackend, "create_state_machine", _check_create_state_machine),
+    # moto 5.2.5: update_state_machine(arn, ..., role_arn, logging_configuration, tracing_configuration).
     (StepFunctionBackend, "update_state_machine", _check_update_state_machine),
 )
 
