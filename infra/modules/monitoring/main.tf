@@ -87,7 +87,7 @@ locals {
       "orders-dead-lettered" = {
         description = "At least one order was dead-lettered: see the failed_orders table."
         namespace   = var.metrics_namespace
-        metric      = var.dead_lettered_metric
+        metric_name = var.dead_lettered_metric
         dimensions  = { service = var.metrics_service }
         statistic   = "Sum"
         period      = 60
@@ -96,7 +96,7 @@ locals {
       "dlq-not-drained" = {
         description = "Messages wait on the dead-letter queue: its handler is failing."
         namespace   = "AWS/SQS"
-        metric      = "ApproximateAgeOfOldestMessage"
+        metric_name = "ApproximateAgeOfOldestMessage"
         dimensions  = { QueueName = var.order_dlq_name }
         statistic   = "Maximum"
         period      = 300
@@ -106,7 +106,7 @@ locals {
     { for handler, name in var.function_names : "${handler}-errors" => {
       description = "${name} raised unhandled errors."
       namespace   = "AWS/Lambda"
-      metric      = "Errors"
+      metric_name = "Errors"
       dimensions  = { FunctionName = name }
       statistic   = "Sum"
       period      = 300
@@ -115,7 +115,7 @@ locals {
     { for handler, name in var.function_names : "${handler}-throttles" => {
       description = "${name} was throttled."
       namespace   = "AWS/Lambda"
-      metric      = "Throttles"
+      metric_name = "Throttles"
       dimensions  = { FunctionName = name }
       statistic   = "Sum"
       period      = 300
@@ -124,7 +124,7 @@ locals {
     { for outcome, metric in local.workflow_failures : "workflow-${outcome}" => {
       description = "Order workflow executions ended ${outcome}."
       namespace   = "AWS/States"
-      metric      = metric
+      metric_name = metric
       dimensions  = { StateMachineArn = var.state_machine_arn }
       statistic   = "Sum"
       period      = 300
@@ -134,7 +134,7 @@ locals {
       "api-5xx" = {
         description = "The order API answered with 5xx errors."
         namespace   = "AWS/ApiGateway"
-        metric      = "5XXError"
+        metric_name = "5XXError"
         dimensions  = { ApiName = var.api_name, Stage = var.api_stage_name }
         statistic   = "Sum"
         period      = 300
@@ -150,7 +150,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   alarm_name          = "${var.prefix}-${each.key}"
   alarm_description   = each.value.description
   namespace           = each.value.namespace
-  metric_name         = each.value.metric
+  metric_name         = each.value.metric_name
   dimensions          = each.value.dimensions
   statistic           = each.value.statistic
   period              = each.value.period
