@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT.md section 2): request checks, idempotent acceptance, order views."""
+"""The HTTP API (docs/CONTRACT.md section 2): request checks, idempotent acceptance, order views."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and order models (CONTRACT.md section 2). Money is Decimal end to end."""
+"""Request and order models (docs/CONTRACT.md section 2). Money is Decimal end to end."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Business rules checked by ValidateOrder in the workflow (CONTRACT.md section 2)."""
+"""Business rules checked by ValidateOrder in the workflow (docs/CONTRACT.md section 2)."""
 
 from __future__ import annotations
 

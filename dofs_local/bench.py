@@ -246,7 +246,7 @@ def main(
                 print(f"  {phase.name}: sending for {duration:.0f} s ...", flush=True)
                 run_phase(stack, meter, phase, clients, rng)
                 print(f"  {phase.name}: {phase.accepted} accepted, {phase.terminal} terminal", flush=True)
-                if measured is None:  # the bill comes from the first, lightest phase: see COSTED_PHASE
+                if measured is None:  # the bill comes from the first, lightest phase: see measure()
                     measured = measure(stack, meter, phase, len(logs.getvalue()) - logged_before)
     finally:
         meter.uninstall()

@@ -54,7 +54,7 @@ class ChaosResult:
 
 
 def submit(api_url: str, body: dict[str, Any], valid: bool, pause: Callable[[float], None] = time.sleep) -> Submitted:
-    """POSTs until an answer that is not a 5xx; a client may always retry a POST (CONTRACT 2)."""
+    """POSTs until an answer that is not a 5xx; a client may always retry a POST (docs/CONTRACT.md 2)."""
     submitted = Submitted(body["order_id"], valid)
     payload = json.dumps(body).encode()
     for attempt in range(MAX_POST_ATTEMPTS):

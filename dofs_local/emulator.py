@@ -1,6 +1,6 @@
 """The AWS emulator: a moto server on 127.0.0.1 with Step Functions execution switched on.
 
-Two settings make moto behave like AWS where the pipeline's guarantees depend on it:
+Five changes make moto behave like AWS where the pipeline's guarantees depend on it, and keep it fast:
 - Step Functions executes state machines (moto only records them by default), and its
   interpreter calls back into this server (it reads the port from MOTO_PORT).
 - Routing a request to its service is memoised: moto resolves the backend for a host by

@@ -1,4 +1,4 @@
-"""The contract's invariants (CONTRACT.md section 4), checked against the tables and logs."""
+"""The contract's invariants (docs/CONTRACT.md section 4), checked against the tables and logs."""
 
 from __future__ import annotations
 
