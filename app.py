@@ -48,7 +48,7 @@ def _current_request() -> Request:
 
 @app.lambda_function(name="validate_order")
 def validate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow_tasks.validate_order(event, runtime.settings())
+    return workflow_tasks.validate_order(event, runtime.business_rules())
 
 
 @app.lambda_function(name="store_order")

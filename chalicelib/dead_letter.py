@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, from_epoch_millis, utc_now
-from chalicelib.fulfillment import order_id_of, process_batch
 from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
+from chalicelib.sqs_batch import order_id_of, process_batch
 
 
 class DeadLetterHandler:

@@ -8,11 +8,24 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, WithJsonSchema
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CENTS = Decimal("0.01")
 MAX_PRICE_DIGITS = 20
+
+# What the OpenAPI document publishes for a price: exactly the prices the model above accepts
+# (pydantic's own schema would say "any number >= 0, or any string"). At most 2 places and
+# MAX_PRICE_DIGITS digits in all, so at most MAX_PRICE_DIGITS - 2 before the point.
+_WHOLE_DIGITS = MAX_PRICE_DIGITS - 2
+UNIT_PRICE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": rf"^(0|[1-9]\d{{0,{_WHOLE_DIGITS - 1}}})(\.\d{{1,2}})?$"},
+        # As a number, cents stay exact in a client's double only up to about 10**13.
+        {"type": "number", "minimum": 0, "maximum": 10**13, "multipleOf": 0.01},
+    ],
+    "description": f"a non-negative decimal, at most 2 places and {MAX_PRICE_DIGITS} digits: a string or a number",
+}
 
 OrderId = Annotated[StrictStr, Field(pattern=ORDER_ID_PATTERN)]
 Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -25,7 +38,11 @@ class OrderItem(BaseModel):
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
     # A string or a JSON number; the API parses JSON numbers as Decimal, never float. At most
     # 20 digits: money arithmetic (quantize, the order total) stays within Decimal's precision.
-    unit_price: Annotated[Decimal, Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False)]
+    unit_price: Annotated[
+        Decimal,
+        Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False),
+        WithJsonSchema(UNIT_PRICE_SCHEMA),
+    ]
 
 
 class OrderRequest(BaseModel):

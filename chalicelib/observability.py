@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -47,3 +49,14 @@ def _metrics() -> Metrics:
 
 
 _metrics_lock = threading.Lock()
+
+
+@contextmanager
+def order_context(order_id: str, operation: str) -> Iterator[None]:
+    """Every log line in the block carries the order and the operation (this thread only:
+    the local stack runs several handlers at once)."""
+    logger.thread_safe_append_keys(order_id=order_id, operation=operation)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(["order_id", "operation"])

@@ -13,10 +13,10 @@ from chalicelib.models import Order
 from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
 from chalicelib.rules import Verdict, check_business_rules
-from chalicelib.settings import Settings
+from chalicelib.settings import BusinessRules
 
 
-def validate_order(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def validate_order(event: dict[str, Any], settings: BusinessRules) -> dict[str, Any]:
     """Pure: checks the business rules and returns the verdict; writes nothing."""
     order = Order.model_validate(event["order"])
     verdict = check_business_rules(order, settings)

@@ -145,7 +145,7 @@ def mean_item_bytes(stack: LocalStack, meter: Meter) -> float:
 
 
 COLD_START_INIT = {
-    "validate_order": "runtime.settings()",
+    "validate_order": "runtime.business_rules()",
     "api_handler": "runtime.order_api()",
     "store_order": "runtime.workflow_tasks()",
     "record_workflow_failure": "runtime.workflow_tasks()",
@@ -158,7 +158,8 @@ def cold_start_ms(runs: int = 5) -> dict[str, Any]:
     """Cold-start proxies: a fresh interpreter imports the app, then builds what one function uses
     (clients included); median of `runs`. Also the heaviest imports from `python -X importtime`."""
     per_function: dict[str, float] = {}
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    stage = load_stage("local")  # the functions validate their settings when they start
+    env = {**os.environ, **stage.api_environment(), "AWS_DEFAULT_REGION": stage.region}
     for function, init in COLD_START_INIT.items():
         probe = (
             "import time; t = time.perf_counter(); import app; from chalicelib import runtime; "
@@ -218,7 +219,7 @@ def measure(stack: LocalStack, meter: Meter, phase: Phase, log_bytes: int) -> Me
         transitions_per_execution=transitions,
         order_item_bytes=mean_item_bytes(stack, meter),
         log_bytes=log_bytes,
-        lambda_memory_mb=int(_dev_config().get("lambda_memory_size", 128)),
+        lambda_memory_mb=load_stage("dev").lambda_memory_mb,
         all_calls=Counter(meter.aws_calls),
     )
 
@@ -335,11 +336,6 @@ def _plot(phases: list[Phase], path: Path) -> None:
         axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-
-
-def _dev_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    return {**config, **config["stages"]["dev"]}
 
 
 def _machine() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from chalicelib.states import OrderStatus
 from dofs_local.demo import order_bodies, post, wait_until_terminal
 from dofs_local.faults import FaultInjector, FaultSettings
 from dofs_local.invariants import Snapshot, fulfilment_violations, log_lines, log_violations, violations
@@ -119,7 +120,11 @@ def check(stack: LocalStack, accepted: set[str], log_file: Path | None) -> list[
         problems += log_violations(log_file, excused=_is_injected_crash_line)
         logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
     problems += fulfilment_violations(snapshot, _injector(stack).fulfilment_writes, logged)
-    stuck = sorted(i for i in accepted if str(snapshot.orders.get(i, {}).get("status")) in {"ACCEPTED", "PENDING"})
+    stuck = sorted(
+        i
+        for i in accepted
+        if str(snapshot.orders.get(i, {}).get("status")) in {OrderStatus.ACCEPTED, OrderStatus.PENDING}
+    )
     problems += [f"   {line}" for line in _executions_of(stack, stuck[:5])]
     return problems
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import boto3
 
+from chalicelib.states import TERMINAL_STATUSES, OrderStatus
 from dofs_local.invariants import Snapshot, log_violations, violations
 from dofs_local.stack import LocalStack, StackOptions
 
-TERMINAL = ("FULFILLED", "REJECTED", "DEAD_LETTERED")
 BAD_REQUESTS: list[tuple[str, bytes, str, int]] = [
     ("a field out of range", b'{"customer_id": "c", "items": [{"sku": "A", "quantity": 0, "unit_price": "1"}]}',
      "application/json", 400),
@@ -127,7 +127,7 @@ def wait_until_terminal(
     while True:
         snapshot = Snapshot.read(dynamodb, stack.stage.orders_table, stack.stage.failed_orders_table)
         counts = Counter(snapshot.statuses(order_ids).values())
-        done = sum(counts[status] for status in TERMINAL)
+        done = sum(counts[status] for status in TERMINAL_STATUSES)
         progress(f"  terminal {done}/{len(order_ids)}  " + "  ".join(f"{s} {n}" for s, n in sorted(counts.items())))
         if done == len(order_ids) or time.monotonic() > deadline:
             return
@@ -168,7 +168,7 @@ def report(stack: LocalStack, result: DemoResult, log_file: Path | None, success
 
 def _rate_checks(snapshot: Snapshot, accepted: list[Posted], success_rate: float, max_receive: int) -> list[str]:
     """At rate 0 every valid order dead-letters after maxReceiveCount attempts; at 1 all succeed at once."""
-    expected = {0.0: ("DEAD_LETTERED", max_receive), 1.0: ("FULFILLED", 1)}.get(success_rate)
+    expected = {0.0: (OrderStatus.DEAD_LETTERED, max_receive), 1.0: (OrderStatus.FULFILLED, 1)}.get(success_rate)
     if expected is None:
         return []
     found = []
@@ -180,7 +180,7 @@ def _rate_checks(snapshot: Snapshot, accepted: list[Posted], success_rate: float
 
 
 def _terminal_ms(order: dict[str, Any], started: float) -> float | None:
-    terminal = [entry for entry in order.get("history", []) if entry["status"] in TERMINAL]
+    terminal = [entry for entry in order.get("history", []) if entry["status"] in TERMINAL_STATUSES]
     if not terminal:
         return None
     at = datetime.fromisoformat(terminal[0]["at"].replace("Z", "+00:00")).timestamp()

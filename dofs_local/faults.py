@@ -42,10 +42,12 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.states import OrderStatus
+from dofs_local.stage import load_stage
 
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
-LAMBDA_TIMEOUT_SECONDS = 30  # the functions' timeout in the stage's settings
+# The timeout a timed-out invocation reports: the local stage's function timeout.
+LAMBDA_TIMEOUT_SECONDS = load_stage("local").fulfillment_timeout_seconds
 
 
 class FaultKind(StrEnum):

@@ -115,7 +115,7 @@ class LocalStack:
             os.environ["FULFILLMENT_SUCCESS_RATE"] = self._saved_environ["FULFILLMENT_SUCCESS_RATE"]
         self.faults = faults.activate(self.options.faults)  # before the app creates its clients
         runtime.reset()
-        runtime.settings()  # a bad setting fails here, at start-up, with its name
+        runtime.api_settings()  # a bad setting fails here, at start-up, with its name
         self._redirect_logs()
 
         session = boto3.Session(region_name=self.stage.region)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from chalicelib.repository import DynamoOrderRepository
-from chalicelib.settings import Settings
+from chalicelib.settings import BusinessRules
 from chalicelib.workflow_tasks import WorkflowTasks, validate_order
 from tests.conftest import make_order
 
@@ -9,7 +9,7 @@ NOW = "2026-11-25T10:00:00.000Z"
 
 
 def test_validate_order_returns_the_verdict() -> None:
-    settings = Settings.from_env({})
+    settings = BusinessRules.from_env({})
     assert validate_order({"order": make_order().to_payload()}, settings) == {"valid": True, "reason": None}
     rejected = validate_order({"order": make_order(currency="JPY").to_payload()}, settings)
     assert rejected["valid"] is False

@@ -13,9 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.states import TERMINAL_STATUSES
 from dofs_local.stack import LocalStack, StackOptions
-
-TERMINAL = {"FULFILLED", "REJECTED", "DEAD_LETTERED"}
 
 
 class RunningStack:
@@ -53,7 +52,7 @@ class RunningStack:
         order: dict[str, Any] = {}
         while time.monotonic() < deadline:
             _, order = self.get(order_id)
-            if order.get("status") in TERMINAL:
+            if order.get("status") in TERMINAL_STATUSES:
                 return order
             time.sleep(0.1)
         raise AssertionError(f"order {order_id} is not terminal after {timeout} s: {order}")
