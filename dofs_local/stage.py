@@ -15,7 +15,6 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
-ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
 LOCAL_ACCOUNT_ID = "123456789012"
 
@@ -112,19 +111,3 @@ def load_stage(name: str = "local") -> Stage:
             for handler, function in raw.get("lambda_functions", {}).items()
         },
     )
-
-
-def render_state_machine(stage: Stage, order_queue_url: str) -> str:
-    """Fills the ASL placeholders the way Terraform's templatefile() does."""
-    values = {
-        "validate_order_arn": stage.function_arn("validate_order"),
-        "store_order_arn": stage.function_arn("store_order"),
-        "record_workflow_failure_arn": stage.function_arn("record_workflow_failure"),
-        "order_queue_url": order_queue_url,
-    }
-    text = ASL_PATH.read_text()
-    for key, value in values.items():
-        text = text.replace("${" + key + "}", value)
-    if "${" in text:
-        raise ValueError(f"{ASL_PATH.name} has a placeholder the local stack does not fill")
-    return text

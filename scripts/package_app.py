@@ -16,12 +16,10 @@ import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(PROJECT_DIR))
 
-from postprocess_chalice_tf import postprocess  # noqa: E402
-
 from dofs_local.stage import UnknownStageError, load_stage  # noqa: E402
+from scripts.postprocess_chalice_tf import postprocess  # noqa: E402
 
 
 def package(stage: str, out: Path, *, api_key: bool = True) -> Path:

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chalicelib import openapi
-from dofs_local.stack import LocalStack, StackOptions
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 
 MAX_EXAMPLES = 40
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")  # schemathesis inside
@@ -60,7 +60,7 @@ schema.config.phases.coverage.unexpected_methods = {"get", "put", "post", "delet
 
 @pytest.fixture(scope="module")
 def api_url() -> Iterator[str]:
-    options = StackOptions(
+    options = PipelineOptions(
         api_port=0,
         aws_port=0,
         success_rate=1.0,
@@ -68,7 +68,7 @@ def api_url() -> Iterator[str]:
         quiet_http=True,
         require_api_key=API_KEY,
     )
-    with LocalStack(options) as stack:
+    with LocalPipeline(options) as stack:
         warm_up(stack.api_url)
         yield stack.api_url
 

@@ -32,9 +32,9 @@ import boto3
 import pytest
 
 from chalicelib import runtime
-from dofs_local import lambda_bridge
-from dofs_local.emulator import Emulator
-from dofs_local.pollers import EventSource, QueuePoller
+from dofs_local.emulated import lambda_bridge
+from dofs_local.emulated.emulator import Emulator
+from dofs_local.emulated.pollers import EventSource, QueuePoller
 from tests.infra.conftest import STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"
