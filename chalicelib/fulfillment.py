@@ -11,7 +11,7 @@ from chalicelib.clock import Clock, utc_now
 from chalicelib.errors import FulfillmentFailedError
 from chalicelib.observability import logger
 from chalicelib.repository import OrderRepository
-from chalicelib.sqs_batch import order_id_of, process_batch
+from chalicelib.sqs_batch import process_batch
 
 RandomSource = Callable[[], float]
 
@@ -32,14 +32,13 @@ class Fulfillment:
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         return process_batch(event, self.fulfill, "fulfill_order")
 
-    def fulfill(self, record: SQSRecord) -> None:
-        order_id = order_id_of(record)
+    def fulfill(self, record: SQSRecord, order_id: str | None) -> None:
         if order_id is None:
             # Retrying can never make it readable; the body stays in the log.
             logger.error("unreadable order message dropped", extra={"order_id": None, "body": record.body[:2000]})
             return
         attempt = int(record.attributes.approximate_receive_count)
-        log = {"order_id": order_id, "operation": "fulfill_order", "attempt": attempt, "message_id": record.message_id}
+        log = {"attempt": attempt, "message_id": record.message_id}
         if self._random() < self._success_rate:
             if self._repository.mark_fulfilled(order_id, attempt, self._clock()):
                 logger.info("order fulfilled", extra=log)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.errors import FulfillmentFailedError
-from chalicelib.observability import logger
+from chalicelib.observability import logger, order_context
 
 
 def order_id_of(record: SQSRecord) -> str | None:
@@ -24,20 +24,25 @@ def order_id_of(record: SQSRecord) -> str | None:
     return order_id if isinstance(order_id, str) and order_id else None
 
 
-def process_batch(event: dict[str, Any], record_handler: Callable[[SQSRecord], None], operation: str) -> dict[str, Any]:
-    """Runs the handler once per record; failed records go back to the queue, alone."""
+RecordHandler = Callable[[SQSRecord, str | None], None]
+
+
+def process_batch(event: dict[str, Any], record_handler: RecordHandler, operation: str) -> dict[str, Any]:
+    """Runs the handler once per record, given the order the record is about (None: not ours),
+    with that order in every log line; failed records go back to the queue, alone."""
 
     def logged(record: SQSRecord) -> None:
-        try:
-            record_handler(record)
-        except FulfillmentFailedError:
-            raise  # an expected outcome, already logged
-        except Exception as exc:
-            logger.exception(
-                "record handler crashed; the message will be retried",
-                extra={"order_id": order_id_of(record), "operation": operation, "message_id": record.message_id},
-            )
-            raise exc
+        order_id = order_id_of(record)
+        with order_context(order_id, operation):
+            try:
+                record_handler(record, order_id)
+            except FulfillmentFailedError:
+                raise  # an expected outcome, already logged
+            except Exception:
+                logger.exception(
+                    "record handler crashed; the message will be retried", extra={"message_id": record.message_id}
+                )
+                raise
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return dict(process_partial_response(event=event, record_handler=logged, processor=processor))
