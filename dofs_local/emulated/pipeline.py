@@ -240,6 +240,14 @@ class _RequestHandler(ChaliceRequestHandler):
     # The base class binds its own _generic_handle to each method; rebind them to the one above.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) goes to the gateway too, which answers it as API
+        Gateway does: JSON 403 for a path it does not serve, 405 for a method a route lacks. The
+        base class would answer an HTML 501 page."""
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
 
 class _QuietRequestHandler(_RequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
