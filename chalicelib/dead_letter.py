@@ -20,10 +20,7 @@ class DeadLetterHandler:
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         return process_batch(event, self.record_failure, "handle_dead_letter")
 
-    def record_failure(self, record: SQSRecord, order_id: str | None) -> None:
-        if order_id is None:
-            logger.error("unreadable dead letter dropped", extra={"order_id": None, "body": record.body[:2000]})
-            return
+    def record_failure(self, record: SQSRecord, order_id: str) -> None:
         order = self._repository.get(order_id)
         now = self._clock()
         outcome = DeadLetterOutcome.NOT_ELIGIBLE

@@ -32,11 +32,7 @@ class Fulfillment:
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         return process_batch(event, self.fulfill, "fulfill_order")
 
-    def fulfill(self, record: SQSRecord, order_id: str | None) -> None:
-        if order_id is None:
-            # Retrying can never make it readable; the body stays in the log.
-            logger.error("unreadable order message dropped", extra={"order_id": None, "body": record.body[:2000]})
-            return
+    def fulfill(self, record: SQSRecord, order_id: str) -> None:
         attempt = int(record.attributes.approximate_receive_count)
         log = {"attempt": attempt, "message_id": record.message_id}
         if self._random() < self._success_rate:

@@ -53,7 +53,7 @@ _metrics_lock = threading.Lock()
 
 
 @contextmanager
-def order_context(order_id: str | None, operation: str) -> Iterator[None]:
+def order_context(order_id: str, operation: str) -> Iterator[None]:
     """Every log line in the block carries the order and the operation (this thread only:
     the local stack runs several handlers at once)."""
     logger.thread_safe_append_keys(order_id=order_id, operation=operation)

@@ -24,15 +24,22 @@ def order_id_of(record: SQSRecord) -> str | None:
     return order_id if isinstance(order_id, str) and order_id else None
 
 
-RecordHandler = Callable[[SQSRecord, str | None], None]
+RecordHandler = Callable[[SQSRecord, str], None]
 
 
 def process_batch(event: dict[str, Any], record_handler: RecordHandler, operation: str) -> dict[str, Any]:
-    """Runs the handler once per record, given the order the record is about (None: not ours),
-    with that order in every log line; failed records go back to the queue, alone."""
+    """Runs the handler once per record, given the order the record is about, with that order in
+    every log line; failed records go back to the queue, alone. A record about no order (not JSON,
+    no `order_id`) can never succeed: it is logged in full and dropped."""
 
     def logged(record: SQSRecord) -> None:
         order_id = order_id_of(record)
+        if order_id is None:
+            logger.error(
+                "unreadable message dropped",
+                extra={"order_id": None, "operation": operation, "body": record.body[:2000]},
+            )
+            return
         with order_context(order_id, operation):
             try:
                 record_handler(record, order_id)
