@@ -49,7 +49,7 @@ class PipelineOptions:
     pollers_per_queue: int = 4
     log_stream: TextIO | None = None  # where the functions' JSON log lines go; None: stdout
     quiet_http: bool = False  # drop the API server's per-request access log
-    faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (dofs_local/faults.py): off
+    faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (emulated/faults.py): off
     require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
 
 

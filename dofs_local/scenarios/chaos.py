@@ -1,6 +1,6 @@
 """`make chaos`: the pipeline under injected faults, with figures and invariant checks.
 
-Posts N orders through the local stack with every fault of dofs_local/faults.py switched on,
+Posts N orders through the local stack with every fault of dofs_local/emulated/faults.py switched on,
 retrying a POST as a careful client does (5xx and connection errors, with backoff), waits until
 every order that got a 202 is terminal, then proves the contract's invariants from the tables,
 the fault injector's side-effect counts and the functions' JSON logs.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -140,24 +138,3 @@ def _wait_for(probe: Any, timeout: float = 60.0) -> Any:
             return found
         time.sleep(0.2)
     return probe()
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        ("TRACE", "/order", 405),
-        ("QUERY", "/order/o-1", 405),
-        ("PUT", "/order", 405),
-        ("TRACE", "/nowhere", 403),
-        ("GET", "/nowhere", 403),
-    ],
-)
-def test_unserved_methods_and_paths_get_json_as_from_api_gateway(
-    always_succeeds: RunningStack, method: str, path: str, status: int
-) -> None:
-    request = urllib.request.Request(f"{always_succeeds.api_url}{path}", method=method)  # noqa: S310 - loopback
-    with pytest.raises(urllib.error.HTTPError) as answer:
-        urllib.request.urlopen(request, timeout=30)  # noqa: S310
-    assert answer.value.code == status
-    assert answer.value.headers["Content-Type"] == "application/json"
-    assert isinstance(json.loads(answer.value.read()), dict), "a JSON error body, not an HTML page"
