@@ -194,7 +194,7 @@ def print_report(result: ChaosResult, settings: FaultSettings) -> None:
     print(f"terminal states : {f['terminal']}")
     print(f"attempts        : {f['attempts']}  (fulfillment attempts per order)")
     print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source)")
-    print(f"fulfillments     : {f['fulfillment_writes']} committed FULFILLED writes")
+    print(f"fulfillments    : {f['fulfillment_writes']} committed FULFILLED writes")
     print(f"duration        : {result.seconds:.0f} s")
     print("invariants      : " + ("all hold" if not result.problems else f"{len(result.problems)} violations"))
     for problem in result.problems[:50]:
