@@ -8,7 +8,7 @@ PORT ?= 8000
 AWS_PORT ?= 4566
 export PORT AWS_PORT
 
-.PHONY: help venv test lint typecheck unit clean
+.PHONY: help venv test check lint typecheck unit clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,15 @@ unit: $(STAMP) ## pytest only
 	$(BIN)/pytest
 
 test: lint typecheck unit ## Everything CI runs: lint, types, tests
+
+# The inner loop: pytest's --inner-loop (tests/conftest.py) leaves out what needs the emulator,
+# a packaged app, Terraform or the scanners. Bytecode is cached, as on any developer's machine
+# (pytest rewrites every test module's asserts again when it may not write its cache).
+check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --inner-loop -q
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

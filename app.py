@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, Request, Response, SQSEvent
+from chalice.app import Chalice, ConvertToMiddleware, Request, Response, SQSEvent
 
 from chalicelib import runtime, workflow_tasks
+from chalicelib.observability import lambda_log_context
 
 app = Chalice(app_name="dofs")
+# Every function's log lines carry the invocation's Lambda context (cold start, request id).
+app.register_middleware(ConvertToMiddleware(lambda_log_context))
 
 # Terraform fills these references: the Chalice package becomes a module whose inputs are
 # the queues that infra/ creates (see infra/README.md).
@@ -48,7 +51,7 @@ def _current_request() -> Request:
 
 @app.lambda_function(name="validate_order")
 def validate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow_tasks.validate_order(event, runtime.settings())
+    return workflow_tasks.validate_order(event, runtime.business_rules())
 
 
 @app.lambda_function(name="store_order")

@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, from_epoch_millis, utc_now
-from chalicelib.fulfillment import order_id_of, process_batch
 from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
+from chalicelib.sqs_batch import process_batch
 
 
 class DeadLetterHandler:
@@ -20,11 +20,7 @@ class DeadLetterHandler:
     def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
         return process_batch(event, self.record_failure, "handle_dead_letter")
 
-    def record_failure(self, record: SQSRecord) -> None:
-        order_id = order_id_of(record)
-        if order_id is None:
-            logger.error("unreadable dead letter dropped", extra={"order_id": None, "body": record.body[:2000]})
-            return
+    def record_failure(self, record: SQSRecord, order_id: str) -> None:
         order = self._repository.get(order_id)
         now = self._clock()
         outcome = DeadLetterOutcome.NOT_ELIGIBLE
@@ -46,7 +42,4 @@ class DeadLetterHandler:
         if outcome is DeadLetterOutcome.RECORDED:
             count_dead_lettered(source="fulfillment")
         log_level = logger.error if outcome is DeadLetterOutcome.RECORDED else logger.info
-        log_level(
-            "dead letter handled",
-            extra={"order_id": order_id, "operation": "handle_dead_letter", "outcome": outcome.value},
-        )
+        log_level("dead letter handled", extra={"outcome": outcome.value})

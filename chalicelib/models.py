@@ -1,18 +1,55 @@
-"""Request and order models (CONTRACT.md section 2). Money is Decimal end to end."""
+"""Request and order models (docs/CONTRACT.md section 2). Money is Decimal end to end."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+)
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 CENTS = Decimal("0.01")
 MAX_PRICE_DIGITS = 20
+
+# A price as a string: at most 2 places and MAX_PRICE_DIGITS digits in all, so at most
+# MAX_PRICE_DIGITS - 2 before the point (leading zeros aside). The model enforces this pattern
+# and the OpenAPI document publishes it, so the two describe the same prices.
+_WHOLE_DIGITS = MAX_PRICE_DIGITS - 2
+PRICE_PATTERN = rf"^0*\d{{1,{_WHOLE_DIGITS}}}(\.\d{{1,2}})?$"
+UNIT_PRICE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": PRICE_PATTERN},
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 10**_WHOLE_DIGITS, "multipleOf": 0.01},
+    ],
+    "description": f"a non-negative decimal, at most 2 places and {MAX_PRICE_DIGITS} digits: a string or a number",
+}
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 498.0 as an integer, and so does the API (a string never is)."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _price_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(PRICE_PATTERN, value):
+        raise ValueError(f"a price as a string must match {PRICE_PATTERN}")
+    return value
+
 
 OrderId = Annotated[StrictStr, Field(pattern=ORDER_ID_PATTERN)]
 Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64)]
@@ -22,10 +59,15 @@ class OrderItem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sku: Name64
-    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000), BeforeValidator(_whole_number)]
     # A string or a JSON number; the API parses JSON numbers as Decimal, never float. At most
     # 20 digits: money arithmetic (quantize, the order total) stays within Decimal's precision.
-    unit_price: Annotated[Decimal, Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False)]
+    unit_price: Annotated[
+        Decimal,
+        BeforeValidator(_price_text),
+        Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False),
+        WithJsonSchema(UNIT_PRICE_SCHEMA),
+    ]
 
 
 class OrderRequest(BaseModel):

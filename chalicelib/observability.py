@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -47,3 +50,40 @@ def _metrics() -> Metrics:
 
 
 _metrics_lock = threading.Lock()
+
+
+@contextmanager
+def order_context(order_id: str, operation: str) -> Iterator[None]:
+    """Every log line in the block carries the order and the operation (this thread only:
+    the local stack runs several handlers at once)."""
+    logger.thread_safe_append_keys(order_id=order_id, operation=operation)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(["order_id", "operation"])
+
+
+Handler = Callable[[Any, Any], Any]
+_LAMBDA_KEYS = ("cold_start", "function_name", "function_memory_size", "function_arn", "function_request_id")
+_cold_start = [True]  # the first invocation in this process is the cold start
+_cold_start_lock = threading.Lock()
+
+
+def lambda_log_context(handler: Handler) -> Handler:
+    """What `Logger.inject_lambda_context` adds to every log line of an invocation (cold start,
+    function name, request id, ...), kept per thread: the local pipeline runs several invocations
+    of one process at once, where Powertools' own keys (shared by all threads) would mix them up.
+    Chalice applies it to every function through `ConvertToMiddleware` (app.py)."""
+
+    def invoke(event: Any, context: Any) -> Any:
+        if context is None:  # called directly, as a plain function (tests)
+            return handler(event, context)
+        with _cold_start_lock:
+            cold_start, _cold_start[0] = _cold_start[0], False
+        logger.thread_safe_append_keys(cold_start=cold_start, **build_lambda_context_model(context).__dict__)
+        try:
+            return handler(event, context)
+        finally:
+            logger.thread_safe_remove_keys(_LAMBDA_KEYS)
+
+    return invoke

@@ -1,86 +1,23 @@
 """The API's OpenAPI 3.1 description, generated from the pydantic models (served at GET /openapi.json).
 
-The request body's schema is `models.OrderRequest` itself; the response bodies are described by
-the models below, which tests/fuzz/ and tests/properties/ hold against what `api.py` returns.
+The request body's schema is `models.OrderRequest` itself, and the response bodies' are the models
+of `views.py` that `api.py` serialises its answers with.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.models import ORDER_ID_PATTERN, OrderRequest
-from chalicelib.states import OrderStatus
+from chalicelib.views import ErrorBody, GatewayMessage, InvalidRequestBody, OrderAccepted, OrderView
 
-Money = Annotated[str, Field(pattern=r"^\d+\.\d{2}$", description="a decimal with two places, as a string")]
 REF_TEMPLATE = "#/components/schemas/{model}"
 API_KEY_HEADER = "x-api-key"
 API_KEY_SCHEME = "api_key"
-
-
-class OrderAccepted(BaseModel):
-    """202: the order is recorded; its status is ACCEPTED, or its current one for a replay."""
-
-    model_config = ConfigDict(extra="forbid")
-    order_id: str
-    status: OrderStatus
-
-
-class OrderLine(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sku: str
-    quantity: int
-    unit_price: Money
-
-
-class OrderView(BaseModel):
-    """200: an order as `GET /order/{order_id}` shows it."""
-
-    model_config = ConfigDict(extra="forbid")
-    order_id: str
-    status: OrderStatus
-    customer_id: str
-    currency: str
-    items: list[OrderLine]
-    total: Money
-    attempts: int = Field(ge=0, description="fulfillment attempts so far")
-    reason: str | None = Field(default=None, description="why the workflow REJECTED it")
-    last_error: str | None = Field(default=None, description="the latest failed attempt's error")
-    created_at: str
-    updated_at: str
-    fulfilled_at: str | None = None
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx and 5xx that the app answers."""
-
-    model_config = ConfigDict(extra="forbid")
-    error: str = Field(description="a stable code: InvalidOrder, OrderNotFound, ...")
-    message: str
-
-
-class FieldError(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    field: str = Field(description="the bad field's path in the body, e.g. items[0].quantity")
-    message: str
-
-
-class InvalidRequestBody(BaseModel):
-    """400: the body or the id is malformed; `fields` names each bad field of a body."""
-
-    model_config = ConfigDict(extra="forbid")
-    error: Literal["InvalidJSON", "InvalidOrder", "InvalidOrderId"]
-    message: str
-    fields: list[FieldError] | None = None
-
-
-class GatewayMessage(BaseModel):
-    """403 from API Gateway itself (no or a wrong x-api-key); the app never sees the request."""
-
-    message: str
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (

@@ -1,4 +1,4 @@
-"""Business rules checked by ValidateOrder in the workflow (CONTRACT.md section 2)."""
+"""Business rules checked by ValidateOrder in the workflow (docs/CONTRACT.md section 2)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from chalicelib.models import Order
-from chalicelib.settings import Settings
+from chalicelib.settings import BusinessRules
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Verdict:
         return {"valid": self.valid, "reason": self.reason}
 
 
-def check_business_rules(order: Order, settings: Settings) -> Verdict:
+def check_business_rules(order: Order, settings: BusinessRules) -> Verdict:
     """The first broken rule, named in `reason`; rules are checked in a fixed order."""
     if order.currency not in settings.supported_currencies:
         supported = ", ".join(sorted(settings.supported_currencies))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.settings import Settings
+from chalicelib.settings import ApiSettings, BusinessRules, Settings
 
 if TYPE_CHECKING:
     from chalicelib.api import OrderApi
@@ -21,8 +21,18 @@ if TYPE_CHECKING:
 
 
 @cache
+def business_rules() -> BusinessRules:
+    return BusinessRules.from_env()
+
+
+@cache
 def settings() -> Settings:
     return Settings.from_env()
+
+
+@cache
+def api_settings() -> ApiSettings:
+    return ApiSettings.from_env()
 
 
 @cache
@@ -47,7 +57,8 @@ def order_api() -> OrderApi:
     from chalicelib.api import OrderApi
     from chalicelib.workflow import StepFunctionsWorkflow
 
-    return OrderApi(repository(), StepFunctionsWorkflow(_client("stepfunctions"), settings().state_machine_arn))
+    arn = api_settings().state_machine_arn  # validated first: a missing ARN fails here, named
+    return OrderApi(repository(), StepFunctionsWorkflow(_client("stepfunctions"), arn))
 
 
 @cache
@@ -74,5 +85,15 @@ def dead_letter_handler() -> DeadLetterHandler:
 
 
 def reset() -> None:
-    for factory in (settings, _client, repository, order_api, workflow_tasks, fulfillment, dead_letter_handler):
+    for factory in (
+        business_rules,
+        settings,
+        api_settings,
+        _client,
+        repository,
+        order_api,
+        workflow_tasks,
+        fulfillment,
+        dead_letter_handler,
+    ):
         factory.cache_clear()

@@ -1,69 +1,78 @@
-"""Runtime settings, read from the environment that `.chalice/config.json` gives each stage."""
+"""Runtime settings, read from the environment that `.chalice/config.json` gives each stage.
+
+Each function validates the settings it needs when it starts (`chalicelib/runtime.py`): a
+missing or malformed variable fails its cold start with the variable named, rather than
+surfacing later as a retryable error. The defaults below are the contract's (section 5), and
+this is the only place they are written.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Annotated, Any, Self
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SUCCESS_RATE = 0.7
 DEFAULT_MAX_ORDER_TOTAL = Decimal("50000.00")
-DEFAULT_SUPPORTED_CURRENCIES = ("USD", "EUR", "GBP", "INR")
+DEFAULT_SUPPORTED_CURRENCIES = frozenset({"USD", "EUR", "GBP", "INR"})
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; raised at first use so the log names it."""
+    """A setting is missing or malformed; the message names its environment variable."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    orders_table: str
-    failed_orders_table: str
-    state_machine_arn: str
-    fulfillment_success_rate: float
-    max_order_total: Decimal
-    supported_currencies: frozenset[str]
+class _EnvironmentSettings(BaseSettings):
+    # Field names are the variables' names, lower-cased; an empty variable counts as unset.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True, case_sensitive=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        return cls(
-            orders_table=env.get("ORDERS_TABLE", ""),
-            failed_orders_table=env.get("FAILED_ORDERS_TABLE", ""),
-            # Only the API handler gets this variable (see .chalice/config.json).
-            state_machine_arn=env.get("STATE_MACHINE_ARN", ""),
-            fulfillment_success_rate=_rate(env.get("FULFILLMENT_SUCCESS_RATE")),
-            max_order_total=_decimal("MAX_ORDER_TOTAL", env.get("MAX_ORDER_TOTAL")),
-            supported_currencies=_currencies(env.get("SUPPORTED_CURRENCIES")),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
+        """The settings from `env` (default: the process environment); SettingsError names what is wrong."""
+        try:
+            if env is None:
+                return cls()
+            return cls.model_validate({name.lower(): value for name, value in env.items() if value != ""})
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from exc
 
 
-def _rate(raw: str | None) -> float:
-    if raw is None or raw == "":
-        return DEFAULT_SUCCESS_RATE
-    try:
-        rate = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"FULFILLMENT_SUCCESS_RATE={raw!r} is not a number") from exc
-    if not 0.0 <= rate <= 1.0:
-        raise SettingsError(f"FULFILLMENT_SUCCESS_RATE={raw!r} is not between 0 and 1")
-    return rate
+class BusinessRules(_EnvironmentSettings):
+    """What ValidateOrder checks (docs/CONTRACT.md section 2); it needs nothing else."""
+
+    max_order_total: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = DEFAULT_MAX_ORDER_TOTAL
+    # A comma-separated list, not JSON: NoDecode hands the raw text to the validator below.
+    supported_currencies: Annotated[frozenset[str], NoDecode] = DEFAULT_SUPPORTED_CURRENCIES
+
+    @field_validator("supported_currencies", mode="before")
+    @classmethod
+    def _comma_separated(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        codes = frozenset(code.strip().upper() for code in raw.split(",") if code.strip())
+        return codes or DEFAULT_SUPPORTED_CURRENCIES
 
 
-def _decimal(name: str, raw: str | None) -> Decimal:
-    if raw is None or raw == "":
-        return DEFAULT_MAX_ORDER_TOTAL
-    try:
-        value = Decimal(raw)
-    except InvalidOperation as exc:
-        raise SettingsError(f"{name}={raw!r} is not a decimal number") from exc
-    if not value.is_finite() or value < 0:
-        raise SettingsError(f"{name}={raw!r} must be a non-negative number")
-    return value
+class Settings(BusinessRules):
+    """The tables and the fulfillment rate: what every function that stores orders needs."""
+
+    orders_table: Annotated[str, Field(min_length=1)]
+    failed_orders_table: Annotated[str, Field(min_length=1)]
+    fulfillment_success_rate: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = DEFAULT_SUCCESS_RATE
 
 
-def _currencies(raw: str | None) -> frozenset[str]:
-    if raw is None or raw.strip() == "":
-        return frozenset(DEFAULT_SUPPORTED_CURRENCIES)
-    return frozenset(code.strip().upper() for code in raw.split(",") if code.strip())
+class ApiSettings(Settings):
+    """The API handler's: it also starts the workflow (only it gets STATE_MACHINE_ARN)."""
+
+    state_machine_arn: Annotated[str, Field(min_length=1)]
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for entry in error.errors(include_url=False):
+        variable = ".".join(str(part) for part in entry["loc"]).upper()
+        value = "" if entry["type"] == "missing" else f"={entry['input']!r}"
+        problems.append(f"{variable}{value}: {entry['msg']}")
+    return "; ".join(problems)

@@ -1,4 +1,4 @@
-"""Order states and the forward-only transitions between them (CONTRACT.md section 3)."""
+"""Order states and the forward-only transitions between them (docs/CONTRACT.md section 3)."""
 
 from __future__ import annotations
 

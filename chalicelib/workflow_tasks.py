@@ -1,6 +1,8 @@
 """The state machine's Lambda tasks: ValidateOrder, StoreOrder and RecordWorkflowFailure.
 
 Each is idempotent, because Step Functions retries them and EXPRESS workflows run at least once.
+Each task's input and output is a model: the shapes the ASL's `Payload` and `ResultSelector`
+(stepfunctions/order_workflow.asl.json) pass, checked against it by tests/test_workflow_tasks.py.
 """
 
 from __future__ import annotations
@@ -8,23 +10,65 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from chalicelib.clock import Clock, utc_now
 from chalicelib.models import Order
-from chalicelib.observability import count_dead_lettered, logger
+from chalicelib.observability import count_dead_lettered, logger, order_context
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
 from chalicelib.rules import Verdict, check_business_rules
-from chalicelib.settings import Settings
+from chalicelib.settings import BusinessRules
 
 
-def validate_order(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+class _TaskEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Validation(_TaskEvent):
+    """ValidateOrder's result, as the state machine keeps it in `$.validation`."""
+
+    valid: bool
+    reason: str | None
+
+
+class ValidateOrderInput(_TaskEvent):
+    order: Order
+
+
+class StoreOrderInput(_TaskEvent):
+    order: Order
+    validation: Validation
+    execution_id: str
+
+
+class StoreOrderOutput(_TaskEvent):
+    enqueue: bool
+
+
+class TaskFailure(BaseModel):
+    """What a Catch puts in `$.error`: the failed step's error name and cause."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    Error: str = "Unknown"
+    Cause: str = ""
+
+
+class RecordWorkflowFailureInput(_TaskEvent):
+    order: Order
+    error: TaskFailure | None = None
+
+
+class RecordWorkflowFailureOutput(_TaskEvent):
+    outcome: DeadLetterOutcome
+
+
+def validate_order(event: dict[str, Any], settings: BusinessRules) -> dict[str, Any]:
     """Pure: checks the business rules and returns the verdict; writes nothing."""
-    order = Order.model_validate(event["order"])
+    order = ValidateOrderInput.model_validate(event).order
     verdict = check_business_rules(order, settings)
-    logger.info(
-        "order validated",
-        extra={"order_id": order.order_id, "operation": "validate_order", **verdict.to_payload()},
-    )
-    return verdict.to_payload()
+    with order_context(order.order_id, "validate_order"):
+        logger.info("order validated", extra=verdict.to_payload())
+    return Validation(valid=verdict.valid, reason=verdict.reason).model_dump(mode="json")
 
 
 class WorkflowTasks:
@@ -34,37 +78,34 @@ class WorkflowTasks:
 
     def store_order(self, event: dict[str, Any]) -> dict[str, Any]:
         """Records the verdict (PENDING or REJECTED); says whether this execution may queue it."""
-        order_id = event["order"]["order_id"]
-        verdict = Verdict(bool(event["validation"]["valid"]), event["validation"].get("reason"))
-        claimed = self._repository.record_verdict(order_id, event["execution_id"], verdict, self._clock())
-        enqueue = claimed and verdict.valid
-        logger.info(
-            "order stored",
-            extra={"order_id": order_id, "operation": "store_order", "claimed": claimed, "enqueue": enqueue},
-        )
-        return {"enqueue": enqueue}
+        task = StoreOrderInput.model_validate(event)
+        order_id = task.order.order_id
+        verdict = Verdict(task.validation.valid, task.validation.reason)
+        with order_context(order_id, "store_order"):
+            claimed = self._repository.record_verdict(order_id, task.execution_id, verdict, self._clock())
+            enqueue = claimed and verdict.valid
+            logger.info("order stored", extra={"claimed": claimed, "enqueue": enqueue})
+        return StoreOrderOutput(enqueue=enqueue).model_dump(mode="json")
 
     def record_workflow_failure(self, event: dict[str, Any]) -> dict[str, Any]:
         """The workflow gave up after its retries: the order becomes DEAD_LETTERED."""
-        order_id = event["order"]["order_id"]
-        failure = event.get("error") or {}
+        task = RecordWorkflowFailureInput.model_validate(event)
+        failure = task.error or TaskFailure()
         now = self._clock()
-        outcome = self._repository.dead_letter(
-            FailureRecord(
-                order_id=order_id,
-                source="workflow",
-                original_message=json.dumps(event["order"], sort_keys=True),
-                attempts=0,
-                last_error=f"{failure.get('Error', 'Unknown')}: {failure.get('Cause', '')}"[:1000],
-                queued_at=None,
-                dead_lettered_at=now,
-            ),
-            now,
-        )
-        if outcome is DeadLetterOutcome.RECORDED:
-            count_dead_lettered(source="workflow")
-        logger.error(
-            "workflow failed; order dead-lettered",
-            extra={"order_id": order_id, "operation": "record_workflow_failure", "outcome": outcome.value},
-        )
-        return {"outcome": outcome.value}
+        with order_context(task.order.order_id, "record_workflow_failure"):
+            outcome = self._repository.dead_letter(
+                FailureRecord(
+                    order_id=task.order.order_id,
+                    source="workflow",
+                    original_message=json.dumps(task.order.to_payload(), sort_keys=True),
+                    attempts=0,
+                    last_error=f"{failure.Error}: {failure.Cause}"[:1000],
+                    queued_at=None,
+                    dead_lettered_at=now,
+                ),
+                now,
+            )
+            if outcome is DeadLetterOutcome.RECORDED:
+                count_dead_lettered(source="workflow")
+            logger.error("workflow failed; order dead-lettered", extra={"outcome": outcome.value})
+        return RecordWorkflowFailureOutput(outcome=outcome).model_dump(mode="json")

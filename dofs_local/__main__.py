@@ -1,5 +1,5 @@
-"""Command line: `python -m dofs_local serve|demo|chaos` (what `make local`, `make demo` and
-`make chaos` run)."""
+"""Command line: `python -m dofs_local serve|demo|chaos|bench` (what `make local`, `make demo`,
+`make chaos` and `make bench` run)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import sys
 import threading
 from pathlib import Path
 
-from dofs_local import chaos, demo
-from dofs_local.faults import FaultSettings
-from dofs_local.stack import LocalStack, PortInUseError, StackOptions
+from chalicelib.settings import DEFAULT_SUCCESS_RATE
+from dofs_local.emulated.faults import FaultSettings
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions, PortInUseError
+from dofs_local.measurement import bench
+from dofs_local.scenarios import chaos, demo
 from dofs_local.stage import PROJECT_DIR
 
 
@@ -32,14 +34,14 @@ def serve(args: argparse.Namespace) -> int:
     # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    options = StackOptions(
+    options = PipelineOptions(
         api_port=args.port,
         aws_port=args.aws_port,
         success_rate=args.success_rate,
         faults=_faults(args),
         require_api_key=args.require_api_key or None,
     )
-    with LocalStack(options) as stack:
+    with LocalPipeline(options) as stack:
         assert stack.resources is not None
         print(
             f"""
@@ -70,69 +72,89 @@ def _faults(args: argparse.Namespace) -> FaultSettings:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def main(argv: list[str] | None = None) -> int:
+def _add_stack_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--port", type=int, default=_port("PORT", 8000), help="API port (env PORT)")
+    command.add_argument("--aws-port", type=int, default=_port("AWS_PORT", 4566), help="emulator port (env AWS_PORT)")
+    command.add_argument(
+        "--success-rate", type=_rate, default=None, help="fulfillment success rate, 0..1 (env FULFILLMENT_SUCCESS_RATE)"
+    )
+
+
+def _add_fault_options(command: argparse.ArgumentParser, default: str) -> None:
+    command.add_argument(
+        "--faults",
+        default=default,
+        help=f"fault probabilities, e.g. all=0.05 or throttle=0.1,lambda_timeout=0.02 (default {default!r})",
+    )
+    command.add_argument("--fault-seed", type=int, default=int(os.environ.get("DOFS_FAULT_SEED") or 0))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dofs_local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("serve", "run the local stack until Ctrl-C"),
-        ("demo", "run the pipeline end to end"),
-        ("chaos", "run the pipeline under injected faults and check the invariants"),
-    ):
-        command = commands.add_parser(name, help=text)
-        command.add_argument("--port", type=int, default=_port("PORT", 8000), help="API port (env PORT)")
-        command.add_argument(
-            "--aws-port", type=int, default=_port("AWS_PORT", 4566), help="emulator port (env AWS_PORT)"
-        )
-        command.add_argument(
-            "--success-rate",
-            type=_rate,
-            default=None,
-            help="fulfillment success rate, 0..1 (env FULFILLMENT_SUCCESS_RATE)",
-        )
-    for name, default in (("serve", os.environ.get("DOFS_FAULTS", "")), ("chaos", chaos.DEFAULT_FAULTS)):
-        command = commands.choices[name]
-        command.add_argument(
-            "--faults",
-            default=default,
-            help=f"fault probabilities, e.g. all=0.05 or throttle=0.1,lambda_timeout=0.02 (default {default!r})",
-        )
-        command.add_argument("--fault-seed", type=int, default=int(os.environ.get("DOFS_FAULT_SEED") or 0))
-    commands.choices["serve"].add_argument(
+    serve_command = commands.add_parser("serve", help="run the local pipeline until Ctrl-C")
+    _add_stack_options(serve_command)
+    _add_fault_options(serve_command, os.environ.get("DOFS_FAULTS", ""))
+    serve_command.add_argument(
         "--require-api-key",
         metavar="KEY",
         default=os.environ.get("DOFS_REQUIRE_API_KEY", ""),
         help="answer 403 to requests without this x-api-key header (env DOFS_REQUIRE_API_KEY; default: no key)",
     )
-    chaos_command = commands.choices["chaos"]
+    demo_command = commands.add_parser("demo", help="run the pipeline end to end")
+    _add_stack_options(demo_command)
+    demo_command.add_argument("--orders", type=int, default=50, help="orders to post (default 50)")
+    demo_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
+    demo_command.add_argument("--log-file", type=Path, default=PROJECT_DIR / ".dofs" / "demo-logs.jsonl")
+    chaos_command = commands.add_parser("chaos", help="run the pipeline under injected faults and check the invariants")
+    _add_stack_options(chaos_command)
+    _add_fault_options(chaos_command, chaos.DEFAULT_FAULTS)
     chaos_command.add_argument("--orders", type=int, default=1000, help="orders to post (default 1000)")
     chaos_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
     chaos_command.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for terminal states")
     chaos_command.add_argument("--log-file", type=Path, default=PROJECT_DIR / ".dofs" / "chaos-logs.jsonl")
     chaos_command.add_argument("--figures", type=Path, default=PROJECT_DIR / ".dofs" / "chaos-figures.json")
-    demo_command = commands.choices["demo"]
-    demo_command.add_argument("--orders", type=int, default=50, help="orders to post (default 50)")
-    demo_command.add_argument("--seed", type=int, default=1, help="seed of the order mix (default 1)")
-    demo_command.add_argument("--log-file", type=Path, default=PROJECT_DIR / ".dofs" / "demo-logs.jsonl")
+    bench_command = commands.add_parser("bench", help="throughput, latency, cold start, $/order")
+    bench_command.add_argument(
+        "--rates", default="5,10,25,50", help="fixed request rates, orders/s (default 5,10,25,50)"
+    )
+    bench_command.add_argument("--duration", type=float, default=20.0, help="seconds of sending per phase (default 20)")
+    bench_command.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients at most (default 32)")
+    bench_command.add_argument("--success-rate", type=_rate, default=1.0, help="fulfillment success rate (default 1.0)")
+    bench_command.add_argument("--out", type=Path, default=PROJECT_DIR / ".dofs" / "bench")
+    bench_command.add_argument("--skip-package", action="store_true", help="do not build the deployment package")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "chaos":
+        return chaos.main(
+            args.orders,
+            _faults(args),
+            args.seed,
+            args.port,
+            args.aws_port,
+            args.log_file,
+            args.success_rate,
+            args.timeout,
+            args.figures,
+        )
+    if args.command == "bench":
+        rates = [float(rate) for rate in args.rates.split(",") if rate]
+        return bench.main(rates, args.duration, args.clients, args.success_rate, args.out, not args.skip_package)
+    rate = args.success_rate
+    if rate is None:
+        rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or str(DEFAULT_SUCCESS_RATE))
+    return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "serve":
-            return serve(args)
-        if args.command == "chaos":
-            return chaos.main(
-                args.orders,
-                _faults(args),
-                args.seed,
-                args.port,
-                args.aws_port,
-                args.log_file,
-                args.success_rate,
-                args.timeout,
-                args.figures,
-            )
-        rate = args.success_rate
-        if rate is None:
-            rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or "0.7")
-        return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
+        return _run(args)
     except argparse.ArgumentTypeError as error:  # a bad --faults value
         parser.error(str(error))
     except PortInUseError as error:

@@ -1,5 +1,10 @@
 """A stage's names and settings, read from `.chalice/config.json`: the one source of truth
-that Chalice, Terraform (`jsondecode(file(...))`) and the local stack share."""
+that Chalice, Terraform (`jsondecode(file(...))`) and the dev tools share.
+
+This is the one reader of that file in Python: the local stack, the benchmark, scripts/ and the
+Makefiles all load a stage here. The Lambda package never does (its functions read the
+environment variables Chalice sets from it, `chalicelib/settings.py`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
+CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
 LOCAL_ACCOUNT_ID = "123456789012"
 
@@ -24,6 +29,8 @@ class Stage:
     queue_visibility_timeout_seconds: int
     dlq_retention_seconds: int
     workflow_type: str
+    fulfillment_timeout_seconds: int
+    lambda_memory_mb: int
     function_environments: dict[str, dict[str, str]]
 
     @property
@@ -65,16 +72,25 @@ class Stage:
         return {**self.environment, **self.function_environments.get("api_handler", {})}
 
 
-def _read_config() -> dict[str, Any]:
-    return json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())  # type: ignore[no-any-return]
+# Chalice's own default when neither the stage nor the top level sets lambda_memory_size.
+CHALICE_DEFAULT_MEMORY_MB = 128
+
+
+class UnknownStageError(ValueError):
+    """The stage is not in .chalice/config.json."""
+
+
+def read_config() -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(CONFIG_PATH.read_text())
+    return config
 
 
 def load_stage(name: str = "local") -> Stage:
-    config = _read_config()
+    config = read_config()
     try:
         raw = config["stages"][name]
     except KeyError as exc:
-        raise ValueError(f"stage {name!r} is not in .chalice/config.json") from exc
+        raise UnknownStageError(f"stage {name!r} is not in .chalice/config.json") from exc
     settings = raw["dofs"]
     return Stage(
         name=name,
@@ -85,24 +101,13 @@ def load_stage(name: str = "local") -> Stage:
         queue_visibility_timeout_seconds=int(settings["queue_visibility_timeout_seconds"]),
         dlq_retention_seconds=int(settings["dlq_retention_seconds"]),
         workflow_type=settings["workflow_type"],
+        fulfillment_timeout_seconds=int(settings["fulfillment_timeout_seconds"]),
+        # A stage's value wins over the top level's, as in Chalice.
+        lambda_memory_mb=int(
+            raw.get("lambda_memory_size", config.get("lambda_memory_size", CHALICE_DEFAULT_MEMORY_MB))
+        ),
         function_environments={
             handler: dict(function.get("environment_variables", {}))
             for handler, function in raw.get("lambda_functions", {}).items()
         },
     )
-
-
-def render_state_machine(stage: Stage, order_queue_url: str) -> str:
-    """Fills the ASL placeholders the way Terraform's templatefile() does."""
-    values = {
-        "validate_order_arn": stage.function_arn("validate_order"),
-        "store_order_arn": stage.function_arn("store_order"),
-        "record_workflow_failure_arn": stage.function_arn("record_workflow_failure"),
-        "order_queue_url": order_queue_url,
-    }
-    text = ASL_PATH.read_text()
-    for key, value in values.items():
-        text = text.replace("${" + key + "}", value)
-    if "${" in text:
-        raise ValueError(f"{ASL_PATH.name} has a placeholder the local stack does not fill")
-    return text

@@ -11,4 +11,4 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## Measure throughput, latency, cold start and $/million orders ([BENCH_RATES=5,10,25,50] [BENCH_DURATION=20])
-	$(BIN)/python -m dofs_local.bench --rates $(BENCH_RATES) --duration $(BENCH_DURATION) --success-rate $(BENCH_SUCCESS_RATE)
+	$(BIN)/python -m dofs_local bench --rates $(BENCH_RATES) --duration $(BENCH_DURATION) --success-rate $(BENCH_SUCCESS_RATE)

@@ -22,7 +22,7 @@ SMOKE_INTERVAL ?= 2
 define cicd_init_stage
 	@bucket='$(STATE_BUCKET)'; \
 	if [ -z "$$bucket" ]; then \
-		bucket=$$($(BIN)/python -c 'import boto3, json, sys; stage = json.load(open(".chalice/config.json"))["stages"][sys.argv[1]]; region = stage.get("dofs", {}).get("region", "us-east-1"); print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
+		bucket=$$($(BIN)/python -c 'import boto3, sys; from dofs_local.stage import load_stage; region = load_stage(sys.argv[1]).region; print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
 	fi; \
 	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init (state bucket $$bucket)"; \
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=backend.s3.tfbackend "-backend-config=bucket=$$bucket" $(1)

@@ -14,7 +14,6 @@ dofs-tfstate-{account id}-{region}. Terraform variables come from the environmen
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -25,6 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from dofs_local.stage import UnknownStageError, load_stage  # noqa: E402
+
 INFRA_DIR = PROJECT_DIR / "infra"
 MIN_TERRAFORM = (1, 10)  # S3 backend use_lockfile
 BUCKET_PREFIX = "dofs-tfstate"
@@ -40,10 +43,10 @@ class Checks:
 
 
 def stage_region(stage: str) -> str:
-    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    if stage not in config["stages"]:
-        raise SystemExit(f"stage {stage!r} is not in .chalice/config.json")
-    return str(config["stages"][stage].get("dofs", {}).get("region", "us-east-1"))
+    try:
+        return load_stage(stage).region
+    except UnknownStageError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def check_terraform(checks: Checks) -> None:

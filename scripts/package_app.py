@@ -9,7 +9,6 @@ infra/stages/<stage> uses as `module "app"`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -17,16 +16,17 @@ import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(PROJECT_DIR))
 
-from postprocess_chalice_tf import postprocess  # noqa: E402
+from dofs_local.stage import UnknownStageError, load_stage  # noqa: E402
+from scripts.postprocess_chalice_tf import postprocess  # noqa: E402
 
 
 def package(stage: str, out: Path, *, api_key: bool = True) -> Path:
-    config = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    if stage not in config["stages"]:
-        raise SystemExit(f"stage {stage!r} is not in .chalice/config.json")
-    region = config["stages"][stage].get("dofs", {}).get("region", "us-east-1")
+    try:
+        region = load_stage(stage).region
+    except UnknownStageError as exc:
+        raise SystemExit(str(exc)) from exc
     chalice = Path(sys.executable).parent / "chalice"
     if not chalice.exists():
         raise SystemExit(f"chalice is not installed next to {sys.executable}: run `make venv`")

@@ -3,23 +3,48 @@ the `local` stage, and the app's settings pointed at it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
+import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
+import moto.kms.utils
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import settings
 from moto import mock_aws
 
 from chalicelib import runtime
 from chalicelib.models import Order, OrderRequest
 from chalicelib.repository import DynamoOrderRepository
-from dofs_local.provision import Resources, provision
+from dofs_local.emulated import moto_patches
+from dofs_local.emulated.provisioning import Resources, provision
 from dofs_local.stage import Stage, load_stage
 
 REGION = "us-east-1"
+
+# moto gives every test a fresh boto3 default session, and each new botocore session parses the
+# service models' JSON again (most of a test's set-up time). The models are read-only data: one
+# loader, shared by every session of the test run, parses each of them once.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+# The tests run moto as the local pipeline runs it (a parsed state machine is reused, and so on).
+moto_patches.apply_all()
+# Each test's encrypted tables make moto create a KMS key, with a new 2048-bit RSA key pair
+# (60 ms of CPU) that nothing reads: one pair per size serves them all.
+setattr(moto.kms.utils, "rsa", types.SimpleNamespace(generate_private_key=functools.cache(rsa.generate_private_key)))  # noqa: B010
+
+
+@functools.cache
+def _session() -> boto3.Session:
+    """One session for every test's provisioning: a new one would parse the service models again."""
+    return boto3.Session(region_name=REGION)
 
 
 @pytest.fixture
@@ -43,7 +68,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def resources(aws: None, stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
-    created = provision(stage, boto3.Session(region_name=REGION))
+    created = provision(stage, _session())
     for name, value in stage.api_environment().items():
         monkeypatch.setenv(name, value)
     runtime.reset()
@@ -102,7 +127,7 @@ def seeded(seed: int) -> random.Random:
 def workflow_functions(resources: Resources, stage: Stage) -> Iterator[dict[str, Any]]:
     """The app's workflow functions, reachable through moto's Lambda by their deployed names."""
     from app import record_workflow_failure, store_order, validate_order
-    from dofs_local import lambda_bridge
+    from dofs_local.emulated import lambda_bridge
 
     functions: dict[str, Any] = {
         stage.function_name("validate_order"): validate_order,
@@ -128,3 +153,51 @@ def wait_for_executions(state_machine_arn: str, timeout: float = 60.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("workflow executions still running after the test")
+
+
+# `make check`, the inner loop, runs `pytest --inner-loop`: every test that needs neither the
+# local pipeline's emulator, nor Terraform, nor a packaged app, nor the scanners. `make test`
+# (CI) runs them all. Selected here, by path and by fixture, so that no test file says it.
+NEEDS_THE_STACK = (
+    "tests/integration",  # the local pipeline over HTTP
+    "tests/chaos/test_chaos_run.py",
+    "tests/fuzz/test_openapi_fuzz.py",
+    "tests/security",  # bandit, pip-audit, detect-secrets over the whole tree
+    "tests/infra/test_apply.py",  # Terraform applied to the emulator
+    "tests/infra/test_checkov.py",
+    "tests/infra/test_terraform.py",
+    "tests/cicd/test_terraform.py",
+)
+# Fixtures that run `chalice package` or Terraform (tests/infra/conftest.py).
+NEEDS_A_PACKAGE_OR_TERRAFORM = frozenset({"packaged_app", "workspace", "terraform"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--inner-loop", action="store_true", help="only the tests that need no emulator, package or Terraform"
+    )
+
+
+# Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
+settings.register_profile("ci", max_examples=60)
+settings.register_profile("inner-loop", max_examples=15)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("inner-loop" if config.getoption("--inner-loop") else "ci")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if not config.getoption("--inner-loop"):
+        return None
+    relative = collection_path.relative_to(config.rootpath).as_posix()
+    return True if any(relative == path or relative.startswith(f"{path}/") for path in NEEDS_THE_STACK) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--inner-loop"):
+        return
+    slow = [item for item in items if NEEDS_A_PACKAGE_OR_TERRAFORM & set(getattr(item, "fixturenames", ()))]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]

@@ -11,7 +11,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from dofs_local.provision import Resources
+from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body
 from tests.waiting import wait_for_status

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from dofs_local.cost import Measured, bill, totals
-from dofs_local.pricing import PRICES_USD, Line, round_up
+from dofs_local.measurement.cost import Measured, bill, totals
+from dofs_local.measurement.pricing import PRICES_USD, Line, round_up
 
 
 def measured(**overrides: object) -> Measured:

@@ -1,4 +1,4 @@
-"""The emulator's create-time checks (dofs_local/create_time_checks.py): each refuses, with AWS's
+"""The emulator's create-time checks (dofs_local/emulated/create_time_checks.py): each refuses, with AWS's
 error, the resource whose role lacks what it guards, and accepts it once the role has it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from moto import mock_aws
 from moto.iam.access_control import IAMPolicy
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from dofs_local import create_time_checks
+from dofs_local.emulated import create_time_checks
 
 REGION = "us-east-1"
 LAMBDA_TRUST = {"Service": "lambda.amazonaws.com"}

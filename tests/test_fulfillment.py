@@ -22,7 +22,7 @@ def status(repository: DynamoOrderRepository, order_id: str) -> str:
     return str(item["status"])
 
 
-def test_success_rate_one_fulfils_at_the_first_attempt(repository: DynamoOrderRepository) -> None:
+def test_success_rate_one_fulfills_at_the_first_attempt(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
     result = Fulfillment(repository, 1.0, random.Random(1).random).handle_batch(sqs_event(sqs_record("a")))
     assert result == {"batchItemFailures": []}
@@ -56,7 +56,7 @@ def test_seeded_randomness_decides_each_attempt(repository: DynamoOrderRepositor
         assert status(repository, order_id) == ("FAILED" if order_id in failed else "FULFILLED")
 
 
-def test_duplicate_delivery_never_fulfils_twice(repository: DynamoOrderRepository) -> None:
+def test_duplicate_delivery_never_fulfills_twice(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
     fulfillment = Fulfillment(repository, 1.0, random.Random(1).random)
     fulfillment.handle_batch(sqs_event(sqs_record("a", message_id="m1")))
@@ -66,7 +66,7 @@ def test_duplicate_delivery_never_fulfils_twice(repository: DynamoOrderRepositor
     assert repository.get("a") == first, "the duplicates changed nothing"
 
 
-def test_a_late_failure_never_undoes_fulfilment(repository: DynamoOrderRepository) -> None:
+def test_a_late_failure_never_undoes_fulfillment(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
     Fulfillment(repository, 1.0, random.Random(1).random).handle_batch(sqs_event(sqs_record("a")))
     result = Fulfillment(repository, 0.0, random.Random(1).random).handle_batch(

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from dofs_local import lambda_bridge
-from dofs_local.provision import Resources
+from dofs_local.emulated import lambda_bridge
+from dofs_local.emulated.provisioning import Resources
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from chalicelib.rules import check_business_rules
-from chalicelib.settings import Settings
+from chalicelib.settings import BusinessRules
 from tests.conftest import make_order
 
-SETTINGS = Settings.from_env({})
+SETTINGS = BusinessRules.from_env({})
 
 
 def test_a_valid_order_passes() -> None:
@@ -47,7 +47,7 @@ def test_unsupported_currency_is_rejected() -> None:
 
 
 def test_rules_follow_the_settings() -> None:
-    strict = Settings.from_env({"MAX_ORDER_TOTAL": "10", "SUPPORTED_CURRENCIES": "jpy"})
+    strict = BusinessRules.from_env({"MAX_ORDER_TOTAL": "10", "SUPPORTED_CURRENCIES": "jpy"})
     assert strict.max_order_total == Decimal("10")
     assert check_business_rules(
         make_order(currency="JPY", items=[{"sku": "A", "quantity": 1, "unit_price": "9.99"}]), strict

@@ -1,15 +1,31 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
 from chalicelib.repository import DynamoOrderRepository
-from chalicelib.settings import Settings
-from chalicelib.workflow_tasks import WorkflowTasks, validate_order
+from chalicelib.settings import BusinessRules
+from chalicelib.workflow_tasks import (
+    RecordWorkflowFailureInput,
+    StoreOrderInput,
+    StoreOrderOutput,
+    ValidateOrderInput,
+    Validation,
+    WorkflowTasks,
+    validate_order,
+)
+from dofs_local.emulated.provisioning import ASL_PATH
 from tests.conftest import make_order
 
 NOW = "2026-11-25T10:00:00.000Z"
 
 
 def test_validate_order_returns_the_verdict() -> None:
-    settings = Settings.from_env({})
+    settings = BusinessRules.from_env({})
     assert validate_order({"order": make_order().to_payload()}, settings) == {"valid": True, "reason": None}
     rejected = validate_order({"order": make_order(currency="JPY").to_payload()}, settings)
     assert rejected["valid"] is False
@@ -44,3 +60,61 @@ def test_workflow_failure_dead_letters_an_accepted_order(repository: DynamoOrder
     failure = repository.get_failure("order-1")
     assert failure is not None
     assert (failure["source"], failure["last_error"]) == ("workflow", "SQS.AmazonSQSException: down")
+
+
+# Each Lambda task of the ASL, by its function placeholder: the model of the Payload it sends,
+# and the model whose fields its ResultSelector reads back from `$.Payload`.
+TASK_MODELS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
+    "${validate_order_arn}": (ValidateOrderInput, Validation),
+    "${store_order_arn}": (StoreOrderInput, StoreOrderOutput),
+    "${record_workflow_failure_arn}": (RecordWorkflowFailureInput, None),
+}
+
+
+def asl_mismatches(states: dict[str, Any]) -> list[str]:
+    """Where the state machine and the tasks' models disagree on a field."""
+    found: list[str] = []
+    tasks = {n: s for n, s in states.items() if s.get("Resource") == "arn:aws:states:::lambda:invoke"}
+    assert {s["Parameters"]["FunctionName"] for s in tasks.values()} == set(TASK_MODELS)
+    for name, state in tasks.items():
+        event_model, result_model = TASK_MODELS[state["Parameters"]["FunctionName"]]
+        sent = {key.removesuffix(".$") for key in state["Parameters"]["Payload"]}
+        required = {field for field, info in event_model.model_fields.items() if info.is_required()}
+        if not required <= sent <= set(event_model.model_fields):
+            found.append(
+                f"{name} sends {sorted(sent)}; {event_model.__name__} takes {sorted(event_model.model_fields)}"
+            )
+        read = {path.removeprefix("$.Payload.") for path in state.get("ResultSelector", {}).values()}
+        produced = set(result_model.model_fields) if result_model else set()
+        if not read <= produced:
+            found.append(f"{name} reads {sorted(read)} from a result with {sorted(produced)}")
+    return found
+
+
+def test_each_task_takes_what_the_state_machine_sends_and_returns_what_it_reads() -> None:
+    assert asl_mismatches(json.loads(ASL_PATH.read_text())["States"]) == []
+
+
+def _rename_execution_id(states: dict[str, Any]) -> None:
+    payload = states["StoreOrder"]["Parameters"]["Payload"]
+    payload["execution.$"] = payload.pop("execution_id.$")
+
+
+def _send_an_extra_field(states: dict[str, Any]) -> None:
+    states["ValidateOrder"]["Parameters"]["Payload"]["stage.$"] = "$.stage"
+
+
+def _read_a_result_nobody_returns(states: dict[str, Any]) -> None:
+    states["StoreOrder"]["ResultSelector"]["queue.$"] = "$.Payload.queue"
+
+
+@pytest.mark.parametrize("change", [_rename_execution_id, _send_an_extra_field, _read_a_result_nobody_returns])
+def test_a_mismatch_fails(change: Callable[[dict[str, Any]], None]) -> None:
+    states = json.loads(ASL_PATH.read_text())["States"]
+    change(states)
+    assert asl_mismatches(states), "the check missed the change"
+
+
+def test_a_malformed_event_fails_the_task_by_its_model() -> None:
+    with pytest.raises(ValidationError):
+        validate_order({"order": make_order().to_payload(), "extra": 1}, BusinessRules.from_env({}))

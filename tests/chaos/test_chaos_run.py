@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dofs_local import chaos
-from dofs_local.faults import FaultKind, FaultSettings
-from dofs_local.stack import LocalStack, StackOptions
+from dofs_local.emulated.faults import FaultKind, FaultSettings
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
+from dofs_local.scenarios import chaos
 
 FAULTS = FaultSettings(
     crash_before_write=0.05,
@@ -22,10 +22,10 @@ FAULTS = FaultSettings(
 def test_sixty_orders_under_every_fault_keep_every_invariant(tmp_path: Path) -> None:
     log_file = tmp_path / "chaos.jsonl"
     with log_file.open("w") as log_stream:
-        options = StackOptions(
+        options = PipelineOptions(
             api_port=0, aws_port=0, success_rate=0.5, log_stream=log_stream, quiet_http=True, faults=FAULTS
         )
-        with LocalStack(options) as stack:
+        with LocalPipeline(options) as stack:
             result = chaos.run_chaos(stack, 60, seed=5, log_file=log_file, timeout=150, progress=lambda _: None)
     figures = result.figures
     assert result.problems == [], "\n".join(result.problems)
@@ -35,4 +35,4 @@ def test_sixty_orders_under_every_fault_keep_every_invariant(tmp_path: Path) -> 
     assert all(injected[kind.value] > 0 for kind in FaultKind), injected
     assert figures["post_retries"] > 0
     assert sum(figures["repeat_invocations"].values()) > 0
-    assert figures["fulfilment_writes"] == figures["terminal"].get("FULFILLED", 0)
+    assert figures["fulfillment_writes"] == figures["terminal"].get("FULFILLED", 0)

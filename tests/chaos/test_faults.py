@@ -12,9 +12,9 @@ import pytest
 
 from chalicelib.errors import TransientError
 from chalicelib.repository import DynamoOrderRepository
-from dofs_local import faults, lambda_bridge
-from dofs_local.faults import FaultKind, FaultSettings, InjectedCrash
-from dofs_local.provision import Resources
+from dofs_local.emulated import faults, lambda_bridge
+from dofs_local.emulated.faults import FaultKind, FaultSettings, InjectedCrash
+from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order
 
@@ -89,7 +89,7 @@ def test_a_crash_after_the_write_leaves_the_work_done(inject: Any, stage: Stage)
     assert item["status"] == "ACCEPTED"
 
 
-def test_committed_fulfilments_are_counted_once_each(inject: Any, stage: Stage) -> None:
+def test_committed_fulfillments_are_counted_once_each(inject: Any, stage: Stage) -> None:
     from chalicelib.rules import Verdict
 
     injector = inject(duplicate_delivery=1.0)  # on, but no DynamoDB fault: the writes go through
@@ -98,7 +98,7 @@ def test_committed_fulfilments_are_counted_once_each(inject: Any, stage: Stage) 
     assert repository.record_verdict("ful-1", "exec-1", Verdict(True, None), NOW)
     assert repository.mark_fulfilled("ful-1", 1, NOW)
     assert not repository.mark_fulfilled("ful-1", 2, NOW)  # a duplicate: refused, not counted
-    assert dict(injector.fulfilment_writes) == {"ful-1": 1}
+    assert dict(injector.fulfillment_writes) == {"ful-1": 1}
 
 
 def test_hooks_stop_when_deactivated(inject: Any, stage: Stage) -> None:

@@ -9,7 +9,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from dofs_local.provision import Resources
+from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 
 

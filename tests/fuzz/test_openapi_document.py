@@ -10,9 +10,9 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import openapi
+from chalicelib import openapi, views
 from chalicelib.models import OrderRequest
-from dofs_local.provision import Resources
+from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body
 from tests.waiting import wait_for_status
@@ -57,13 +57,13 @@ def test_every_answer_fits_its_response_model(client: Client) -> None:
     body = order_body(order_id="doc-1")
     accepted = client.http.post("/order", headers=JSON, body=json.dumps(body))
     assert accepted.status_code == 202
-    openapi.OrderAccepted.model_validate_json(accepted.body)
+    views.OrderAccepted.model_validate_json(accepted.body)
     wait_for_status("doc-1", {"PENDING", "FULFILLED", "FAILED", "DEAD_LETTERED"})
     shown = client.http.get("/order/doc-1")
-    assert openapi.OrderView.model_validate_json(shown.body).order_id == "doc-1"
+    assert views.OrderView.model_validate_json(shown.body).order_id == "doc-1"
     invalid = client.http.post("/order", headers=JSON, body='{"customer_id": "", "items": []}')
     assert invalid.status_code == 400
-    assert {f.field for f in openapi.InvalidRequestBody.model_validate_json(invalid.body).fields or []} == {
+    assert {f.field for f in views.InvalidRequestBody.model_validate_json(invalid.body).fields or []} == {
         "customer_id",
         "items",
     }
@@ -73,5 +73,5 @@ def test_every_answer_fits_its_response_model(client: Client) -> None:
         client.http.post("/order", headers={"Content-Type": "text/plain"}, body="x"),
     ):
         assert response.status_code in {404, 409, 415}
-        openapi.ErrorBody.model_validate_json(response.body)
-    openapi.InvalidRequestBody.model_validate_json(client.http.get("/order/bad%20id").body)
+        views.ErrorBody.model_validate_json(response.body)
+    views.InvalidRequestBody.model_validate_json(client.http.get("/order/bad%20id").body)

@@ -9,7 +9,7 @@ left out by a variable (see infra/README.md, "Offline proof"):
 - `restrict_dlq_sources=false`: moto does not keep an SQS RedriveAllowPolicy, so the provider
   waits forever for it to appear.
 
-The emulator makes AWS's create-time checks (dofs_local/create_time_checks.py): a function,
+The emulator makes AWS's create-time checks (dofs_local/emulated/create_time_checks.py): a function,
 event source mapping or state machine whose role cannot yet do what AWS checks is refused with
 AWS's error. The provider retries those errors for minutes (as IAM propagation), so the apply
 is stopped at the first refusal: no resource of the stack may need a retry to be created.
@@ -38,9 +38,9 @@ import boto3
 import pytest
 
 from chalicelib import runtime
-from dofs_local import create_time_checks, lambda_bridge
-from dofs_local.emulator import Emulator
-from dofs_local.pollers import EventSource, QueuePoller
+from dofs_local.emulated import create_time_checks, lambda_bridge
+from dofs_local.emulated.emulator import Emulator
+from dofs_local.emulated.pollers import EventSource, QueuePoller
 from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"

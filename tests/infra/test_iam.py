@@ -105,7 +105,7 @@ def _calls(path: str, cls: str, methods: list[str], seen: set[tuple[str, str, st
             continue
         seen.add((path, cls, method))
         for node in ast.walk(classes[cls][method]):
-            # A method passed on as a callback (process_batch(event, self.fulfil)) runs too.
+            # A method passed on as a callback (process_batch(event, self.fulfill)) runs too.
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)

@@ -13,15 +13,14 @@ from typing import Any
 import boto3
 import pytest
 
-from dofs_local.stack import LocalStack, StackOptions
-
-TERMINAL = {"FULFILLED", "REJECTED", "DEAD_LETTERED"}
+from chalicelib.states import TERMINAL_STATUSES
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 
 
 class RunningStack:
     """A started stack as a client sees it: an HTTP API, an AWS endpoint, and the function logs."""
 
-    def __init__(self, stack: LocalStack, logs: io.StringIO) -> None:
+    def __init__(self, stack: LocalPipeline, logs: io.StringIO) -> None:
         self.stack = stack
         self._logs = logs
         self.api_url = stack.api_url
@@ -53,7 +52,7 @@ class RunningStack:
         order: dict[str, Any] = {}
         while time.monotonic() < deadline:
             _, order = self.get(order_id)
-            if order.get("status") in TERMINAL:
+            if order.get("status") in TERMINAL_STATUSES:
                 return order
             time.sleep(0.1)
         raise AssertionError(f"order {order_id} is not terminal after {timeout} s: {order}")
@@ -75,14 +74,14 @@ StackFactory = Callable[[float], RunningStack]
 @pytest.fixture(scope="module")
 def start_stack() -> Iterator[StackFactory]:
     """Starts a stack, stopping the one before: only one can run in a process."""
-    stacks: list[LocalStack] = []
+    stacks: list[LocalPipeline] = []
 
     def start(success_rate: float) -> RunningStack:
         for earlier in stacks:
             earlier.stop()
         logs = io.StringIO()
-        stack = LocalStack(
-            StackOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
+        stack = LocalPipeline(
+            PipelineOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
         )
         stack.start()
         stacks.append(stack)

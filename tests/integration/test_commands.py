@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from dofs_local.stack import LocalStack, StackOptions
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.stage import PROJECT_DIR
 
 
@@ -72,7 +72,7 @@ def test_serve_answers_then_stops_on_ctrl_c() -> None:
 
 def test_a_stopped_stack_leaves_no_thread_behind() -> None:
     before = set(threading.enumerate())
-    with LocalStack(StackOptions(api_port=0, aws_port=0, quiet_http=True)) as stack:
+    with LocalPipeline(PipelineOptions(api_port=0, aws_port=0, quiet_http=True)) as stack:
         request = urllib.request.Request(  # noqa: S310 - loopback
             f"{stack.api_url}/order", data=b"{}", headers={"Content-Type": "text/plain"}
         )

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dofs_local.demo import run_demo
-from dofs_local.invariants import Snapshot, violations
+from dofs_local.scenarios.demo import run_demo
+from dofs_local.scenarios.invariants import Snapshot, violations
 from tests.integration.conftest import RunningStack, StackFactory, order
 
 
@@ -42,7 +42,7 @@ def test_business_rule_breach_ends_rejected(always_succeeds: RunningStack) -> No
     assert rejected["reason"].startswith("ORDER_TOTAL_EXCEEDED")
 
 
-def test_duplicate_and_concurrent_posts_fulfil_once(always_succeeds: RunningStack) -> None:
+def test_duplicate_and_concurrent_posts_fulfill_once(always_succeeds: RunningStack) -> None:
     answers: list[tuple[int, dict[str, Any], dict[str, str]]] = []
     lock = threading.Lock()
 
@@ -61,8 +61,8 @@ def test_duplicate_and_concurrent_posts_fulfil_once(always_succeeds: RunningStac
     always_succeeds.wait_terminal("dup-1")
     assert always_succeeds.post(order("dup-1"))[1] == {"order_id": "dup-1", "status": "FULFILLED"}, "a late retry"
     assert always_succeeds.post(order("dup-1", customer_id="other"))[0] == 409
-    fulfilments = [line for line in always_succeeds.log_lines("dup-1") if line.get("operation") == "fulfill_order"]
-    assert [line["message"] for line in fulfilments] == ["order fulfilled"], "one message, one fulfilment"
+    fulfillments = [line for line in always_succeeds.log_lines("dup-1") if line.get("operation") == "fulfill_order"]
+    assert [line["message"] for line in fulfillments] == ["order fulfilled"], "one message, one fulfillment"
 
 
 def test_a_crashing_record_is_retried_alone(always_succeeds: RunningStack) -> None:
@@ -76,7 +76,7 @@ def test_a_crashing_record_is_retried_alone(always_succeeds: RunningStack) -> No
         TableName=stage.orders_table,
         Item={"order_id": {"S": "batch-b"}, "status": {"S": "PENDING"}, "history": {"S": "corrupt"}},
     )
-    for order_id in ("batch-a", "batch-c"):  # back to PENDING so that fulfilment runs again for them
+    for order_id in ("batch-a", "batch-c"):  # back to PENDING so that fulfillment runs again for them
         dynamodb.update_item(
             TableName=stage.orders_table,
             Key={"order_id": {"S": order_id}},

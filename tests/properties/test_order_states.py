@@ -43,8 +43,7 @@ OPERATION = st.one_of(
 )
 
 
-@settings(
-    max_examples=60,
+@settings(  # as many examples as the profile says (tests/conftest.py): fewer in the inner loop
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

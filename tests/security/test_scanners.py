@@ -25,8 +25,8 @@ BIN = Path(sys.executable).parent
 
 # (file, bandit test id) -> why it is acceptable. The line must say so too (`noqa: S310`).
 BANDIT_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("dofs_local/demo.py", "B310"): "urlopen of the local stack's own http://127.0.0.1 URL (make demo)",
-    ("dofs_local/emulator.py", "B310"): "urlopen of moto's own http://127.0.0.1 control API",
+    ("dofs_local/scenarios/client.py", "B310"): "urlopen of the local stack's own http://127.0.0.1 URL (make demo)",
+    ("dofs_local/emulated/emulator.py", "B310"): "urlopen of moto's own http://127.0.0.1 control API",
 }
 # vulnerability id -> why it does not affect us (none so far).
 AUDIT_EXCEPTIONS: dict[str, str] = {}

@@ -7,8 +7,6 @@ import random
 import statistics
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -18,23 +16,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
+from chalicelib.states import TERMINAL_STATUSES, OrderStatus
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
+from dofs_local.scenarios.client import post, read_snapshot, wait_until_terminal
+from dofs_local.scenarios.invariants import Snapshot, log_violations, violations
+from dofs_local.scenarios.orders import order_bodies
 
-from dofs_local.invariants import Snapshot, log_violations, violations
-from dofs_local.stack import LocalStack, StackOptions
-
-TERMINAL = ("FULFILLED", "REJECTED", "DEAD_LETTERED")
 BAD_REQUESTS: list[tuple[str, bytes, str, int]] = [
     ("a field out of range", b'{"customer_id": "c", "items": [{"sku": "A", "quantity": 0, "unit_price": "1"}]}',
      "application/json", 400),
     ("a body that is not JSON", b"{not json", "application/json", 400),
     ("a form post", b"customer_id=c", "application/x-www-form-urlencoded", 415),
 ]  # fmt: skip
-REJECTS: list[dict[str, Any]] = [
-    {"currency": "JPY"},
-    {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}, {"sku": "A", "quantity": 2, "unit_price": "1.00"}]},
-    {"items": [{"sku": "BIG", "quantity": 10_000, "unit_price": "9.99"}]},
-]
 
 
 @dataclass
@@ -54,39 +47,8 @@ class DemoResult:
     problems: list[str] = field(default_factory=list)
 
 
-def post(api_url: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict[str, Any], float]:
-    request = urllib.request.Request(  # noqa: S310 - the local stack's http URL
-        f"{api_url}/order", data=body, headers={"Content-Type": content_type}, method="POST"
-    )
-    began = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, payload = error.code, error.read()
-    latency_ms = (time.perf_counter() - began) * 1000
-    return status, json.loads(payload or b"{}"), latency_ms
-
-
-def order_bodies(count: int, rng: random.Random, run_id: str) -> list[tuple[dict[str, Any], bool]]:
-    """About one order in seven breaks a business rule; the rest are valid."""
-    bodies = []
-    for index in range(count):
-        items = [
-            {"sku": f"SKU-{n}", "quantity": rng.randint(1, 5), "unit_price": f"{rng.randint(100, 9999) / 100:.2f}"}
-            for n in range(rng.randint(1, 4))
-        ]
-        body: dict[str, Any] = {"order_id": f"demo-{run_id}-{index:05d}", "customer_id": f"cust-{rng.randint(1, 99)}"}
-        body["items"] = items
-        valid = index % 7 != 3
-        if not valid:
-            body.update(REJECTS[(index // 7) % len(REJECTS)])
-        bodies.append((body, valid))
-    return bodies
-
-
 def run_demo(
-    stack: LocalStack,
+    stack: LocalPipeline,
     orders: int,
     seed: int,
     concurrency: int = 8,
@@ -119,25 +81,9 @@ def run_demo(
     return result
 
 
-def wait_until_terminal(
-    stack: LocalStack, order_ids: set[str], timeout: float, progress: Callable[[str], None]
-) -> None:
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
-    deadline = time.monotonic() + timeout
-    while True:
-        snapshot = Snapshot.read(dynamodb, stack.stage.orders_table, stack.stage.failed_orders_table)
-        counts = Counter(snapshot.statuses(order_ids).values())
-        done = sum(counts[status] for status in TERMINAL)
-        progress(f"  terminal {done}/{len(order_ids)}  " + "  ".join(f"{s} {n}" for s, n in sorted(counts.items())))
-        if done == len(order_ids) or time.monotonic() > deadline:
-            return
-        time.sleep(1.0)
-
-
-def report(stack: LocalStack, result: DemoResult, log_file: Path | None, success_rate: float) -> list[str]:
+def report(stack: LocalPipeline, result: DemoResult, log_file: Path | None, success_rate: float) -> list[str]:
     """Prints the summary and returns every problem found (empty: all invariants hold)."""
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
-    snapshot = Snapshot.read(dynamodb, stack.stage.orders_table, stack.stage.failed_orders_table)
+    snapshot = read_snapshot(stack)
     accepted = [p for p in result.posts if p.status_code == 202]
     new_ids = {p.order_id for p in accepted if not p.replay}
     problems = list(result.problems) + violations(snapshot, new_ids)
@@ -168,7 +114,7 @@ def report(stack: LocalStack, result: DemoResult, log_file: Path | None, success
 
 def _rate_checks(snapshot: Snapshot, accepted: list[Posted], success_rate: float, max_receive: int) -> list[str]:
     """At rate 0 every valid order dead-letters after maxReceiveCount attempts; at 1 all succeed at once."""
-    expected = {0.0: ("DEAD_LETTERED", max_receive), 1.0: ("FULFILLED", 1)}.get(success_rate)
+    expected = {0.0: (OrderStatus.DEAD_LETTERED, max_receive), 1.0: (OrderStatus.FULFILLED, 1)}.get(success_rate)
     if expected is None:
         return []
     found = []
@@ -180,7 +126,7 @@ def _rate_checks(snapshot: Snapshot, accepted: list[Posted], success_rate: float
 
 
 def _terminal_ms(order: dict[str, Any], started: float) -> float | None:
-    terminal = [entry for entry in order.get("history", []) if entry["status"] in TERMINAL]
+    terminal = [entry for entry in order.get("history", []) if entry["status"] in TERMINAL_STATUSES]
     if not terminal:
         return None
     at = datetime.fromisoformat(terminal[0]["at"].replace("Z", "+00:00")).timestamp()
@@ -199,11 +145,11 @@ def _percentiles(values: list[float]) -> str:
 def main(orders: int, success_rate: float, seed: int, api_port: int, aws_port: int, log_path: Path) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log_stream:
-        options = StackOptions(
+        options = PipelineOptions(
             api_port=api_port, aws_port=aws_port, success_rate=success_rate, log_stream=log_stream, quiet_http=True
         )
         print(f"DOFS demo: {orders} orders, fulfillment success rate {success_rate}, seed {seed}")
-        with LocalStack(options) as stack:
+        with LocalPipeline(options) as stack:
             print(f"local stack up: API {stack.api_url}  AWS {stack.aws_endpoint}  (function logs: {log_path})")
             result = run_demo(stack, orders, seed)
             log_stream.flush()

@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dofs_local.stage import LOCAL_ACCOUNT_ID, Stage, render_state_machine
+from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage
+
+ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,19 @@ def provision(stage: Stage, session: Any) -> Resources:
 
 def _queue_arn(stage: Stage, name: str) -> str:
     return f"arn:aws:sqs:{stage.region}:{LOCAL_ACCOUNT_ID}:{name}"
+
+
+def render_state_machine(stage: Stage, order_queue_url: str) -> str:
+    """Fills the ASL placeholders the way Terraform's templatefile() does."""
+    values = {
+        "validate_order_arn": stage.function_arn("validate_order"),
+        "store_order_arn": stage.function_arn("store_order"),
+        "record_workflow_failure_arn": stage.function_arn("record_workflow_failure"),
+        "order_queue_url": order_queue_url,
+    }
+    text = ASL_PATH.read_text()
+    for key, value in values.items():
+        text = text.replace("${" + key + "}", value)
+    if "${" in text:
+        raise ValueError(f"{ASL_PATH.name} has a placeholder the local stack does not fill")
+    return text

@@ -42,10 +42,12 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.states import OrderStatus
+from dofs_local.stage import load_stage
 
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
-LAMBDA_TIMEOUT_SECONDS = 30  # the functions' timeout in the stage's settings
+# The timeout a timed-out invocation reports: the local stage's function timeout.
+LAMBDA_TIMEOUT_SECONDS = load_stage("local").fulfillment_timeout_seconds
 
 
 class FaultKind(StrEnum):
@@ -129,7 +131,7 @@ class FaultInjector:
         self.injected_at: Counter[str] = Counter()  # by "kind operation-or-function"
         self.invocations: Counter[str] = Counter()  # by function
         self.repeat_invocations: Counter[str] = Counter()  # same function, same order, again
-        self.fulfilment_writes: Counter[str] = Counter()  # committed FULFILLED transitions by order
+        self.fulfillment_writes: Counter[str] = Counter()  # committed FULFILLED transitions by order
         self._seen: set[tuple[str, str]] = set()
         self._session: Any = None
 
@@ -186,17 +188,17 @@ class FaultInjector:
             )
         if operation not in WRITE_OPERATIONS:
             return
-        context["dofs_fulfils"] = _fulfilled_order(operation, params)
+        context["dofs_fulfills"] = _fulfilled_order(operation, params)
         if self.fire(FaultKind.CRASH_BEFORE_WRITE, operation):
             raise InjectedCrash(f"injected crash before {operation}")
 
     def _after_dynamodb(self, http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
         if _active is not self or http_response is None or http_response.status_code >= 300:
             return  # the write did not happen: nothing was done, nothing to crash after
-        order_id = context.get("dofs_fulfils")
+        order_id = context.get("dofs_fulfills")
         if order_id:
             with self._lock:
-                self.fulfilment_writes[order_id] += 1
+                self.fulfillment_writes[order_id] += 1
         if self.fire(FaultKind.CRASH_AFTER_WRITE, model.name):
             raise InjectedCrash(f"injected crash after {model.name}")
 
@@ -243,7 +245,7 @@ class FaultInjector:
                 "injected_at": dict(sorted(self.injected_at.items())),
                 "invocations": dict(sorted(self.invocations.items())),
                 "repeat_invocations": dict(sorted(self.repeat_invocations.items())),
-                "fulfilment_writes": sum(self.fulfilment_writes.values()),
+                "fulfillment_writes": sum(self.fulfillment_writes.values()),
             }
 
 

@@ -7,7 +7,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from dofs_local.pricing import (
+from dofs_local.measurement.pricing import (
     EXPRESS_DURATION_STEP_S,
     EXPRESS_MEMORY_CHUNK_MB,
     LAMBDA_DURATION_STEP_S,

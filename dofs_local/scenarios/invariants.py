@@ -1,4 +1,4 @@
-"""The contract's invariants (CONTRACT.md section 4), checked against the tables and logs."""
+"""The contract's invariants (docs/CONTRACT.md section 4), checked against the tables and logs."""
 
 from __future__ import annotations
 
@@ -48,19 +48,30 @@ def violations(snapshot: Snapshot, accepted: Iterable[str]) -> list[str]:
     """Every broken invariant, one line each; empty when the contract holds."""
     found: list[str] = []
     for order_id in sorted(set(accepted)):
-        order = snapshot.orders.get(order_id)
-        if order is None:
-            found.append(f"1: accepted order {order_id} is missing")
-            continue
-        history = [OrderStatus(entry["status"]) for entry in order.get("history", [])]
-        terminal = [status for status in history if status.is_terminal]
-        if not OrderStatus(order["status"]).is_terminal or len(terminal) != 1:
-            found.append(f"1: order {order_id} is {order['status']} with terminal history {terminal}")
-        if history.count(OrderStatus.FULFILLED) > 1:
-            found.append(f"2: order {order_id} was fulfilled {history.count(OrderStatus.FULFILLED)} times")
-        for before, after in pairwise(history):
-            if before != after and not can_transition(before, after):
-                found.append(f"5: order {order_id} moved backwards, {before} -> {after}")
+        found += _order_violations(order_id, snapshot.orders.get(order_id))
+    return found + _failure_record_violations(snapshot)
+
+
+def _order_violations(order_id: str, order: Item | None) -> list[str]:
+    """Invariants 1, 2 and the forward-only history, for one accepted order."""
+    if order is None:
+        return [f"1: accepted order {order_id} is missing"]
+    found: list[str] = []
+    history = [OrderStatus(entry["status"]) for entry in order.get("history", [])]
+    terminal = [status for status in history if status.is_terminal]
+    if not OrderStatus(order["status"]).is_terminal or len(terminal) != 1:
+        found.append(f"1: order {order_id} is {order['status']} with terminal history {terminal}")
+    if history.count(OrderStatus.FULFILLED) > 1:
+        found.append(f"2: order {order_id} was fulfilled {history.count(OrderStatus.FULFILLED)} times")
+    for before, after in pairwise(history):
+        if before != after and not can_transition(before, after):
+            found.append(f"5: order {order_id} moved backwards, {before} -> {after}")
+    return found
+
+
+def _failure_record_violations(snapshot: Snapshot) -> list[str]:
+    """Invariant 3: a failed_orders record, complete, for exactly the DEAD_LETTERED orders."""
+    found: list[str] = []
     dead = {order_id for order_id, order in snapshot.orders.items() if order["status"] == OrderStatus.DEAD_LETTERED}
     for order_id in sorted(dead - snapshot.failures.keys()):
         found.append(f"3: DEAD_LETTERED order {order_id} has no failed_orders record")
@@ -94,7 +105,7 @@ def log_violations(log_file: Path, excused: Callable[[Item], bool] | None = None
     return found
 
 
-def fulfilment_violations(snapshot: Snapshot, writes: Mapping[str, int], logged: Mapping[str, int]) -> list[str]:
+def fulfillment_violations(snapshot: Snapshot, writes: Mapping[str, int], logged: Mapping[str, int]) -> list[str]:
     """Invariant 2 from the side effects, not the statuses: every committed FULFILLED write
     (`writes`, counted where the app talks to DynamoDB) and every "order fulfilled" log line
     (`logged`) happens at most once per order, and a FULFILLED order has exactly one write."""
@@ -107,7 +118,7 @@ def fulfilment_violations(snapshot: Snapshot, writes: Mapping[str, int], logged:
             found.append(f"2: order {order_id} logged 'order fulfilled' {lines} times")
         status = snapshot.orders.get(order_id, {}).get("status")
         if (status == OrderStatus.FULFILLED) != (done == 1):
-            found.append(f"2: order {order_id} is {status} after {done} fulfilment writes")
+            found.append(f"2: order {order_id} is {status} after {done} fulfillment writes")
     return found
 
 

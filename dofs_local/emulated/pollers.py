@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dofs_local import faults
-from dofs_local.lambda_bridge import Handler, call_function
+from dofs_local.emulated import faults
+from dofs_local.emulated.lambda_bridge import Handler, call_function
 
 MAX_RECEIVE_BATCH = 10  # SQS's per-call limit
 LONG_POLL_SECONDS = 1  # short, so that stopping is prompt

@@ -1,6 +1,6 @@
 """The whole pipeline on one machine: emulator, workflow, queue pollers and the HTTP API.
 
-    with LocalStack(StackOptions(api_port=0, aws_port=0)) as stack:
+    with LocalPipeline(PipelineOptions(api_port=0, aws_port=0)) as stack:
         requests.post(f"{stack.api_url}/order", json=...)
 
 Everything runs in this process: Chalice functions are called in-process, AWS APIs are moto's.
@@ -25,11 +25,11 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
-from dofs_local import faults, lambda_bridge
-from dofs_local.emulator import Emulator
-from dofs_local.faults import FaultInjector, FaultSettings
-from dofs_local.pollers import EventSource, QueuePoller
-from dofs_local.provision import Resources, provision
+from dofs_local.emulated import faults, lambda_bridge
+from dofs_local.emulated.emulator import Emulator
+from dofs_local.emulated.faults import FaultInjector, FaultSettings
+from dofs_local.emulated.pollers import EventSource, QueuePoller
+from dofs_local.emulated.provisioning import Resources, provision
 from dofs_local.stage import PROJECT_DIR, Stage, load_stage
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any
@@ -40,7 +40,7 @@ class PortInUseError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class StackOptions:
+class PipelineOptions:
     api_port: int = 8000
     aws_port: int = 4566
     host: str = "127.0.0.1"
@@ -49,16 +49,16 @@ class StackOptions:
     pollers_per_queue: int = 4
     log_stream: TextIO | None = None  # where the functions' JSON log lines go; None: stdout
     quiet_http: bool = False  # drop the API server's per-request access log
-    faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (dofs_local/faults.py): off
+    faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (emulated/faults.py): off
     require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
 
 
-class LocalStack:
+class LocalPipeline:
     """One per process: the emulator's backends, the Lambda bridge and os.environ are global."""
 
-    _running: ClassVar[LocalStack | None] = None
+    _running: ClassVar[LocalPipeline | None] = None
 
-    def __init__(self, options: StackOptions = StackOptions()) -> None:
+    def __init__(self, options: PipelineOptions = PipelineOptions()) -> None:
         self.options = options
         self.stage: Stage = load_stage(options.stage)
         self._emulator = Emulator(options.host, options.aws_port)
@@ -79,7 +79,7 @@ class LocalStack:
     def aws_endpoint(self) -> str:
         return self._emulator.endpoint
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalPipeline:
         self.start()
         return self
 
@@ -87,12 +87,12 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
-        if LocalStack._running is not None:
+        if LocalPipeline._running is not None:
             raise RuntimeError("a local stack is already running in this process; stop it first")
         for port in (self.options.aws_port, self.options.api_port):
             _ensure_free(self.options.host, port)
         self._saved_environ = dict(os.environ)
-        LocalStack._running = self
+        LocalPipeline._running = self
         try:
             self._start()
         except BaseException:
@@ -115,7 +115,7 @@ class LocalStack:
             os.environ["FULFILLMENT_SUCCESS_RATE"] = self._saved_environ["FULFILLMENT_SUCCESS_RATE"]
         self.faults = faults.activate(self.options.faults)  # before the app creates its clients
         runtime.reset()
-        runtime.settings()  # a bad setting fails here, at start-up, with its name
+        runtime.api_settings()  # a bad setting fails here, at start-up, with its name
         self._redirect_logs()
 
         session = boto3.Session(region_name=self.stage.region)
@@ -138,7 +138,7 @@ class LocalStack:
             thread.start()
 
     def stop(self) -> None:
-        if LocalStack._running is not self:
+        if LocalPipeline._running is not self:
             return  # never started, or already stopped
         if self._api_server is not None:
             self._api_server.shutdown()
@@ -159,7 +159,7 @@ class LocalStack:
         os.environ.clear()
         os.environ.update(self._saved_environ)
         runtime.reset()
-        LocalStack._running = None
+        LocalPipeline._running = None
 
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
@@ -239,6 +239,14 @@ class _RequestHandler(ChaliceRequestHandler):
 
     # The base class binds its own _generic_handle to each method; rebind them to the one above.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) goes to the gateway too, which answers it as API
+        Gateway does: JSON 403 for a path it does not serve, 405 for a method a route lacks. The
+        base class would answer an HTML 501 page."""
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
 
 
 class _QuietRequestHandler(_RequestHandler):

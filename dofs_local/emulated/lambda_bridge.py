@@ -20,7 +20,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaBackend
 
-from dofs_local import faults
+from dofs_local.emulated import faults
 
 Handler = Callable[[Any, Any], Any]
 

@@ -1,8 +1,6 @@
-"""The AWS emulator: a moto server on 127.0.0.1 with Step Functions execution switched on.
+"""Every change the local pipeline makes to moto, in one place, each with the moto version it
+was written for (tests/test_moto_patches.py fails when an upgrade moves what one patches).
 
-Two settings make moto behave like AWS where the pipeline's guarantees depend on it:
-- Step Functions executes state machines (moto only records them by default), and its
-  interpreter calls back into this server (it reads the port from MOTO_PORT).
 - Routing a request to its service is memoised: moto resolves the backend for a host by
   listing its package directory and trying hundreds of URL patterns under one lock, on every
   request, which made that lock the stack's bottleneck.
@@ -15,24 +13,23 @@ Two settings make moto behave like AWS where the pipeline's guarantees depend on
   checks a ConditionExpression and writes in separate steps, and two concurrent receives
   could take the same message, so without a lock a conditional write could race. A long
   poll waits outside the lock, so one idle poller never holds up the rest.
+- Lambda's Invoke runs the app's functions in this process (`lambda_bridge.py`, installed by
+  the pipeline at start-up), since moto's own Lambda needs Docker.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import logging
-import os
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from moto.awslambda.models import LambdaBackend
 from moto.core.models import botocore_stubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.server import ThreadedMotoServer
 from moto.settings import moto_server_port
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -40,13 +37,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from dofs_local import create_time_checks
+from dofs_local.emulated import create_time_checks
 
 _backend_lock = threading.RLock()
-_ATOMIC_METHODS: dict[type, tuple[str, ...]] = {
-    DynamoDBBackend: ("put_item", "update_item", "delete_item", "transact_write_items"),
-    SQSBackend: ("delete_message", "delete_message_batch", "send_message", "send_message_batch"),
-}
 LONG_POLL_INTERVAL_SECONDS = 0.02
 
 
@@ -138,7 +131,7 @@ def reuse_workflow_clients() -> None:
 
 
 def make_backends_atomic() -> None:
-    for backend, names in _ATOMIC_METHODS.items():
+    for backend, names in ((DynamoDBBackend, _DYNAMODB_WRITES), (SQSBackend, _SQS_WRITES)):
         for name in names:
             method = getattr(backend, name)
             if not getattr(method, "__dofs_atomic__", False):
@@ -147,42 +140,36 @@ def make_backends_atomic() -> None:
         SQSBackend.receive_message = _atomic_receive(SQSBackend.receive_message)  # type: ignore[method-assign]
 
 
-class Emulator:
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        self.host = host
-        self.port = port
+@dataclass(frozen=True)
+class MotoPatch:
+    """What one patch replaces: `owner.attribute`, whose leading parameters it relies on."""
 
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    owner: Any
+    attribute: str
+    parameters: tuple[str, ...]
+    written_for_moto: str = "5.2.5"
 
-    def start(self) -> None:
-        make_backends_atomic()
-        memoise_backend_routing()
-        reuse_workflow_clients()
-        parse_definitions_once()
-        create_time_checks.install()  # AWS's create-time checks of roles (see that module)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per AWS call
-        self._server.start()
-        self.port = self._server.get_host_and_port()[1]
-        # Request threads are joined when the server closes, so stop() leaves none behind.
-        wsgi_server: Any = self._server._server
-        wsgi_server.daemon_threads = False
-        wsgi_server.block_on_close = True
-        os.environ["MOTO_PORT"] = str(self.port)
-        self._moto_api("reset", None)
-        self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
 
-    def stop(self) -> None:
-        self._server.stop()
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_SQS_WRITES = ("delete_message", "delete_message_batch", "send_message", "send_message_batch")
+PATCHES: tuple[MotoPatch, ...] = (
+    MotoPatch(DomainDispatcherApplication, "get_backend_for_host", ("self", "host")),
+    MotoPatch(ExecutionWorker, "_get_evaluation_entrypoint", ("self",)),
+    MotoPatch(lambda_eval_utils, "boto_client_for", ("region", "service", "state_credentials")),
+    MotoPatch(state_task_service_sqs, "boto_client_for", ("region", "service", "state_credentials")),
+    MotoPatch(
+        SQSBackend, "receive_message", ("self", "queue_name", "count", "wait_seconds_timeout", "visibility_timeout")
+    ),
+    *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_WRITES),
+    *(MotoPatch(SQSBackend, name, ("self", "queue_name")) for name in _SQS_WRITES),
+    MotoPatch(LambdaBackend, "invoke", ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
+)
 
-    def _moto_api(self, path: str, body: dict[str, Any] | None) -> None:
-        request = urllib.request.Request(  # noqa: S310 - a fixed http URL on loopback
-            f"{self.endpoint}/moto-api/{path}",
-            data=json.dumps(body or {}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            response.read()
+
+def apply_all() -> None:
+    """The server's patches (idempotent); the Lambda bridge is installed by the pipeline."""
+    make_backends_atomic()
+    memoise_backend_routing()
+    reuse_workflow_clients()
+    parse_definitions_once()
+    create_time_checks.install()  # AWS's create-time checks of roles (see that module)

@@ -26,10 +26,10 @@ from typing import Any
 
 import boto3
 
-from dofs_local.cost import Measured, bill, totals
-from dofs_local.demo import post
-from dofs_local.metering import Meter
-from dofs_local.stack import LocalStack, StackOptions
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
+from dofs_local.measurement.cost import Measured, bill, totals
+from dofs_local.measurement.metering import Meter
+from dofs_local.scenarios.client import post
 from dofs_local.stage import PROJECT_DIR, load_stage
 
 SAMPLED_EXECUTIONS = 60
@@ -64,7 +64,7 @@ def order_body(phase: str, index: int, rng: random.Random) -> bytes:
     return json.dumps({"order_id": f"{phase}-{index:06d}", "customer_id": "bench", "items": items}).encode()
 
 
-def run_phase(stack: LocalStack, meter: Meter, phase: Phase, clients: int, rng: random.Random) -> None:
+def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rng: random.Random) -> None:
     posts: list[tuple[str, float, float, int]] = []  # order id, wall start, latency ms, status
     lock = threading.Lock()
 
@@ -115,7 +115,7 @@ def run_phase(stack: LocalStack, meter: Meter, phase: Phase, clients: int, rng: 
     phase.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def sample_executions(stack: LocalStack, meter: Meter, prefix: str) -> tuple[list[float], float]:
+def sample_executions(stack: LocalPipeline, meter: Meter, prefix: str) -> tuple[list[float], float]:
     """Mean duration and state transitions (retries included) of a sample of executions."""
     assert stack.resources is not None
     stepfunctions = boto3.client("stepfunctions", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
@@ -136,7 +136,7 @@ def sample_executions(stack: LocalStack, meter: Meter, prefix: str) -> tuple[lis
     return durations, statistics.fmean(transitions) if transitions else 0.0
 
 
-def mean_item_bytes(stack: LocalStack, meter: Meter) -> float:
+def mean_item_bytes(stack: LocalPipeline, meter: Meter) -> float:
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
     with meter.uncounted():
         items = dynamodb.scan(TableName=stack.stage.orders_table, Limit=200)["Items"]
@@ -145,7 +145,7 @@ def mean_item_bytes(stack: LocalStack, meter: Meter) -> float:
 
 
 COLD_START_INIT = {
-    "validate_order": "runtime.settings()",
+    "validate_order": "runtime.business_rules()",
     "api_handler": "runtime.order_api()",
     "store_order": "runtime.workflow_tasks()",
     "record_workflow_failure": "runtime.workflow_tasks()",
@@ -158,7 +158,8 @@ def cold_start_ms(runs: int = 5) -> dict[str, Any]:
     """Cold-start proxies: a fresh interpreter imports the app, then builds what one function uses
     (clients included); median of `runs`. Also the heaviest imports from `python -X importtime`."""
     per_function: dict[str, float] = {}
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    stage = load_stage("local")  # the functions validate their settings when they start
+    env = {**os.environ, **stage.api_environment(), "AWS_DEFAULT_REGION": stage.region}
     for function, init in COLD_START_INIT.items():
         probe = (
             "import time; t = time.perf_counter(); import app; from chalicelib import runtime; "
@@ -206,7 +207,7 @@ def package_size() -> dict[str, float]:
 # Durations bill Lambda and EXPRESS by the millisecond, so the bill uses the first phase (the
 # lowest rate), where the stack is not saturated: at higher rates the durations measure the
 # queueing of one CPU-bound process, not the work an order needs.
-def measure(stack: LocalStack, meter: Meter, phase: Phase, log_bytes: int) -> Measured:
+def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_bytes: int) -> Measured:
     durations, transitions = sample_executions(stack, meter, phase.name)
     return Measured(
         orders=phase.accepted,
@@ -218,7 +219,7 @@ def measure(stack: LocalStack, meter: Meter, phase: Phase, log_bytes: int) -> Me
         transitions_per_execution=transitions,
         order_item_bytes=mean_item_bytes(stack, meter),
         log_bytes=log_bytes,
-        lambda_memory_mb=int(_dev_config().get("lambda_memory_size", 128)),
+        lambda_memory_mb=load_stage("dev").lambda_memory_mb,
         all_calls=Counter(meter.aws_calls),
     )
 
@@ -236,8 +237,8 @@ def main(
     rng = random.Random(5)  # noqa: S311 - a reproducible order mix
     print(f"bench: {len(phases)} phases of {duration:.0f} s, success rate {success_rate}, {clients} clients max")
     try:
-        with LocalStack(
-            StackOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
+        with LocalPipeline(
+            PipelineOptions(api_port=0, aws_port=0, success_rate=success_rate, log_stream=logs, quiet_http=True)
         ) as stack:
             measured: Measured | None = None
             for phase in phases:
@@ -246,7 +247,7 @@ def main(
                 print(f"  {phase.name}: sending for {duration:.0f} s ...", flush=True)
                 run_phase(stack, meter, phase, clients, rng)
                 print(f"  {phase.name}: {phase.accepted} accepted, {phase.terminal} terminal", flush=True)
-                if measured is None:  # the bill comes from the first, lightest phase: see COSTED_PHASE
+                if measured is None:  # the bill comes from the first, lightest phase: see measure()
                     measured = measure(stack, meter, phase, len(logs.getvalue()) - logged_before)
     finally:
         meter.uninstall()
@@ -337,11 +338,6 @@ def _plot(phases: list[Phase], path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
-def _dev_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    return {**config, **config["stages"]["dev"]}
-
-
 def _machine() -> dict[str, Any]:
     import platform
 
@@ -351,22 +347,3 @@ def _machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "stage": load_stage("local").name,
     }
-
-
-def cli(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m dofs_local.bench", description=__doc__)
-    parser.add_argument("--rates", default="5,10,25,50", help="fixed request rates, orders/s (default 5,10,25,50)")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of sending per phase (default 20)")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients at most (default 32)")
-    parser.add_argument("--success-rate", type=float, default=1.0, help="fulfillment success rate (default 1.0)")
-    parser.add_argument("--out", type=Path, default=PROJECT_DIR / ".dofs" / "bench")
-    parser.add_argument("--skip-package", action="store_true", help="do not build the deployment package")
-    args = parser.parse_args(argv)
-    rates = [float(rate) for rate in args.rates.split(",") if rate]
-    return main(rates, args.duration, args.clients, args.success_rate, args.out, not args.skip_package)
-
-
-if __name__ == "__main__":
-    sys.exit(cli())

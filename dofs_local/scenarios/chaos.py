@@ -1,6 +1,6 @@
 """`make chaos`: the pipeline under injected faults, with figures and invariant checks.
 
-Posts N orders through the local stack with every fault of dofs_local/faults.py switched on,
+Posts N orders through the local stack with every fault of dofs_local/emulated/faults.py switched on,
 retrying a POST as a careful client does (5xx and connection errors, with backoff), waits until
 every order that got a 202 is terminal, then proves the contract's invariants from the tables,
 the fault injector's side-effect counts and the functions' JSON logs.
@@ -24,10 +24,12 @@ from typing import Any
 
 import boto3
 
-from dofs_local.demo import order_bodies, post, wait_until_terminal
-from dofs_local.faults import FaultInjector, FaultSettings
-from dofs_local.invariants import Snapshot, fulfilment_violations, log_lines, log_violations, violations
-from dofs_local.stack import LocalStack, StackOptions
+from chalicelib.states import OrderStatus
+from dofs_local.emulated.faults import FaultInjector, FaultSettings
+from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
+from dofs_local.scenarios.client import post, read_snapshot, wait_until_terminal
+from dofs_local.scenarios.invariants import fulfillment_violations, log_lines, log_violations, violations
+from dofs_local.scenarios.orders import order_bodies
 
 DEFAULT_FAULTS = "all=0.05"
 RETRYABLE = (500, 502, 503, 504)
@@ -54,7 +56,7 @@ class ChaosResult:
 
 
 def submit(api_url: str, body: dict[str, Any], valid: bool, pause: Callable[[float], None] = time.sleep) -> Submitted:
-    """POSTs until an answer that is not a 5xx; a client may always retry a POST (CONTRACT 2)."""
+    """POSTs until an answer that is not a 5xx; a client may always retry a POST (docs/CONTRACT.md 2)."""
     submitted = Submitted(body["order_id"], valid)
     payload = json.dumps(body).encode()
     for attempt in range(MAX_POST_ATTEMPTS):
@@ -70,7 +72,7 @@ def submit(api_url: str, body: dict[str, Any], valid: bool, pause: Callable[[flo
 
 
 def run_chaos(
-    stack: LocalStack,
+    stack: LocalPipeline,
     orders: int,
     seed: int,
     log_file: Path | None,
@@ -98,33 +100,31 @@ def run_chaos(
     return ChaosResult(submitted, problems, figures, time.monotonic() - began)
 
 
-def _snapshot(stack: LocalStack) -> Snapshot:
-    session = boto3.Session(region_name=stack.stage.region)  # not the default one: no faults here
-    dynamodb = session.client("dynamodb", endpoint_url=stack.aws_endpoint)
-    return Snapshot.read(dynamodb, stack.stage.orders_table, stack.stage.failed_orders_table)
-
-
-def _injector(stack: LocalStack) -> FaultInjector:
+def _injector(stack: LocalPipeline) -> FaultInjector:
     if stack.faults is None:
         raise RuntimeError("the chaos run needs a stack with fault injection on")
     return stack.faults
 
 
-def check(stack: LocalStack, accepted: set[str], log_file: Path | None) -> list[str]:
+def check(stack: LocalPipeline, accepted: set[str], log_file: Path | None) -> list[str]:
     """Every broken invariant: terminal states, side effects, failed_orders, history, logs."""
-    snapshot = _snapshot(stack)
+    snapshot = read_snapshot(stack)
     problems = violations(snapshot, accepted)
     logged: Counter[str] = Counter()
     if log_file is not None:
         problems += log_violations(log_file, excused=_is_injected_crash_line)
         logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
-    problems += fulfilment_violations(snapshot, _injector(stack).fulfilment_writes, logged)
-    stuck = sorted(i for i in accepted if str(snapshot.orders.get(i, {}).get("status")) in {"ACCEPTED", "PENDING"})
+    problems += fulfillment_violations(snapshot, _injector(stack).fulfillment_writes, logged)
+    stuck = sorted(
+        i
+        for i in accepted
+        if str(snapshot.orders.get(i, {}).get("status")) in {OrderStatus.ACCEPTED, OrderStatus.PENDING}
+    )
     problems += [f"   {line}" for line in _executions_of(stack, stuck[:5])]
     return problems
 
 
-def _executions_of(stack: LocalStack, order_ids: list[str]) -> list[str]:
+def _executions_of(stack: LocalPipeline, order_ids: list[str]) -> list[str]:
     """What the workflow did for orders that never left ACCEPTED/PENDING (a diagnosis aid)."""
     if not order_ids or stack.resources is None:
         return []
@@ -151,8 +151,8 @@ def _is_injected_crash_line(entry: dict[str, Any]) -> bool:
     )
 
 
-def gather_figures(stack: LocalStack, submitted: list[Submitted], log_file: Path | None) -> dict[str, Any]:
-    snapshot = _snapshot(stack)
+def gather_figures(stack: LocalPipeline, submitted: list[Submitted], log_file: Path | None) -> dict[str, Any]:
+    snapshot = read_snapshot(stack)
     accepted = [entry.order_id for entry in submitted if entry.accepted]
     statuses = Counter(str(snapshot.orders[i]["status"]) for i in accepted if i in snapshot.orders)
     attempts = Counter(int(snapshot.orders[i].get("attempts", 0)) for i in accepted if i in snapshot.orders)
@@ -171,7 +171,7 @@ def gather_figures(stack: LocalStack, submitted: list[Submitted], log_file: Path
         "terminal": dict(sorted(statuses.items())),
         "attempts": dict(sorted(attempts.items())),
         "failed_orders_by_source": dict(sorted(sources.items())),
-        "fulfilment_writes": injector["fulfilment_writes"],
+        "fulfillment_writes": injector["fulfillment_writes"],
         "faults_injected": injector["injected"],
         "faults_injected_at": injector["injected_at"],
         "invocations": injector["invocations"],
@@ -194,7 +194,7 @@ def print_report(result: ChaosResult, settings: FaultSettings) -> None:
     print(f"terminal states : {f['terminal']}")
     print(f"attempts        : {f['attempts']}  (fulfillment attempts per order)")
     print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source)")
-    print(f"fulfilments     : {f['fulfilment_writes']} committed FULFILLED writes")
+    print(f"fulfillments    : {f['fulfillment_writes']} committed FULFILLED writes")
     print(f"duration        : {result.seconds:.0f} s")
     print("invariants      : " + ("all hold" if not result.problems else f"{len(result.problems)} violations"))
     for problem in result.problems[:50]:
@@ -216,7 +216,7 @@ def main(
     # moto logs every failed execution's whole state tree at ERROR; the figures say enough.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     with log_path.open("w") as log_stream:
-        options = StackOptions(
+        options = PipelineOptions(
             api_port=api_port,
             aws_port=aws_port,
             success_rate=success_rate,
@@ -225,7 +225,7 @@ def main(
             faults=settings,
         )
         print(f"DOFS chaos: {orders} orders, seed {seed}, faults {settings.describe()}")
-        with LocalStack(options) as stack:
+        with LocalPipeline(options) as stack:
             print(f"local stack up: API {stack.api_url}  AWS {stack.aws_endpoint}  (function logs: {log_path})")
             result = run_chaos(stack, orders, seed, log_path, timeout=timeout)
     print_report(result, settings)

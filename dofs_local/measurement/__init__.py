@@ -1,0 +1,1 @@
+"""Measurement: the benchmark, what a run costs on AWS (metering, the cost model, prices)."""

@@ -1,0 +1,2 @@
+"""Scenarios that drive the local pipeline over HTTP: the demo and the chaos run, their
+shared client, and the contract's invariants they check."""
