@@ -29,7 +29,8 @@ class Stage:
     queue_visibility_timeout_seconds: int
     dlq_retention_seconds: int
     workflow_type: str
-    fulfillment_timeout_seconds: int
+    lambda_timeout_seconds: int
+    function_timeouts_seconds: dict[str, int]
     lambda_memory_mb: int
     function_environments: dict[str, dict[str, str]]
 
@@ -67,26 +68,31 @@ class Stage:
     def state_machine_arn(self) -> str:
         return f"arn:aws:states:{self.region}:{LOCAL_ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
 
+    def function_timeout_seconds(self, handler: str) -> int:
+        """The timeout Chalice packages for a function: its own lambda_timeout, else the stage's."""
+        return self.function_timeouts_seconds.get(handler, self.lambda_timeout_seconds)
+
     def api_environment(self) -> dict[str, str]:
         """The API handler's variables: the stage's plus its own (STATE_MACHINE_ARN)."""
         return {**self.environment, **self.function_environments.get("api_handler", {})}
 
 
-# Chalice's own default when neither the stage nor the top level sets lambda_memory_size.
+# Chalice's own defaults when neither the stage nor the top level sets lambda_memory_size / lambda_timeout.
 CHALICE_DEFAULT_MEMORY_MB = 128
+CHALICE_DEFAULT_TIMEOUT_SECONDS = 60
 
 
 class UnknownStageError(ValueError):
     """The stage is not in .chalice/config.json."""
 
 
-def read_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads(CONFIG_PATH.read_text())
+def read_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(path.read_text())
     return config
 
 
-def load_stage(name: str = "local") -> Stage:
-    config = read_config()
+def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
+    config = read_config(config_path)
     try:
         raw = config["stages"][name]
     except KeyError as exc:
@@ -101,8 +107,15 @@ def load_stage(name: str = "local") -> Stage:
         queue_visibility_timeout_seconds=int(settings["queue_visibility_timeout_seconds"]),
         dlq_retention_seconds=int(settings["dlq_retention_seconds"]),
         workflow_type=settings["workflow_type"],
-        fulfillment_timeout_seconds=int(settings["fulfillment_timeout_seconds"]),
-        # A stage's value wins over the top level's, as in Chalice.
+        # A function's value wins over the stage's, and the stage's over the top level's, as in Chalice.
+        lambda_timeout_seconds=int(
+            raw.get("lambda_timeout", config.get("lambda_timeout", CHALICE_DEFAULT_TIMEOUT_SECONDS))
+        ),
+        function_timeouts_seconds={
+            handler: int(function["lambda_timeout"])
+            for handler, function in raw.get("lambda_functions", {}).items()
+            if "lambda_timeout" in function
+        },
         lambda_memory_mb=int(
             raw.get("lambda_memory_size", config.get("lambda_memory_size", CHALICE_DEFAULT_MEMORY_MB))
         ),

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from dofs_local.stage import CONFIG_PATH, Stage, UnknownStageError, load_stage  # noqa: E402
+
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
-CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 EXPRESS_LIMIT_SECONDS = 300  # an EXPRESS execution is stopped after 5 minutes
 EXPRESS_MARGIN_SECONDS = 60  # what the worst case must leave of that limit
-CHALICE_DEFAULT_TIMEOUT_SECONDS = 60  # Chalice's lambda_timeout when config.json sets none
 # ASL defaults of a Retrier (States Language specification).
 DEFAULT_INTERVAL_SECONDS = 1.0
 DEFAULT_MAX_ATTEMPTS = 3
@@ -103,32 +105,16 @@ def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
     return json.loads(path.read_text())  # type: ignore[no-any-return]
 
 
-def stage_config(stage: str, config_path: Path = CONFIG_PATH) -> dict[str, Any]:
-    config = json.loads(config_path.read_text())
-    if stage not in config["stages"]:
-        raise SystemExit(f"stage {stage!r} is not in {config_path}")
-    return config  # type: ignore[no-any-return]
-
-
-def configured_timeout(config: dict[str, Any], stage: str, function: str) -> int:
-    """The timeout Chalice packages for a function: its own setting, the stage's, the app's, or 60 s."""
-    stage_settings = config["stages"][stage]
-    for settings in (stage_settings.get("lambda_functions", {}).get(function, {}), stage_settings, config):
-        if "lambda_timeout" in settings:
-            return int(settings["lambda_timeout"])
-    return CHALICE_DEFAULT_TIMEOUT_SECONDS
-
-
 def packaged_timeouts(package_dir: Path) -> dict[str, int]:
     """Handler name to the timeout of its aws_lambda_function in the packaged module."""
     main = json.loads((package_dir / "chalice.tf.json").read_text())
     return {name: int(function["timeout"]) for name, function in main["resource"]["aws_lambda_function"].items()}
 
 
-def function_timeout(config: dict[str, Any], stage: str, function: str, package_dir: Path | None = None) -> int:
+def function_timeout(stage: Stage, function: str, package_dir: Path | None = None) -> int:
     if package_dir is not None and (package_dir / "chalice.tf.json").exists():
         return packaged_timeouts(package_dir)[function]
-    return configured_timeout(config, stage, function)
+    return stage.function_timeout_seconds(function)
 
 
 def queue_worst_case_seconds(max_receive_count: int, visibility_timeout_seconds: int) -> int:
@@ -142,11 +128,10 @@ def smoke_worst_case_seconds(
 ) -> float:
     """From an accepted order to a terminal state on the stage: the workflow, every receive of
     order_queue failing, then one run of the dead-letter handler."""
-    config = stage_config(stage, config_path)
-    settings = config["stages"][stage]["dofs"]
+    settings = load_stage(stage, config_path)
     workflow = workflow_worst_case(asl if asl is not None else load_asl()).seconds
-    queue = queue_worst_case_seconds(settings["max_receive_count"], settings["queue_visibility_timeout_seconds"])
-    dead_letter = function_timeout(config, stage, "handle_dead_letter", package_dir)
+    queue = queue_worst_case_seconds(settings.max_receive_count, settings.queue_visibility_timeout_seconds)
+    dead_letter = function_timeout(settings, "handle_dead_letter", package_dir)
     return workflow + queue + dead_letter
 
 
@@ -162,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "smoke-timeout":
         package_dir = args.package_dir or PROJECT_DIR / "build" / "package" / args.stage
-        print(math.ceil(smoke_worst_case_seconds(args.stage, config_path=args.config, package_dir=package_dir)))
+        try:
+            worst = smoke_worst_case_seconds(args.stage, config_path=args.config, package_dir=package_dir)
+        except UnknownStageError as exc:
+            raise SystemExit(str(exc)) from exc
+        print(math.ceil(worst))
     else:
         case = workflow_worst_case(load_asl(args.asl))
         print(f"{case.seconds:g} s: {' -> '.join(case.path)}")

@@ -47,7 +47,7 @@ from dofs_local.stage import load_stage
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
 # The timeout a timed-out invocation reports: the local stage's function timeout.
-LAMBDA_TIMEOUT_SECONDS = load_stage("local").fulfillment_timeout_seconds
+LAMBDA_TIMEOUT_SECONDS = load_stage("local").function_timeout_seconds("fulfill_order")
 
 
 class FaultKind(StrEnum):

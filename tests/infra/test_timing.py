@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dofs_local.stage import load_stage
 from scripts import timing
 from scripts.tfmodel import load_module
 from tests.infra.conftest import PROJECT_DIR, STAGE
@@ -113,9 +114,9 @@ def test_the_visibility_check_catches_a_short_dlq_or_a_longer_function(packaged_
 
 def test_packaged_timeouts_are_what_the_config_says(packaged_app: Path) -> None:
     """The smoke timeout reads the config where no package exists: Chalice's precedence must match."""
-    config = project_config()
+    stage = load_stage(STAGE)
     timeouts = timing.packaged_timeouts(packaged_app)
-    assert timeouts == {name: timing.configured_timeout(config, STAGE, name) for name in timeouts}
+    assert timeouts == {name: stage.function_timeout_seconds(name) for name in timeouts}
 
 
 def make_smoke_timeout(*variables: str) -> int:
