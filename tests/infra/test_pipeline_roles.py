@@ -1,0 +1,281 @@
+"""Each pipeline role does its stage's work, under IAM enforcement (issue 10).
+
+infra/bootstrap (the state bucket) and infra/cicd (the build roles, their policies and the
+stage's permissions boundary) are applied to moto's server as an administrator. Then, with
+moto's IAM enforcement on and the credentials sts:AssumeRole gives for each build's role:
+
+- the Plan role runs the dev stage's `terraform plan -out` (what `make plan` runs) against the
+  S3 state in the bootstrap's bucket, taking its lock;
+- the Deploy role applies exactly that saved plan (what `make deploy-plan` runs);
+- a second plan by the Plan role shows no changes;
+- the Smoke role reads its stage's API key, as `make smoke-deployed` does;
+- the Deploy role destroys the stage.
+
+moto evaluates a role's actions; it compares resources only where it knows the ARN a call
+acts on (S3, SQS, IAM roles) and ignores conditions (patch_moto_resource_matching). Resource
+and condition scoping are checked on the rendered policies instead (test_policy_analysis.py
+and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.infra.conftest import STAGE, Terraform, make_workspace
+from tests.infra.test_apply import (
+    EMULATOR_VARIABLES,
+    ENDPOINT_SERVICES,
+    REGION,
+    emulator_override,
+    moto_endpoint,  # noqa: F401 - the module's emulator (a fixture)
+)
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+APP = "dofs"
+STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
+CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
+CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stage": STAGE}
+# infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
+# without a location (AWS does not), so the projects and the pipeline are left out.
+CICD_IAM = ("aws_iam_role_policy.codebuild", "aws_iam_role_policy_attachment.stage", "aws_iam_policy.stage_boundary")
+CICD_PREFIX = f"{APP}-cicd-{STAGE}"
+IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
+BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
+STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+
+@dataclass
+class Pipeline:
+    endpoint: str
+    root: Path  # the temporary workspace
+    stage_dir: Path
+    base_env: dict[str, str]  # terraform's environment without credentials
+    terraform: Terraform
+    roles: dict[str, Credentials]  # build (plan, deploy, smoke) -> its role's session
+
+    def as_role(self, build: str) -> Terraform:
+        """terraform as the build's role, with the environment its CodeBuild project sets."""
+        env = {**self.base_env, **self.roles[build].env(), "TF_VAR_permissions_boundary_arn": BOUNDARY_ARN}
+        return Terraform(self.terraform.binary, env)
+
+    def admin_client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+
+    def role_client(self, build: str, service: str) -> Any:
+        credentials = self.roles[build]
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )  # fmt: skip
+
+
+def set_enforcement(on: bool) -> None:
+    """moto's switch: after INITIAL_NO_AUTH_ACTION_COUNT unauthenticated calls, every call is
+    authenticated and checked against the caller's IAM. The server runs in this process, so
+    this sets what its POST /moto-api/reset-auth sets."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if on else float("inf")
+    ActionAuthenticatorMixin.request_count = 0
+
+
+def patch_moto_resource_matching() -> Any:
+    """moto passes "*" as the resource of a call whose ARN it does not work out (most services),
+    and "*" matches no scoped Resource, so every scoped statement would deny. Treat an unknown
+    resource as matching: moto then checks the actions, and the resources where it knows them."""
+    from moto.iam.access_control import IAMPolicyStatement
+
+    original = IAMPolicyStatement._match
+
+    def match(pattern: str, string: str) -> re.Match[str] | None:
+        return re.match(".*", string) if string == "*" else original(pattern, string)
+
+    IAMPolicyStatement._match = staticmethod(match)  # type: ignore[method-assign]
+    return original
+
+
+DENIED: list[str] = []  # "role action": every call moto refused, for the failure messages
+
+
+# moto names an action by the service's signing name; IAM by its own prefix.
+IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+
+def record_denials() -> tuple[Any, Any]:
+    """AccessDenied answers carry no action for some protocols (a bare 403): note each one. And
+    check CloudWatch's calls as cloudwatch:..., the action IAM knows."""
+    from moto.iam.access_control import IAMRequest, IAMRequestBase
+
+    original_raise, original_check = IAMRequest._raise_access_denied, IAMRequestBase.check_action_permitted
+
+    def raise_access_denied(self: IAMRequest) -> None:
+        DENIED.append(f"{self._access_key.arn.split('/')[-2]} {self._action}")
+        original_raise(self)
+
+    def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
+        prefix, _, name = self._action.partition(":")
+        self._action = f"{IAM_PREFIX_OF_SIGNING_NAME.get(prefix, prefix)}:{name}"
+        original_check(self, resource)
+
+    IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    return original_raise, original_check
+
+
+def provider_override(endpoint: str, services: tuple[str, ...]) -> dict[str, Any]:
+    """The aws provider pointed at the emulator, credentials from the environment."""
+    provider = emulator_override(endpoint, Path("unused"))["provider"]["aws"]
+    provider = {key: value for key, value in provider.items() if key not in {"access_key", "secret_key"}}
+    provider["endpoints"] = [dict.fromkeys(services, endpoint)]
+    return {"provider": {"aws": provider}}
+
+
+def s3_backend(endpoint: str) -> dict[str, Any]:
+    """The stage's own S3 backend, on the emulator's state bucket."""
+    return {
+        "s3": {
+            "endpoints": {"s3": endpoint, "sts": endpoint},
+            "use_path_style": True,
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+        }
+    }
+
+
+def apply_as_admin(
+    terraform: Terraform, workdir: Path, endpoint: str, state: Path, variables: dict[str, str], *targets: str
+) -> None:
+    override = provider_override(endpoint, CICD_ENDPOINT_SERVICES)
+    override["provider"]["aws"].update(access_key="testing", secret_key="testing")
+    override["terraform"] = {"backend": {"local": {"path": str(state)}}}
+    (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    terraform.init(workdir)
+    arguments = [arg for name, value in variables.items() for arg in ("-var", f"{name}={value}")]
+    targeted = [f"-target={target}" for target in targets]
+    terraform.run(workdir, "apply", "-auto-approve", "-no-color", "-input=false", *arguments, *targeted, timeout=480)
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    terraform: Terraform,
+    packaged_app: Path,
+    moto_endpoint: str,  # noqa: F811 - the fixture imported above
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pipeline]:
+    root = make_workspace(tmp_path_factory.mktemp("pipeline"), packaged_app)
+    base_env = {
+        **terraform.env,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "HTTPS_PROXY": "http://127.0.0.1:9",  # nothing leaves the machine
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    for name in ("https_proxy", "http_proxy", "no_proxy", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        base_env.pop(name, None)
+    admin = Terraform(
+        terraform.binary, {**base_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    )
+    apply_as_admin(admin, root / "infra" / "bootstrap", moto_endpoint, root / "bootstrap.tfstate",
+                   {"region": REGION, "manage_api_gateway_account": "false"})  # fmt: skip
+    # The emulator speaks plain HTTP, which the state bucket's TLS-only policy refuses, as AWS
+    # would (moto evaluates bucket policies).
+    admin_s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    admin_s3.delete_bucket_policy(Bucket=STATE_BUCKET)
+    apply_as_admin(admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate", CICD_VARIABLES, *CICD_IAM)
+    sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    roles = {}
+    for build in ("plan", "deploy", "smoke"):
+        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
+        found = session["Credentials"]
+        roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
+
+    stage_dir = root / "infra" / "stages" / STAGE
+    override = {
+        **provider_override(moto_endpoint, ENDPOINT_SERVICES),
+        "terraform": {"backend": s3_backend(moto_endpoint)},
+    }
+    (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles)
+
+    original_match = patch_moto_resource_matching()
+    original_denied = record_denials()
+    set_enforcement(on=True)
+    try:
+        plan_role = found_pipeline.as_role("plan")
+        # What `make plan STAGE=dev` runs (scripts/infra.py), with the emulator's variables.
+        plan_role.run(stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
+                      "-backend-config=backend.s3.tfbackend", f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+        yield found_pipeline
+    finally:
+        set_enforcement(on=False)
+        from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase
+
+        IAMPolicyStatement._match = original_match  # type: ignore[method-assign]
+        IAMRequest._raise_access_denied = original_denied[0]  # type: ignore[method-assign]
+        IAMRequestBase.check_action_permitted = original_denied[1]  # type: ignore[method-assign]
+
+
+def plan(pipeline: Pipeline, build: str) -> Any:
+    return pipeline.as_role(build).run(
+        pipeline.stage_dir, "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES, timeout=480
+    )
+
+
+def test_the_plan_role_plans_the_stage_and_saves_the_plan(pipeline: Pipeline) -> None:
+    DENIED.clear()
+    plan(pipeline, "plan")
+    assert DENIED == []
+    assert (pipeline.stage_dir / "tfplan").is_file()
+
+
+def test_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
+    """The check can fail: the Plan role without its StateLock statement cannot take the lock."""
+    role = f"{CICD_PREFIX}-plan"
+    set_enforcement(on=False)
+    iam = pipeline.admin_client("iam")
+    policy = iam.get_role_policy(RoleName=role, PolicyName="build")["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    without_lock = {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") != "StateLock"]}
+    assert without_lock != policy
+    iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(without_lock))
+    set_enforcement(on=True)
+    DENIED.clear()
+    try:
+        with pytest.raises(AssertionError, match=r"(?s)acquiring the state lock.*PutObject.*StatusCode: 403"):
+            plan(pipeline, "plan")
+    finally:
+        set_enforcement(on=False)
+        iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(policy))
+        set_enforcement(on=True)
