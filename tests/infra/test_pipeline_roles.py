@@ -33,7 +33,9 @@ from tests.infra.conftest import STAGE, Terraform, make_workspace
 from tests.infra.test_apply import (
     EMULATOR_VARIABLES,
     ENDPOINT_SERVICES,
+    HANDLERS,
     REGION,
+    _changed_attributes,
     emulator_override,
     moto_endpoint,  # noqa: F401 - the module's emulator (a fixture)
 )
@@ -106,47 +108,54 @@ def set_enforcement(on: bool) -> None:
     ActionAuthenticatorMixin.request_count = 0
 
 
-def patch_moto_resource_matching() -> Any:
-    """moto passes "*" as the resource of a call whose ARN it does not work out (most services),
-    and "*" matches no scoped Resource, so every scoped statement would deny. Treat an unknown
-    resource as matching: moto then checks the actions, and the resources where it knows them."""
-    from moto.iam.access_control import IAMPolicyStatement
-
-    original = IAMPolicyStatement._match
-
-    def match(pattern: str, string: str) -> re.Match[str] | None:
-        return re.match(".*", string) if string == "*" else original(pattern, string)
-
-    IAMPolicyStatement._match = staticmethod(match)  # type: ignore[method-assign]
-    return original
-
-
-DENIED: list[str] = []  # "role action": every call moto refused, for the failure messages
-
+DENIED: list[str] = []  # "role action" or "role action: why" of every call moto refused
 
 # moto names an action by the service's signing name; IAM by its own prefix.
 IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
 
 
-def record_denials() -> tuple[Any, Any]:
-    """AccessDenied answers carry no action for some protocols (a bare 403): note each one. And
-    check CloudWatch's calls as cloudwatch:..., the action IAM knows."""
-    from moto.iam.access_control import IAMRequest, IAMRequestBase
+def patch_moto_iam(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four fixes to moto's IAM enforcement, and a record of what it refuses.
 
-    original_raise, original_check = IAMRequest._raise_access_denied, IAMRequestBase.check_action_permitted
+    - moto passes "*" as the resource of a call whose ARN it does not work out (most services),
+      and "*" matches no scoped Resource: an unknown resource is taken as matching, so moto
+      checks the actions, and the resources where it knows them (S3, SQS, IAM roles);
+    - CloudWatch's calls are checked as cloudwatch:..., not by the signing name monitoring:...;
+    - the SigV4 signature is not checked: moto's recomputation disagrees with the Go SDK's for
+      some Lambda paths (GetFunction of a name with "_"), and signatures are not what this
+      checks; the access key still decides which role's policies apply;
+    - some protocols get a bare 403 back: each refusal is noted in DENIED for the messages.
+    """
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase, S3IAMRequest
 
-    def raise_access_denied(self: IAMRequest) -> None:
-        DENIED.append(f"{self._access_key.arn.split('/')[-2]} {self._action}")
-        original_raise(self)
+    match = IAMPolicyStatement._match
 
-    def check_action_permitted(self: IAMRequestBase, resource: str) -> None:
+    def match_unknown_resource(pattern: str, string: str) -> re.Match[str] | None:
+        return re.match(".*", string) if string == "*" else match(pattern, string)
+
+    check = IAMRequestBase.check_action_permitted
+
+    def check_with_iam_prefix(self: IAMRequestBase, resource: str) -> None:
         prefix, _, name = self._action.partition(":")
         self._action = f"{IAM_PREFIX_OF_SIGNING_NAME.get(prefix, prefix)}:{name}"
-        original_check(self, resource)
+        check(self, resource)
 
-    IAMRequest._raise_access_denied = raise_access_denied  # type: ignore[method-assign]
-    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
-    return original_raise, original_check
+    def recording(cls: Any, method: str, why: str) -> None:
+        original = getattr(cls, method)
+
+        def record(self: IAMRequestBase, *args: Any) -> None:
+            role = getattr(getattr(self, "_access_key", None), "arn", "?/unknown/").split("/")[-2]
+            DENIED.append(f"{role} {self._action}{why}")
+            original(self, *args)
+
+        monkeypatch.setattr(cls, method, record)
+
+    monkeypatch.setattr(IAMPolicyStatement, "_match", staticmethod(match_unknown_resource))
+    monkeypatch.setattr(IAMRequestBase, "check_action_permitted", check_with_iam_prefix)
+    monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
+    for cls in (IAMRequest, S3IAMRequest):
+        recording(cls, "_raise_access_denied", "")
+        recording(cls, "_raise_invalid_access_key", ": access key")
 
 
 def provider_override(endpoint: str, services: tuple[str, ...]) -> dict[str, Any]:
@@ -229,8 +238,8 @@ def pipeline(
     (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
     found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles)
 
-    original_match = patch_moto_resource_matching()
-    original_denied = record_denials()
+    monkeypatch = pytest.MonkeyPatch()
+    patch_moto_iam(monkeypatch)
     set_enforcement(on=True)
     try:
         plan_role = found_pipeline.as_role("plan")
@@ -240,11 +249,7 @@ def pipeline(
         yield found_pipeline
     finally:
         set_enforcement(on=False)
-        from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase
-
-        IAMPolicyStatement._match = original_match  # type: ignore[method-assign]
-        IAMRequest._raise_access_denied = original_denied[0]  # type: ignore[method-assign]
-        IAMRequestBase.check_action_permitted = original_denied[1]  # type: ignore[method-assign]
+        monkeypatch.undo()
 
 
 def plan(pipeline: Pipeline, build: str) -> Any:
@@ -253,14 +258,49 @@ def plan(pipeline: Pipeline, build: str) -> Any:
     )
 
 
-def test_the_plan_role_plans_the_stage_and_saves_the_plan(pipeline: Pipeline) -> None:
+def run_as(pipeline: Pipeline, build: str, *args: str) -> Any:
+    """terraform as the build's role; a failure names every call moto refused."""
     DENIED.clear()
-    plan(pipeline, "plan")
+    try:
+        return pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=600)
+    except AssertionError as error:
+        raise AssertionError(f"refused: {sorted(set(DENIED))}\n{error}") from None
+
+
+def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(pipeline: Pipeline) -> None:
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES)
     assert DENIED == []
     assert (pipeline.stage_dir / "tfplan").is_file()
 
 
-def test_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
+def test_2_the_deploy_role_applies_exactly_the_saved_plan(pipeline: Pipeline) -> None:
+    run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "tfplan")
+    assert DENIED == []
+    resources = json.loads(run_as(pipeline, "deploy", "show", "-json").stdout)["values"]["root_module"]
+    assert resources  # the state, in the bucket, now holds the stage
+
+
+def test_3_the_stage_roles_carry_the_boundary(pipeline: Pipeline) -> None:
+    iam = pipeline.role_client("plan", "iam")
+    names = [f"{APP}-{STAGE}-{handler}" for handler in HANDLERS] + [f"{APP}-{STAGE}-order-workflow-role"]
+    for name in names:
+        role = iam.get_role(RoleName=name)["Role"]
+        assert role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == BOUNDARY_ARN, name
+
+
+def test_4_a_second_plan_by_the_plan_role_changes_nothing(pipeline: Pipeline) -> None:
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *STAGE_VARIABLES)
+    plan = json.loads(run_as(pipeline, "plan", "show", "-json", "second.tfplan").stdout)
+    changes = [
+        change["address"]
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] != ["no-op"]
+        and (_changed_attributes(change["change"]) or change["change"]["actions"] != ["update"])
+    ]
+    assert changes == []
+
+
+def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
     """The check can fail: the Plan role without its StateLock statement cannot take the lock."""
     role = f"{CICD_PREFIX}-plan"
     set_enforcement(on=False)
@@ -279,3 +319,11 @@ def test_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline
         set_enforcement(on=False)
         iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(policy))
         set_enforcement(on=True)
+
+
+def test_7_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
+    """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
+    one meant for it."""
+    run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
+    assert DENIED == []
+    assert pipeline.role_client("plan", "lambda").list_functions()["Functions"] == []
