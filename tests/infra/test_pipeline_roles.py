@@ -20,16 +20,22 @@ and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
-from tests.infra.conftest import STAGE, Terraform, make_workspace
+from tests.cicd.fake_api import FakeApi, serve
+from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 from tests.infra.test_apply import (
     EMULATOR_VARIABLES,
     ENDPOINT_SERVICES,
@@ -40,6 +46,7 @@ from tests.infra.test_apply import (
     moto_endpoint,  # noqa: F401 - the module's emulator (a fixture)
 )
 
+MAKE = shutil.which("make")
 ACCOUNT_ID = "123456789012"  # moto's default account
 APP = "dofs"
 STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
@@ -75,7 +82,8 @@ class Pipeline:
     stage_dir: Path
     base_env: dict[str, str]  # terraform's environment without credentials
     terraform: Terraform
-    roles: dict[str, Credentials]  # build (plan, deploy, smoke) -> its role's session
+    roles: dict[str, Credentials]  # build (test, plan, deploy, smoke) -> its role's session
+    admin: Terraform  # terraform with the administrator's credentials, for bootstrap and cicd
 
     def as_role(self, build: str) -> Terraform:
         """terraform as the build's role, with the environment its CodeBuild project sets."""
@@ -120,7 +128,8 @@ def patch_moto_iam(monkeypatch: pytest.MonkeyPatch) -> None:
     - moto passes "*" as the resource of a call whose ARN it does not work out (most services),
       and "*" matches no scoped Resource: an unknown resource is taken as matching, so moto
       checks the actions, and the resources where it knows them (S3, SQS, IAM roles);
-    - CloudWatch's calls are checked as cloudwatch:..., not by the signing name monitoring:...;
+    - CloudWatch's calls are checked as cloudwatch:..., not by the signing name monitoring:...,
+      and API Gateway's as apigateway:<HTTP method>, as IAM names them;
     - the SigV4 signature is not checked: moto's recomputation disagrees with the Go SDK's for
       some Lambda paths (GetFunction of a name with "_"), and signatures are not what this
       checks; the access key still decides which role's policies apply;
@@ -137,6 +146,8 @@ def patch_moto_iam(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def check_with_iam_prefix(self: IAMRequestBase, resource: str) -> None:
         prefix, _, name = self._action.partition(":")
+        if prefix == "apigateway":  # IAM names API Gateway's actions by HTTP method
+            name = botocore.session.get_session().get_service_model("apigateway").operation_model(name).http["method"]
         self._action = f"{IAM_PREFIX_OF_SIGNING_NAME.get(prefix, prefix)}:{name}"
         check(self, resource)
 
@@ -225,7 +236,7 @@ def pipeline(
     sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name=REGION,
                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     roles = {}
-    for build in ("plan", "deploy", "smoke"):
+    for build in ("test", "plan", "deploy", "smoke"):
         session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
         found = session["Credentials"]
         roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
@@ -236,7 +247,7 @@ def pipeline(
         "terraform": {"backend": s3_backend(moto_endpoint)},
     }
     (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
-    found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles)
+    found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles, admin)
 
     monkeypatch = pytest.MonkeyPatch()
     patch_moto_iam(monkeypatch)
@@ -319,6 +330,45 @@ def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeli
         set_enforcement(on=False)
         iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(policy))
         set_enforcement(on=True)
+
+
+@pytest.mark.skipif(
+    shutil.which("aws") is None or shutil.which("make") is None, reason="make smoke-deployed needs make and the AWS CLI"
+)
+def test_6_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
+    """`make smoke-deployed` as the Smoke role: it reads its stage's API key from API Gateway and
+    posts an order. The emulator run has no API (enable_api_gateway=false), so a key tagged as
+    the stage's stands in for it, and a fake API answers (tests/cicd/fake_api.py); the test
+    build's role, without apigateway:GET, is refused the key."""
+    set_enforcement(on=False)
+    key = pipeline.admin_client("apigateway").create_api_key(
+        name=f"{APP}-{STAGE}-key",
+        enabled=True,
+        value="stage-key-value-0123456789",
+        tags={"Project": APP, "Stage": STAGE},
+    )
+    set_enforcement(on=True)
+    api = FakeApi()
+    with serve(api) as url:
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps({
+            "api_url": {"sensitive": False, "type": "string", "value": url + "/api/"},
+            "api_key_id": {"sensitive": False, "type": "string", "value": key["id"]},
+        }))  # fmt: skip
+        env = {
+            **os.environ, **pipeline.roles["smoke"].env(), "AWS_ENDPOINT_URL": pipeline.endpoint,
+            "AWS_DEFAULT_REGION": REGION, "NO_PROXY": "127.0.0.1,localhost", "API_KEY": "", "API_URL": "",
+        }  # fmt: skip
+        env.pop("AWS_PROFILE", None)
+        DENIED.clear()
+        result = subprocess.run(  # noqa: S603 - fixed arguments
+            [str(MAKE), "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05"],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
+    assert api.requests[0][2]["x-api-key"] == "stage-key-value-0123456789"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        pipeline.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
 
 
 def test_7_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
