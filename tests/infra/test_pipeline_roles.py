@@ -35,6 +35,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.cicd.fake_api import FakeApi, serve
+from tests.infra import policy_analysis
 from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 from tests.infra.test_apply import (
     EMULATOR_VARIABLES,
@@ -58,6 +59,7 @@ CICD_IAM = ("aws_iam_role_policy.codebuild", "aws_iam_role_policy_attachment.sta
 CICD_PREFIX = f"{APP}-cicd-{STAGE}"
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
+STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
 STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
 
 
@@ -332,8 +334,79 @@ def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeli
         set_enforcement(on=True)
 
 
+def rendered_policies(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    """ "root:address" -> document, of every aws_iam_policy_document of the three root modules."""
+    shown = {
+        "stage": json.loads(run_as(pipeline, "plan", "show", "-json").stdout),
+        "cicd": json.loads(pipeline.admin.run(pipeline.root / "infra" / "cicd", "show", "-json").stdout),
+        "bootstrap": json.loads(pipeline.admin.run(pipeline.root / "infra" / "bootstrap", "show", "-json").stdout),
+    }
+    return {
+        f"{root}:{address}": document
+        for root, show in shown.items()
+        for address, document in policy_analysis.policy_documents(show).items()
+    }
+
+
+def test_4b_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> None:
+    """Function roles, the workflow's role, key and topic policies of the stage (as the Deploy
+    role applied them), the pipeline's build roles and stage policies, the bootstrap's: each
+    rendered by Terraform, no finding of parliament or cloudsplaining left unexplained."""
+    documents = rendered_policies(pipeline)
+    expected_documents = (
+        "stage:module.iam.data.aws_iam_policy_document.function",
+        "stage:module.stepfunctions.data.aws_iam_policy_document.this",
+        "cicd:data.aws_iam_policy_document.stage",
+        "cicd:data.aws_iam_policy_document.codebuild",
+        "bootstrap:data.aws_iam_policy_document.tls_only",
+    )
+    for expected in expected_documents:
+        assert any(address.startswith(expected) for address in documents), expected
+    assert policy_analysis.unexplained(documents) == []
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_4c_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline: Pipeline) -> None:
+    """What moto does not enforce, checked on the rendered policies: the boundary condition on
+    every role-writing call (defect 3), tag conditions on API Gateway (defect 9), the topic
+    key's and the event source mappings' tagging actions (defect 2)."""
+    documents = rendered_policies(pipeline)
+    stage = 'cicd:data.aws_iam_policy_document.stage["{}"]'
+    roles = documents[stage.format("write-roles")]["Statement"]
+    sets_permissions = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+                        "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}  # fmt: skip
+    for statement in roles:
+        if statement["Effect"] == "Allow" and sets_permissions & set(_actions(statement)):
+            assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN, statement
+    denied = {action for statement in roles if statement["Effect"] == "Deny" for action in _actions(statement)}
+    assert "iam:DeleteRolePermissionsBoundary" in denied
+    tag_conditions = [
+        {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
+    ]
+    for address, document in documents.items():
+        for statement in document["Statement"] if address.startswith("cicd:") else []:
+            resources = statement.get("Resource", [])
+            if any(action.startswith("apigateway:") for action in _actions(statement)) and not str(resources).endswith(
+                "/account"
+            ):
+                assert statement.get("Condition", {}).get("StringEquals") in tag_conditions, (address, statement)
+    control = {
+        action for statement in documents[stage.format("write-control")]["Statement"] for action in _actions(statement)
+    }
+    assert {"kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:TagResource", "kms:CreateAlias",
+            "kms:ScheduleKeyDeletion"} <= control  # fmt: skip
+    read = {action for statement in documents[stage.format("read")]["Statement"] for action in _actions(statement)}
+    assert {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "lambda:ListTags"} <= read
+    data = documents[stage.format("write-data")]["Statement"]
+    assert [s for s in data if "lambda:TagResource" in _actions(s) and "event-source-mapping" in str(s["Resource"])]
+
+
 @pytest.mark.skipif(
-    shutil.which("aws") is None or shutil.which("make") is None, reason="make smoke-deployed needs make and the AWS CLI"
+    shutil.which("aws") is None or MAKE is None, reason="make smoke-deployed needs make and the AWS CLI"
 )
 def test_6_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
     """`make smoke-deployed` as the Smoke role: it reads its stage's API key from API Gateway and
