@@ -199,8 +199,12 @@ locals {
   #   write-data     create/change/delete tables, queues, workflow, functions, log groups;
   #   write-roles    the stage's roles, only with the stage boundary;
   #   write-control  API, alarms, dashboard, topic and its key.
+  # tests/infra/policy_analysis.py ALLOWED lists each finding of parliament/cloudsplaining
+  # left here, with the reason given in the comment next to its statement.
   stage_statements = {
     read = {
+      # Read-only wildcards: the account-level calls they also name need "*", so these scoped
+      # statements grant only the reads of the stage's own resources.
       Tables              = { effect = "Allow", actions = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"], resources = local.stage_arns.tables, condition = "none" }
       Queues              = { effect = "Allow", actions = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"], resources = local.stage_arns.queues, condition = "none" }
       StateMachines       = { effect = "Allow", actions = ["states:Describe*", "states:List*"], resources = local.stage_arns.state_machines, condition = "none" }
@@ -211,13 +215,12 @@ locals {
       ApiAccount          = { effect = "Allow", actions = ["apigateway:GET"], resources = ["${local.apigw}/account"], condition = "none" }
       LogGroups           = { effect = "Allow", actions = ["logs:ListTagsLogGroup", "logs:ListTagsForResource"], resources = local.stage_arns.log_groups, condition = "none" }
       # These calls support no resource-level permissions: AWS requires "*".
-      List              = { effect = "Allow", actions = ["lambda:ListEventSourceMappings", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "kms:ListAliases", "sts:GetCallerIdentity"], resources = ["*"], condition = "none" }
-      DescribeLogGroups = { effect = "Allow", actions = ["logs:DescribeLogGroups"], resources = ["${local.logs}:*"], condition = "none" } # lists by name prefix
-      DescribeKeys      = { effect = "Allow", actions = ["kms:DescribeKey"], resources = local.stage_arns.keys, condition = "none" }      # AWS-managed or given keys too
-      TopicKey          = { effect = "Allow", actions = ["kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"], resources = local.stage_arns.keys, condition = "stage_resource" }
-      Alarms            = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns.alarms, condition = "none" }
-      Dashboards        = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns.dashboards, condition = "none" }
-      Topics            = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns.topics, condition = "none" }
+      List         = { effect = "Allow", actions = ["lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "kms:ListAliases", "sts:GetCallerIdentity"], resources = ["*"], condition = "none" }
+      DescribeKeys = { effect = "Allow", actions = ["kms:DescribeKey"], resources = local.stage_arns.keys, condition = "none" } # AWS-managed or given keys too
+      TopicKey     = { effect = "Allow", actions = ["kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"], resources = local.stage_arns.keys, condition = "stage_resource" }
+      Alarms       = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns.alarms, condition = "none" }
+      Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns.dashboards, condition = "none" }
+      Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns.topics, condition = "none" }
     }
     write-data = {
       Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns.tables, condition = "none" }
@@ -234,6 +237,7 @@ locals {
       LogGroups                = { effect = "Allow", actions = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource"], resources = local.stage_arns.log_groups, condition = "none" }
     }
     write-roles = {
+      # StringEquals, as in AWS's examples for iam:PermissionsBoundary (parliament: "usable").
       # Issue 10, defect 3: without the boundary, a role the Deploy role writes could be given
       # any permission and passed to a function it creates. Every call that sets a role's
       # permissions requires the stage boundary on that role.
@@ -251,12 +255,14 @@ locals {
       Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
       Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns.alarms, condition = "none" }
       Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns.dashboards, condition = "none" }
-      Topics     = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns.topics, condition = "none" }
+      # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
+      Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns.topics, condition = "none" }
       # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires
       # "*"; the key must carry the stage's tags from its creation (tag-on-create needs TagResource).
       CreateTopicKey = { effect = "Allow", actions = ["kms:CreateKey", "kms:TagResource"], resources = ["*"], condition = "stage_request" }
-      TopicKey       = { effect = "Allow", actions = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.keys, condition = "stage_resource" }
-      TopicKeyAlias  = { effect = "Allow", actions = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.key_aliases, condition = "none" }
+      # CreateAlias/DeleteAlias/UpdateAlias need the key and the alias: one statement per type.
+      TopicKey      = { effect = "Allow", actions = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.keys, condition = "stage_resource" }
+      TopicKeyAlias = { effect = "Allow", actions = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.key_aliases, condition = "none" }
     }
   }
 

@@ -362,7 +362,8 @@ def test_4b_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> N
     )
     for expected in expected_documents:
         assert any(address.startswith(expected) for address in documents), expected
-    assert policy_analysis.unexplained(documents) == []
+    unexplained = policy_analysis.unexplained(documents)
+    assert unexplained == [], "\n".join(f"({address!r}, {sid!r}, {finding!r})" for address, sid, finding in unexplained)
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
