@@ -348,7 +348,7 @@ def rendered_policies(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_4b_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> None:
+def test_6_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> None:
     """Function roles, the workflow's role, key and topic policies of the stage (as the Deploy
     role applied them), the pipeline's build roles and stage policies, the bootstrap's: each
     rendered by Terraform, no finding of parliament or cloudsplaining left unexplained."""
@@ -371,7 +371,7 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [actions] if isinstance(actions, str) else list(actions)
 
 
-def test_4c_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline: Pipeline) -> None:
+def test_7_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline: Pipeline) -> None:
     """What moto does not enforce, checked on the rendered policies: the boundary condition on
     every role-writing call (defect 3), tag conditions on API Gateway (defect 9), the topic
     key's and the event source mappings' tagging actions (defect 2)."""
@@ -409,7 +409,7 @@ def test_4c_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline
 @pytest.mark.skipif(
     shutil.which("aws") is None or MAKE is None, reason="make smoke-deployed needs make and the AWS CLI"
 )
-def test_6_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
     """`make smoke-deployed` as the Smoke role: it reads its stage's API key from API Gateway and
     posts an order. The emulator run has no API (enable_api_gateway=false), so a key tagged as
     the stage's stands in for it, and a fake API answers (tests/cicd/fake_api.py); the test
@@ -445,7 +445,7 @@ def test_6_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pip
         pipeline.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
 
 
-def test_7_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
+def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
     """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
     one meant for it."""
     run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
