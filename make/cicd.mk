@@ -75,8 +75,14 @@ deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfp
 	$(call cicd_init_stage)
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
 
-deploy-outputs: infra-check ## Save the stage's terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
+# DEPLOY_OUTPUTS becomes a pipeline artifact: sensitive outputs (api_key_value) are left out
+# (issue 10, defect 4); the Smoke stage reads the key's value from API Gateway instead. An
+# empty or failed `terraform output` makes the filter fail, and no file is written.
+deploy-outputs: infra-check ## Save the stage's non-sensitive terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
 	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'
 	$(call cicd_init_stage,>/dev/null)
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) output -json > '$(DEPLOY_OUTPUTS)'
-	@echo "outputs of $(STAGE) saved to $(DEPLOY_OUTPUTS)"
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) output -json \
+		| $(PYTHON) -c 'import json, sys; json.dump({name: output for name, output in json.load(sys.stdin).items() if not output.get("sensitive")}, sys.stdout, indent=2)' \
+		> '$(DEPLOY_OUTPUTS).tmp' || { rm -f '$(DEPLOY_OUTPUTS).tmp'; exit 1; }
+	@mv '$(DEPLOY_OUTPUTS).tmp' '$(DEPLOY_OUTPUTS)'
+	@echo "non-sensitive outputs of $(STAGE) saved to $(DEPLOY_OUTPUTS)"

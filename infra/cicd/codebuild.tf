@@ -51,6 +51,16 @@ resource "aws_codebuild_project" "build" {
       value = var.terraform_version
     }
 
+    # The stage's roles must carry the boundary the Deploy role is held to (iam_roles.tf).
+    dynamic "environment_variable" {
+      for_each = contains(["plan", "deploy"], each.key) ? [aws_iam_policy.stage_boundary.arn] : []
+
+      content {
+        name  = "TF_VAR_permissions_boundary_arn"
+        value = environment_variable.value
+      }
+    }
+
     environment_variable {
       name  = "TF_IN_AUTOMATION"
       value = "1"

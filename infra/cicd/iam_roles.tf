@@ -4,7 +4,10 @@
 #   plan   reads the stage's resources and state, and takes/releases the state lock;
 #   deploy also creates, changes and deletes resources named {app}-{stage}*, and writes state;
 #   smoke  reads the value of the stage's API key.
-# Resources are named wherever the AWS API allows it; "*" only where AWS requires it.
+# Resources are named wherever the AWS API allows it, found by the stage's tags where their ARNs
+# carry ids; "*" only where AWS requires it. Every role the Deploy role writes carries the stage
+# boundary (stage_boundary below). tests/infra/test_pipeline_roles.py runs each stage with its
+# role against the emulator and analyses every policy with parliament and cloudsplaining.
 
 locals {
   arn    = "arn:${local.partition}"
@@ -24,13 +27,14 @@ locals {
     alarms         = ["${local.arn}:cloudwatch:${local.ra}:alarm:${local.stage_prefix}-*"]
     dashboards     = ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${local.stage_prefix}-*"]
     topics         = ["${local.arn}:sns:${local.ra}:${local.stage_prefix}-*"]
-    # API Gateway ARNs carry ids, not names: the REST API, its keys and usage plans.
-    apis = [
-      "${local.apigw}/restapis", "${local.apigw}/restapis/*",
-      "${local.apigw}/apikeys", "${local.apigw}/apikeys/*",
-      "${local.apigw}/usageplans", "${local.apigw}/usageplans/*",
-      "${local.apigw}/tags/*",
-    ]
+    # Their ARNs carry random ids, not names: tags or the function they feed scope them.
+    event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
+    keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
+    key_aliases           = ["${local.arn}:kms:${local.ra}:alias/${local.stage_prefix}-*"]
+    # API Gateway ARNs carry ids, not names: the REST API, its keys and usage plans are the
+    # stage's by their tags (children, such as deployments, inherit their API's tags).
+    api_collections = ["${local.apigw}/restapis", "${local.apigw}/apikeys", "${local.apigw}/usageplans"]
+    api_resources   = ["${local.apigw}/restapis/*", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans/*", "${local.apigw}/tags/*"]
   }
 
   state_objects = "${local.state_bucket_arn}/${local.state_key_prefix}*"
@@ -148,105 +152,148 @@ resource "aws_iam_role" "codebuild" {
   assume_role_policy = data.aws_iam_policy_document.assume["codebuild"].json
 }
 
-# What every build needs: its own log group, its input artifacts, the artifact key; plus
-# writing output artifacts for the builds that have one (plan, deploy).
-data "aws_iam_policy_document" "codebuild_base" {
+# Every policy below is written as data: sid => { actions, resources, condition, ... }, where
+# condition names an entry of local.conditions. One dynamic block renders them all.
+locals {
+  # The tags the stage puts on everything it creates (default_tags of infra/stages/<stage>):
+  # API Gateway and KMS ARNs carry ids, not names, so the roles reach them by these tags.
+  stage_tags = { Project = var.app_name, Stage = var.stage }
+
+  conditions = {
+    none = []
+    # Existing resources of the stage.
+    stage_resource = [for key, value in local.stage_tags : { test = "StringEquals", variable = "aws:ResourceTag/${key}", values = [value] }]
+    # Resources created (or tagged on create) with the stage's tags.
+    stage_request   = [for key, value in local.stage_tags : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
+    stage_functions = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns.functions }]
+    # Issue 10, defect 3: every role the Deploy role creates or changes carries the boundary.
+    boundary = [{ test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary.arn] }]
+    boundary_and_attachable = [
+      { test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary.arn] },
+      { test = "ArnEquals", variable = "iam:PolicyARN", values = var.stage_managed_policy_arns },
+    ]
+    passed_to_stage_services = [{ test = "StringEquals", variable = "iam:PassedToService", values = ["lambda.amazonaws.com", "states.amazonaws.com", "apigateway.amazonaws.com"] }]
+  }
+
+  # What a build needs besides its logs and input artifacts, and which builds need it.
+  build_statements = {
+    OwnLogs             = { builds = keys(local.builds), actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = null, condition = "none" }
+    ReadArtifacts       = { builds = keys(local.builds), actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
+    ArtifactBucket      = { builds = keys(local.builds), actions = ["s3:GetBucketAcl", "s3:GetBucketLocation"], resources = [aws_s3_bucket.artifacts.arn], condition = "none" }
+    ArtifactKey         = { builds = keys(local.builds), actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [aws_kms_key.cicd.arn], condition = "none" }
+    WriteOutputArtifact = { builds = ["plan", "deploy"], actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
+    # Terraform's S3 backend, for the stage's state only: plan reads it and takes the lock
+    # (<key>.tflock); deploy also writes it.
+    StateBucket = { builds = ["plan", "deploy"], actions = ["s3:ListBucket"], resources = [local.state_bucket_arn], condition = "none" }
+    StateRead   = { builds = ["plan", "deploy"], actions = ["s3:GetObject"], resources = [local.state_objects], condition = "none" }
+    StateLock   = { builds = ["plan", "deploy"], actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${local.state_objects}.tflock"], condition = "none" }
+    StateWrite  = { builds = ["deploy"], actions = ["s3:PutObject"], resources = [local.state_objects], condition = "none" }
+    StateKey    = { builds = var.state_kms_key_arn != null ? ["plan", "deploy"] : [], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [coalesce(var.state_kms_key_arn, "unused")], condition = "none" }
+    # The smoke test reads the value of its stage's API key (api_key_id output), and only that:
+    # the key id is known after Deploy only, so the key is found by the stage's tags.
+    ReadApiKey = { builds = ["smoke"], actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys/*"], condition = "stage_resource" }
+  }
+
+  # The stage's access, policy by policy (managed policies: 6,144 characters each at most).
+  #   read           what terraform plan's refresh reads (plan and deploy);
+  #   write-data     create/change/delete tables, queues, workflow, functions, log groups;
+  #   write-roles    the stage's roles, only with the stage boundary;
+  #   write-control  API, alarms, dashboard, topic and its key.
+  # tests/infra/policy_analysis.py ALLOWED lists each finding of parliament/cloudsplaining
+  # left here, with the reason given in the comment next to its statement.
+  stage_statements = {
+    read = {
+      # Read-only wildcards: the account-level calls they also name need "*", so these scoped
+      # statements grant only the reads of the stage's own resources.
+      Tables              = { effect = "Allow", actions = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"], resources = local.stage_arns.tables, condition = "none" }
+      Queues              = { effect = "Allow", actions = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"], resources = local.stage_arns.queues, condition = "none" }
+      StateMachines       = { effect = "Allow", actions = ["states:Describe*", "states:List*"], resources = local.stage_arns.state_machines, condition = "none" }
+      Functions           = { effect = "Allow", actions = ["lambda:Get*", "lambda:List*"], resources = local.stage_arns.functions, condition = "none" }
+      EventSourceMappings = { effect = "Allow", actions = ["lambda:GetEventSourceMapping", "lambda:ListTags"], resources = local.stage_arns.event_source_mappings, condition = "none" }
+      Roles               = { effect = "Allow", actions = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"], resources = local.stage_arns.roles, condition = "none" }
+      Api                 = { effect = "Allow", actions = ["apigateway:GET"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
+      ApiAccount          = { effect = "Allow", actions = ["apigateway:GET"], resources = ["${local.apigw}/account"], condition = "none" }
+      LogGroups           = { effect = "Allow", actions = ["logs:ListTagsLogGroup", "logs:ListTagsForResource"], resources = local.stage_arns.log_groups, condition = "none" }
+      # These calls support no resource-level permissions: AWS requires "*".
+      List         = { effect = "Allow", actions = ["lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "kms:ListAliases", "sts:GetCallerIdentity"], resources = ["*"], condition = "none" }
+      DescribeKeys = { effect = "Allow", actions = ["kms:DescribeKey"], resources = local.stage_arns.keys, condition = "none" } # AWS-managed or given keys too
+      TopicKey     = { effect = "Allow", actions = ["kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"], resources = local.stage_arns.keys, condition = "stage_resource" }
+      Alarms       = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns.alarms, condition = "none" }
+      Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns.dashboards, condition = "none" }
+      Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns.topics, condition = "none" }
+    }
+    write-data = {
+      Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns.tables, condition = "none" }
+      Queues        = { effect = "Allow", actions = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"], resources = local.stage_arns.queues, condition = "none" }
+      StateMachines = { effect = "Allow", actions = ["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine", "states:TagResource", "states:UntagResource"], resources = local.stage_arns.state_machines, condition = "none" }
+      # Step Functions' vended logs: AWS requires "*" for these.
+      WorkflowLogDelivery = { effect = "Allow", actions = ["states:ValidateStateMachineDefinition", "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy"], resources = ["*"], condition = "none" }
+      Functions           = { effect = "Allow", actions = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource"], resources = local.stage_arns.functions, condition = "none" }
+      # Event source mapping ARNs carry random ids: the function they feed scopes them.
+      EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "stage_functions" }
+      # default_tags tags the mappings on create (issue 10, defect 2).
+      TagEventSourceMappings   = { effect = "Allow", actions = ["lambda:TagResource"], resources = local.stage_arns.event_source_mappings, condition = "stage_request" }
+      UntagEventSourceMappings = { effect = "Allow", actions = ["lambda:UntagResource"], resources = local.stage_arns.event_source_mappings, condition = "stage_resource" }
+      LogGroups                = { effect = "Allow", actions = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource"], resources = local.stage_arns.log_groups, condition = "none" }
+    }
+    write-roles = {
+      # StringEquals, as in AWS's examples for iam:PermissionsBoundary (parliament: "usable").
+      # Issue 10, defect 3: without the boundary, a role the Deploy role writes could be given
+      # any permission and passed to a function it creates. Every call that sets a role's
+      # permissions requires the stage boundary on that role.
+      BoundedRoles = { effect = "Allow", actions = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"], resources = local.stage_arns.roles, condition = "boundary" }
+      # Calls that change no permission (iam:PermissionsBoundary does not apply to them).
+      Roles                 = { effect = "Allow", actions = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"], resources = local.stage_arns.roles, condition = "none" }
+      KeepBoundary          = { effect = "Deny", actions = ["iam:DeleteRolePermissionsBoundary"], resources = ["*"], condition = "none" }
+      KeepBoundaryPolicy    = { effect = "Deny", actions = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"], resources = [aws_iam_policy.stage_boundary.arn], condition = "none" }
+      PassStageRoles        = { effect = "Allow", actions = ["iam:PassRole"], resources = local.stage_arns.roles, condition = "passed_to_stage_services" }
+      AttachManagedPolicies = { effect = "Allow", actions = ["iam:AttachRolePolicy"], resources = local.stage_arns.roles, condition = "boundary_and_attachable", enabled = length(var.stage_managed_policy_arns) > 0 }
+    }
+    write-control = {
+      # Issue 10, defect 9: the stage's API, key and usage plan only, by its tags.
+      CreateApi  = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns.api_collections, condition = "stage_request" }
+      Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
+      Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns.alarms, condition = "none" }
+      Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns.dashboards, condition = "none" }
+      # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
+      Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns.topics, condition = "none" }
+      # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires
+      # "*"; the key must carry the stage's tags from its creation (tag-on-create needs TagResource).
+      CreateTopicKey = { effect = "Allow", actions = ["kms:CreateKey", "kms:TagResource"], resources = ["*"], condition = "stage_request" }
+      # CreateAlias/DeleteAlias/UpdateAlias need the key and the alias: one statement per type.
+      TopicKey      = { effect = "Allow", actions = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.keys, condition = "stage_resource" }
+      TopicKeyAlias = { effect = "Allow", actions = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.key_aliases, condition = "none" }
+    }
+  }
+
+  # Which build role gets which stage policy.
+  stage_policies_of_build = { plan = ["read"], deploy = ["read", "write-data", "write-roles", "write-control"] }
+  stage_policy_attachments = merge([
+    for build, policies in local.stage_policies_of_build : { for policy in policies : "${build}-${policy}" => { build = build, policy = policy } }
+  ]...)
+}
+
+data "aws_iam_policy_document" "codebuild" {
   for_each = local.builds
 
-  statement {
-    sid       = "OwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.build[each.key].arn}:*"]
-  }
-
-  statement {
-    sid       = "ReadArtifacts"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
-  }
-
-  statement {
-    sid       = "ArtifactBucket"
-    actions   = ["s3:GetBucketAcl", "s3:GetBucketLocation"]
-    resources = [aws_s3_bucket.artifacts.arn]
-  }
-
-  statement {
-    sid       = "ArtifactKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
-    resources = [aws_kms_key.cicd.arn]
-  }
-
   dynamic "statement" {
-    for_each = contains(["plan", "deploy"], each.key) ? [1] : []
+    for_each = { for sid, statement in local.build_statements : sid => statement if contains(statement.builds, each.key) }
 
     content {
-      sid       = "WriteOutputArtifact"
-      actions   = ["s3:PutObject"]
-      resources = ["${aws_s3_bucket.artifacts.arn}/*"]
-    }
-  }
+      sid = statement.key
+      # Each build writes its own log group only.
+      actions   = statement.value.actions
+      resources = statement.value.resources != null ? statement.value.resources : ["${aws_cloudwatch_log_group.build[each.key].arn}:*"]
 
-  # Terraform's S3 backend, for the stage's state only: plan reads it and takes the lock
-  # (<key>.tflock); deploy also writes it.
-  dynamic "statement" {
-    for_each = contains(["plan", "deploy"], each.key) ? [1] : []
+      dynamic "condition" {
+        for_each = local.conditions[statement.value.condition]
 
-    content {
-      sid       = "StateBucket"
-      actions   = ["s3:ListBucket"]
-      resources = [local.state_bucket_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = contains(["plan", "deploy"], each.key) ? [1] : []
-
-    content {
-      sid       = "StateRead"
-      actions   = ["s3:GetObject"]
-      resources = [local.state_objects]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = contains(["plan", "deploy"], each.key) ? [1] : []
-
-    content {
-      sid       = "StateLock"
-      actions   = ["s3:PutObject", "s3:DeleteObject"]
-      resources = ["${local.state_objects}.tflock"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "deploy" ? [1] : []
-
-    content {
-      sid       = "StateWrite"
-      actions   = ["s3:PutObject"]
-      resources = [local.state_objects]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = contains(["plan", "deploy"], each.key) && var.state_kms_key_arn != null ? [1] : []
-
-    content {
-      sid       = "StateKey"
-      actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
-      resources = [var.state_kms_key_arn]
-    }
-  }
-
-  # The smoke test reads the value of the API key that Deploy reported (api_key_id output).
-  dynamic "statement" {
-    for_each = each.key == "smoke" ? [1] : []
-
-    content {
-      sid       = "ReadApiKey"
-      actions   = ["apigateway:GET"]
-      resources = ["${local.apigw}/apikeys/*"]
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 }
@@ -256,246 +303,84 @@ resource "aws_iam_role_policy" "codebuild" {
 
   name   = "build"
   role   = aws_iam_role.codebuild[each.key].id
-  policy = data.aws_iam_policy_document.codebuild_base[each.key].json
+  policy = data.aws_iam_policy_document.codebuild[each.key].json
 }
 
-# Reading the stage, as terraform plan's refresh does (plan and deploy).
-data "aws_iam_policy_document" "stage_read" {
-  statement {
-    sid       = "Tables"
-    actions   = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"]
-    resources = local.stage_arns.tables
-  }
+data "aws_iam_policy_document" "stage" {
+  for_each = local.stage_statements
 
-  statement {
-    sid       = "Queues"
-    actions   = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"]
-    resources = local.stage_arns.queues
-  }
+  dynamic "statement" {
+    for_each = { for sid, statement in each.value : sid => statement if try(statement.enabled, true) }
 
-  statement {
-    sid       = "StateMachines"
-    actions   = ["states:Describe*", "states:List*"]
-    resources = local.stage_arns.state_machines
-  }
+    content {
+      sid       = statement.key
+      effect    = statement.value.effect
+      actions   = statement.value.actions
+      resources = statement.value.resources
 
-  statement {
-    sid       = "Functions"
-    actions   = ["lambda:Get*", "lambda:List*"] # read-only, on the stage's functions only
-    resources = local.stage_arns.functions
-  }
+      dynamic "condition" {
+        for_each = local.conditions[statement.value.condition]
 
-  statement {
-    sid       = "EventSourceMappings" # their ARNs carry random ids, not names
-    actions   = ["lambda:GetEventSourceMapping"]
-    resources = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
-  }
-
-  statement {
-    sid       = "Roles"
-    actions   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"]
-    resources = local.stage_arns.roles
-  }
-
-  statement {
-    sid       = "Api"
-    actions   = ["apigateway:GET"]
-    resources = concat(local.stage_arns.apis, ["${local.apigw}/account"])
-  }
-
-  statement {
-    sid       = "LogGroups"
-    actions   = ["logs:ListTagsLogGroup", "logs:ListTagsForResource"]
-    resources = local.stage_arns.log_groups
-  }
-
-  statement {
-    sid = "List" # these calls support no resource-level permissions
-    actions = [
-      "lambda:ListEventSourceMappings", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries",
-      "kms:ListAliases", "sts:GetCallerIdentity",
-    ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "DescribeLogGroups" # lists by name prefix, so it needs the region's groups
-    actions   = ["logs:DescribeLogGroups"]
-    resources = ["${local.logs}:*"]
-  }
-
-  statement {
-    sid       = "DescribeKeys" # the stage's resources may use AWS-managed or given keys
-    actions   = ["kms:DescribeKey"]
-    resources = ["${local.arn}:kms:${local.ra}:key/*"]
-  }
-
-  statement {
-    sid       = "Alarms"
-    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"]
-    resources = local.stage_arns.alarms
-  }
-
-  statement {
-    sid       = "Dashboards"
-    actions   = ["cloudwatch:GetDashboard"]
-    resources = local.stage_arns.dashboards
-  }
-
-  statement {
-    sid       = "Topics"
-    actions   = ["sns:Get*", "sns:List*"]
-    resources = local.stage_arns.topics
-  }
-}
-
-resource "aws_iam_policy" "stage_read" {
-  name        = "${local.prefix}-stage-read"
-  description = "Read ${local.stage_prefix}: what terraform plan needs to refresh the stage."
-  policy      = data.aws_iam_policy_document.stage_read.json
-}
-
-# Changing the stage (deploy only): data plane and compute.
-data "aws_iam_policy_document" "stage_write_data" {
-  statement {
-    sid = "Tables"
-    actions = [
-      "dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups",
-      "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource",
-    ]
-    resources = local.stage_arns.tables
-  }
-
-  statement {
-    sid       = "Queues"
-    actions   = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"]
-    resources = local.stage_arns.queues
-  }
-
-  statement {
-    sid       = "StateMachines"
-    actions   = ["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine", "states:TagResource", "states:UntagResource"]
-    resources = local.stage_arns.state_machines
-  }
-
-  statement {
-    sid = "WorkflowLogDelivery" # Step Functions' vended logs: AWS requires "*" for these
-    actions = [
-      "states:ValidateStateMachineDefinition",
-      "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
-    ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid = "Functions"
-    actions = [
-      "lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-      "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency",
-      "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource",
-    ]
-    resources = local.stage_arns.functions
-  }
-
-  statement {
-    sid       = "EventSourceMappings"
-    actions   = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"]
-    resources = ["*"]
-
-    condition {
-      test     = "ArnLike"
-      variable = "lambda:FunctionArn"
-      values   = local.stage_arns.functions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
-
-  statement {
-    sid = "LogGroups"
-    actions = [
-      "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
-      "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource",
-    ]
-    resources = local.stage_arns.log_groups
-  }
 }
 
-resource "aws_iam_policy" "stage_write_data" {
-  name        = "${local.prefix}-stage-write-data"
-  description = "Create, change and delete the tables, queues, workflow, functions and log groups of ${local.stage_prefix}."
-  policy      = data.aws_iam_policy_document.stage_write_data.json
-}
+resource "aws_iam_policy" "stage" {
+  for_each = local.stage_statements
 
-# Changing the stage (deploy only): roles, API, alarms, topics.
-data "aws_iam_policy_document" "stage_write_control" {
-  statement {
-    sid = "Roles"
-    actions = [
-      "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
-      "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole",
-    ]
-    resources = local.stage_arns.roles
-  }
-
-  statement {
-    sid       = "PassStageRoles"
-    actions   = ["iam:PassRole"]
-    resources = local.stage_arns.roles
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["lambda.amazonaws.com", "states.amazonaws.com", "apigateway.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "Api"
-    actions   = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
-    resources = local.stage_arns.apis
-  }
-
-  statement {
-    sid       = "Alarms"
-    actions   = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"]
-    resources = local.stage_arns.alarms
-  }
-
-  statement {
-    sid       = "Dashboards"
-    actions   = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"]
-    resources = local.stage_arns.dashboards
-  }
-
-  statement {
-    sid = "Topics"
-    actions = [
-      "sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource",
-      "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes",
-    ]
-    resources = local.stage_arns.topics
-  }
-}
-
-resource "aws_iam_policy" "stage_write_control" {
-  name        = "${local.prefix}-stage-write-control"
-  description = "Create, change and delete the roles, API, alarms, dashboard and topic of ${local.stage_prefix}."
-  policy      = data.aws_iam_policy_document.stage_write_control.json
-}
-
-locals {
-  stage_policies = {
-    "plan-read"            = { role = "plan", policy = aws_iam_policy.stage_read.arn }
-    "deploy-read"          = { role = "deploy", policy = aws_iam_policy.stage_read.arn }
-    "deploy-write-data"    = { role = "deploy", policy = aws_iam_policy.stage_write_data.arn }
-    "deploy-write-control" = { role = "deploy", policy = aws_iam_policy.stage_write_control.arn }
-  }
+  name        = "${local.prefix}-stage-${each.key}"
+  description = "${each.key} of ${local.stage_prefix} for the pipeline's builds (infra/cicd/iam_roles.tf)."
+  policy      = data.aws_iam_policy_document.stage[each.key].json
 }
 
 resource "aws_iam_role_policy_attachment" "stage" {
-  for_each = local.stage_policies
+  for_each = local.stage_policy_attachments
 
-  role       = aws_iam_role.codebuild[each.value.role].name
-  policy_arn = each.value.policy
+  role       = aws_iam_role.codebuild[each.value.build].name
+  policy_arn = aws_iam_policy.stage[each.value.policy].arn
+}
+
+# --- The permissions boundary of the stage's roles (issue 10, defect 3) ------------------------
+# Created here, by whoever applies infra/cicd, so that the Deploy role can neither write nor
+# change it (its names start {app}-cicd-{stage}; KeepBoundaryPolicy denies new versions). The
+# Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn (codebuild.tf),
+# and the stage's function and workflow roles carry it. It allows at most what those roles do,
+# on the stage's resources: tests/infra/test_pipeline_roles.py checks it covers their policies.
+locals {
+  boundary_statements = {
+    Tables    = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = local.stage_arns.tables }
+    Queues    = { actions = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = local.stage_arns.queues }
+    Workflow  = { actions = ["states:StartExecution"], resources = local.stage_arns.state_machines }
+    Functions = { actions = ["lambda:InvokeFunction"], resources = concat(local.stage_arns.functions, [for arn in local.stage_arns.functions : "${arn}:*"]) }
+    OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns.log_groups }
+    # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
+    LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }
+    Tracing     = { actions = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"], resources = ["*"] }
+  }
+}
+
+data "aws_iam_policy_document" "stage_boundary" {
+  dynamic "statement" {
+    for_each = local.boundary_statements
+
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+}
+
+resource "aws_iam_policy" "stage_boundary" {
+  name        = "${local.prefix}-stage-boundary"
+  description = "Permissions boundary of every role of ${local.stage_prefix}: the most its functions and workflow may do."
+  policy      = data.aws_iam_policy_document.stage_boundary.json
 }
 
 # --- EventBridge starts the pipeline on CodeCommit pushes --------------------------------------

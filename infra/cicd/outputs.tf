@@ -47,3 +47,8 @@ output "notification_topic_arn" {
   description = "SNS topic receiving pipeline failures and approval requests."
   value       = local.topic_arn
 }
+
+output "stage_permissions_boundary_arn" {
+  description = "Permissions boundary the stage's roles must carry; the Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn."
+  value       = aws_iam_policy.stage_boundary.arn
+}

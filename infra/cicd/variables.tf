@@ -139,3 +139,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "stage_managed_policy_arns" {
+  description = "Managed policies the Deploy role may attach to the stage's roles (each with the stage boundary); none today, as the stage's roles have inline policies only."
+  type        = list(string)
+  default     = []
+}

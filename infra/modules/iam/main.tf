@@ -48,9 +48,10 @@ resource "aws_iam_role" "function" {
   # the state machine, which waits for the functions, which wait for their roles.
   for_each = var.function_names
 
-  name               = "${var.prefix}-${each.key}"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = var.tags
+  name                 = "${var.prefix}-${each.key}"
+  assume_role_policy   = data.aws_iam_policy_document.assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "function" {

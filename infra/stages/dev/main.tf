@@ -85,16 +85,17 @@ resource "aws_cloudwatch_log_group" "function" {
 module "iam" {
   source = "../../modules/iam"
 
-  prefix                  = local.prefix
-  function_names          = local.function_names
-  log_group_arns          = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
-  orders_table_arn        = module.dynamodb.table_arns["orders"]
-  failed_orders_table_arn = module.dynamodb.table_arns["failed_orders"]
-  order_queue_arn         = module.sqs.queue_arn
-  order_dlq_arn           = module.sqs.dlq_arn
-  state_machine_arn       = local.state_machine_arn
-  enable_xray             = local.xray
-  tags                    = local.tags
+  prefix                   = local.prefix
+  function_names           = local.function_names
+  log_group_arns           = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
+  orders_table_arn         = module.dynamodb.table_arns["orders"]
+  failed_orders_table_arn  = module.dynamodb.table_arns["failed_orders"]
+  order_queue_arn          = module.sqs.queue_arn
+  order_dlq_arn            = module.sqs.dlq_arn
+  state_machine_arn        = local.state_machine_arn
+  enable_xray              = local.xray
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = local.tags
 }
 
 module "app" {
@@ -133,6 +134,7 @@ module "stepfunctions" {
   order_queue_arn             = module.sqs.queue_arn
   log_retention_days          = var.log_retention_days
   enable_xray                 = local.xray
+  permissions_boundary_arn    = var.permissions_boundary_arn
   tags                        = local.tags
 }
 

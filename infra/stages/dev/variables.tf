@@ -45,3 +45,9 @@ variable "enable_api_gateway" {
   type        = bool
   default     = true
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary set on the roles created here (the pipeline's Deploy role may only create roles that carry it: infra/cicd); null for none."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,453 @@
+"""Each pipeline role does its stage's work, under IAM enforcement (issue 10).
+
+infra/bootstrap (the state bucket) and infra/cicd (the build roles, their policies and the
+stage's permissions boundary) are applied to moto's server as an administrator. Then, with
+moto's IAM enforcement on and the credentials sts:AssumeRole gives for each build's role:
+
+- the Plan role runs the dev stage's `terraform plan -out` (what `make plan` runs) against the
+  S3 state in the bootstrap's bucket, taking its lock;
+- the Deploy role applies exactly that saved plan (what `make deploy-plan` runs);
+- a second plan by the Plan role shows no changes;
+- the Smoke role reads its stage's API key, as `make smoke-deployed` does;
+- the Deploy role destroys the stage.
+
+moto evaluates a role's actions; it compares resources only where it knows the ARN a call
+acts on (S3, SQS, IAM roles) and ignores conditions (patch_moto_resource_matching). Resource
+and condition scoping are checked on the rendered policies instead (test_policy_analysis.py
+and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.cicd.fake_api import FakeApi, serve
+from tests.infra import policy_analysis
+from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
+from tests.infra.test_apply import (
+    EMULATOR_VARIABLES,
+    ENDPOINT_SERVICES,
+    HANDLERS,
+    REGION,
+    _changed_attributes,
+    emulator_override,
+    moto_endpoint,  # noqa: F401 - the module's emulator (a fixture)
+)
+
+MAKE = shutil.which("make")
+ACCOUNT_ID = "123456789012"  # moto's default account
+APP = "dofs"
+STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
+CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
+CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stage": STAGE}
+# infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
+# without a location (AWS does not), so the projects and the pipeline are left out.
+CICD_IAM = ("aws_iam_role_policy.codebuild", "aws_iam_role_policy_attachment.stage", "aws_iam_policy.stage_boundary")
+CICD_PREFIX = f"{APP}-cicd-{STAGE}"
+IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
+BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
+STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
+STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+
+@dataclass
+class Pipeline:
+    endpoint: str
+    root: Path  # the temporary workspace
+    stage_dir: Path
+    base_env: dict[str, str]  # terraform's environment without credentials
+    terraform: Terraform
+    roles: dict[str, Credentials]  # build (test, plan, deploy, smoke) -> its role's session
+    admin: Terraform  # terraform with the administrator's credentials, for bootstrap and cicd
+
+    def as_role(self, build: str) -> Terraform:
+        """terraform as the build's role, with the environment its CodeBuild project sets."""
+        env = {**self.base_env, **self.roles[build].env(), "TF_VAR_permissions_boundary_arn": BOUNDARY_ARN}
+        return Terraform(self.terraform.binary, env)
+
+    def admin_client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+
+    def role_client(self, build: str, service: str) -> Any:
+        credentials = self.roles[build]
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+        )  # fmt: skip
+
+
+def set_enforcement(on: bool) -> None:
+    """moto's switch: after INITIAL_NO_AUTH_ACTION_COUNT unauthenticated calls, every call is
+    authenticated and checked against the caller's IAM. The server runs in this process, so
+    this sets what its POST /moto-api/reset-auth sets."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0 if on else float("inf")
+    ActionAuthenticatorMixin.request_count = 0
+
+
+DENIED: list[str] = []  # "role action" or "role action: why" of every call moto refused
+
+# moto names an action by the service's signing name; IAM by its own prefix.
+IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+
+def patch_moto_iam(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four fixes to moto's IAM enforcement, and a record of what it refuses.
+
+    - moto passes "*" as the resource of a call whose ARN it does not work out (most services),
+      and "*" matches no scoped Resource: an unknown resource is taken as matching, so moto
+      checks the actions, and the resources where it knows them (S3, SQS, IAM roles);
+    - CloudWatch's calls are checked as cloudwatch:..., not by the signing name monitoring:...,
+      and API Gateway's as apigateway:<HTTP method>, as IAM names them;
+    - the SigV4 signature is not checked: moto's recomputation disagrees with the Go SDK's for
+      some Lambda paths (GetFunction of a name with "_"), and signatures are not what this
+      checks; the access key still decides which role's policies apply;
+    - some protocols get a bare 403 back: each refusal is noted in DENIED for the messages.
+    """
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase, S3IAMRequest
+
+    match = IAMPolicyStatement._match
+
+    def match_unknown_resource(pattern: str, string: str) -> re.Match[str] | None:
+        return re.match(".*", string) if string == "*" else match(pattern, string)
+
+    check = IAMRequestBase.check_action_permitted
+
+    def check_with_iam_prefix(self: IAMRequestBase, resource: str) -> None:
+        prefix, _, name = self._action.partition(":")
+        if prefix == "apigateway":  # IAM names API Gateway's actions by HTTP method
+            name = botocore.session.get_session().get_service_model("apigateway").operation_model(name).http["method"]
+        self._action = f"{IAM_PREFIX_OF_SIGNING_NAME.get(prefix, prefix)}:{name}"
+        check(self, resource)
+
+    def recording(cls: Any, method: str, why: str) -> None:
+        original = getattr(cls, method)
+
+        def record(self: IAMRequestBase, *args: Any) -> None:
+            role = getattr(getattr(self, "_access_key", None), "arn", "?/unknown/").split("/")[-2]
+            DENIED.append(f"{role} {self._action}{why}")
+            original(self, *args)
+
+        monkeypatch.setattr(cls, method, record)
+
+    monkeypatch.setattr(IAMPolicyStatement, "_match", staticmethod(match_unknown_resource))
+    monkeypatch.setattr(IAMRequestBase, "check_action_permitted", check_with_iam_prefix)
+    monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
+    for cls in (IAMRequest, S3IAMRequest):
+        recording(cls, "_raise_access_denied", "")
+        recording(cls, "_raise_invalid_access_key", ": access key")
+
+
+def provider_override(endpoint: str, services: tuple[str, ...]) -> dict[str, Any]:
+    """The aws provider pointed at the emulator, credentials from the environment."""
+    provider = emulator_override(endpoint, Path("unused"))["provider"]["aws"]
+    provider = {key: value for key, value in provider.items() if key not in {"access_key", "secret_key"}}
+    provider["endpoints"] = [dict.fromkeys(services, endpoint)]
+    return {"provider": {"aws": provider}}
+
+
+def s3_backend(endpoint: str) -> dict[str, Any]:
+    """The stage's own S3 backend, on the emulator's state bucket."""
+    return {
+        "s3": {
+            "endpoints": {"s3": endpoint, "sts": endpoint},
+            "use_path_style": True,
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+        }
+    }
+
+
+def apply_as_admin(
+    terraform: Terraform, workdir: Path, endpoint: str, state: Path, variables: dict[str, str], *targets: str
+) -> None:
+    override = provider_override(endpoint, CICD_ENDPOINT_SERVICES)
+    override["provider"]["aws"].update(access_key="testing", secret_key="testing")
+    override["terraform"] = {"backend": {"local": {"path": str(state)}}}
+    (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    terraform.init(workdir)
+    arguments = [arg for name, value in variables.items() for arg in ("-var", f"{name}={value}")]
+    targeted = [f"-target={target}" for target in targets]
+    terraform.run(workdir, "apply", "-auto-approve", "-no-color", "-input=false", *arguments, *targeted, timeout=480)
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    terraform: Terraform,
+    packaged_app: Path,
+    moto_endpoint: str,  # noqa: F811 - the fixture imported above
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pipeline]:
+    root = make_workspace(tmp_path_factory.mktemp("pipeline"), packaged_app)
+    base_env = {
+        **terraform.env,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "HTTPS_PROXY": "http://127.0.0.1:9",  # nothing leaves the machine
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    for name in ("https_proxy", "http_proxy", "no_proxy", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        base_env.pop(name, None)
+    admin = Terraform(
+        terraform.binary, {**base_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    )
+    apply_as_admin(admin, root / "infra" / "bootstrap", moto_endpoint, root / "bootstrap.tfstate",
+                   {"region": REGION, "manage_api_gateway_account": "false"})  # fmt: skip
+    # The emulator speaks plain HTTP, which the state bucket's TLS-only policy refuses, as AWS
+    # would (moto evaluates bucket policies).
+    admin_s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    admin_s3.delete_bucket_policy(Bucket=STATE_BUCKET)
+    apply_as_admin(admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate", CICD_VARIABLES, *CICD_IAM)
+    sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name=REGION,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    roles = {}
+    for build in ("test", "plan", "deploy", "smoke"):
+        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
+        found = session["Credentials"]
+        roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
+
+    stage_dir = root / "infra" / "stages" / STAGE
+    override = {
+        **provider_override(moto_endpoint, ENDPOINT_SERVICES),
+        "terraform": {"backend": s3_backend(moto_endpoint)},
+    }
+    (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles, admin)
+
+    monkeypatch = pytest.MonkeyPatch()
+    patch_moto_iam(monkeypatch)
+    set_enforcement(on=True)
+    try:
+        plan_role = found_pipeline.as_role("plan")
+        # What `make plan STAGE=dev` runs (scripts/infra.py), with the emulator's variables.
+        plan_role.run(stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
+                      "-backend-config=backend.s3.tfbackend", f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+        yield found_pipeline
+    finally:
+        set_enforcement(on=False)
+        monkeypatch.undo()
+
+
+def plan(pipeline: Pipeline, build: str) -> Any:
+    return pipeline.as_role(build).run(
+        pipeline.stage_dir, "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES, timeout=480
+    )
+
+
+def run_as(pipeline: Pipeline, build: str, *args: str) -> Any:
+    """terraform as the build's role; a failure names every call moto refused."""
+    DENIED.clear()
+    try:
+        return pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=600)
+    except AssertionError as error:
+        raise AssertionError(f"refused: {sorted(set(DENIED))}\n{error}") from None
+
+
+def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(pipeline: Pipeline) -> None:
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES)
+    assert DENIED == []
+    assert (pipeline.stage_dir / "tfplan").is_file()
+
+
+def test_2_the_deploy_role_applies_exactly_the_saved_plan(pipeline: Pipeline) -> None:
+    run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "tfplan")
+    assert DENIED == []
+    resources = json.loads(run_as(pipeline, "deploy", "show", "-json").stdout)["values"]["root_module"]
+    assert resources  # the state, in the bucket, now holds the stage
+
+
+def test_3_the_stage_roles_carry_the_boundary(pipeline: Pipeline) -> None:
+    iam = pipeline.role_client("plan", "iam")
+    names = [f"{APP}-{STAGE}-{handler}" for handler in HANDLERS] + [f"{APP}-{STAGE}-order-workflow-role"]
+    for name in names:
+        role = iam.get_role(RoleName=name)["Role"]
+        assert role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == BOUNDARY_ARN, name
+
+
+def test_4_a_second_plan_by_the_plan_role_changes_nothing(pipeline: Pipeline) -> None:
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *STAGE_VARIABLES)
+    plan = json.loads(run_as(pipeline, "plan", "show", "-json", "second.tfplan").stdout)
+    changes = [
+        change["address"]
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] != ["no-op"]
+        and (_changed_attributes(change["change"]) or change["change"]["actions"] != ["update"])
+    ]
+    assert changes == []
+
+
+def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
+    """The check can fail: the Plan role without its StateLock statement cannot take the lock."""
+    role = f"{CICD_PREFIX}-plan"
+    set_enforcement(on=False)
+    iam = pipeline.admin_client("iam")
+    policy = iam.get_role_policy(RoleName=role, PolicyName="build")["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    without_lock = {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") != "StateLock"]}
+    assert without_lock != policy
+    iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(without_lock))
+    set_enforcement(on=True)
+    DENIED.clear()
+    try:
+        with pytest.raises(AssertionError, match=r"(?s)acquiring the state lock.*PutObject.*StatusCode: 403"):
+            plan(pipeline, "plan")
+    finally:
+        set_enforcement(on=False)
+        iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(policy))
+        set_enforcement(on=True)
+
+
+def rendered_policies(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    """ "root:address" -> document, of every aws_iam_policy_document of the three root modules."""
+    shown = {
+        "stage": json.loads(run_as(pipeline, "plan", "show", "-json").stdout),
+        "cicd": json.loads(pipeline.admin.run(pipeline.root / "infra" / "cicd", "show", "-json").stdout),
+        "bootstrap": json.loads(pipeline.admin.run(pipeline.root / "infra" / "bootstrap", "show", "-json").stdout),
+    }
+    return {
+        f"{root}:{address}": document
+        for root, show in shown.items()
+        for address, document in policy_analysis.policy_documents(show).items()
+    }
+
+
+def test_6_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> None:
+    """Function roles, the workflow's role, key and topic policies of the stage (as the Deploy
+    role applied them), the pipeline's build roles and stage policies, the bootstrap's: each
+    rendered by Terraform, no finding of parliament or cloudsplaining left unexplained."""
+    documents = rendered_policies(pipeline)
+    expected_documents = (
+        "stage:module.iam.data.aws_iam_policy_document.function",
+        "stage:module.stepfunctions.data.aws_iam_policy_document.this",
+        "cicd:data.aws_iam_policy_document.stage",
+        "cicd:data.aws_iam_policy_document.codebuild",
+        "bootstrap:data.aws_iam_policy_document.tls_only",
+    )
+    for expected in expected_documents:
+        assert any(address.startswith(expected) for address in documents), expected
+    unexplained = policy_analysis.unexplained(documents)
+    assert unexplained == [], "\n".join(f"({address!r}, {sid!r}, {finding!r})" for address, sid, finding in unexplained)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_7_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline: Pipeline) -> None:
+    """What moto does not enforce, checked on the rendered policies: the boundary condition on
+    every role-writing call (defect 3), tag conditions on API Gateway (defect 9), the topic
+    key's and the event source mappings' tagging actions (defect 2)."""
+    documents = rendered_policies(pipeline)
+    stage = 'cicd:data.aws_iam_policy_document.stage["{}"]'
+    roles = documents[stage.format("write-roles")]["Statement"]
+    sets_permissions = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+                        "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}  # fmt: skip
+    for statement in roles:
+        if statement["Effect"] == "Allow" and sets_permissions & set(_actions(statement)):
+            assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN, statement
+    denied = {action for statement in roles if statement["Effect"] == "Deny" for action in _actions(statement)}
+    assert "iam:DeleteRolePermissionsBoundary" in denied
+    tag_conditions = [
+        {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
+    ]
+    for address, document in documents.items():
+        for statement in document["Statement"] if address.startswith("cicd:") else []:
+            resources = statement.get("Resource", [])
+            if any(action.startswith("apigateway:") for action in _actions(statement)) and not str(resources).endswith(
+                "/account"
+            ):
+                assert statement.get("Condition", {}).get("StringEquals") in tag_conditions, (address, statement)
+    control = {
+        action for statement in documents[stage.format("write-control")]["Statement"] for action in _actions(statement)
+    }
+    assert {"kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:TagResource", "kms:CreateAlias",
+            "kms:ScheduleKeyDeletion"} <= control  # fmt: skip
+    read = {action for statement in documents[stage.format("read")]["Statement"] for action in _actions(statement)}
+    assert {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "lambda:ListTags"} <= read
+    data = documents[stage.format("write-data")]["Statement"]
+    assert [s for s in data if "lambda:TagResource" in _actions(s) and "event-source-mapping" in str(s["Resource"])]
+
+
+@pytest.mark.skipif(
+    shutil.which("aws") is None or MAKE is None, reason="make smoke-deployed needs make and the AWS CLI"
+)
+def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
+    """`make smoke-deployed` as the Smoke role: it reads its stage's API key from API Gateway and
+    posts an order. The emulator run has no API (enable_api_gateway=false), so a key tagged as
+    the stage's stands in for it, and a fake API answers (tests/cicd/fake_api.py); the test
+    build's role, without apigateway:GET, is refused the key."""
+    set_enforcement(on=False)
+    key = pipeline.admin_client("apigateway").create_api_key(
+        name=f"{APP}-{STAGE}-key",
+        enabled=True,
+        value="stage-key-value-0123456789",
+        tags={"Project": APP, "Stage": STAGE},
+    )
+    set_enforcement(on=True)
+    api = FakeApi()
+    with serve(api) as url:
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps({
+            "api_url": {"sensitive": False, "type": "string", "value": url + "/api/"},
+            "api_key_id": {"sensitive": False, "type": "string", "value": key["id"]},
+        }))  # fmt: skip
+        env = {
+            **os.environ, **pipeline.roles["smoke"].env(), "AWS_ENDPOINT_URL": pipeline.endpoint,
+            "AWS_DEFAULT_REGION": REGION, "NO_PROXY": "127.0.0.1,localhost", "API_KEY": "", "API_URL": "",
+        }  # fmt: skip
+        env.pop("AWS_PROFILE", None)
+        DENIED.clear()
+        result = subprocess.run(  # noqa: S603 - fixed arguments
+            [str(MAKE), "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05"],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
+    assert api.requests[0][2]["x-api-key"] == "stage-key-value-0123456789"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        pipeline.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
+
+
+def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
+    """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
+    one meant for it."""
+    run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
+    assert DENIED == []
+    assert pipeline.role_client("plan", "lambda").list_functions()["Functions"] == []
