@@ -25,6 +25,8 @@ Item = dict[str, Any]
 # The orders table's global secondary index: hash `status`, range `updated_at`, keys only.
 # infra/stages/dev/main.tf and dofs_local/emulated/provisioning.py create it under this name.
 ORDERS_BY_STATUS_INDEX = "by-status"
+# Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
+RECONCILER = "reconciler"
 
 # DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -51,7 +53,7 @@ class FailureRecord:
     """What `failed_orders` keeps about one dead-lettered order."""
 
     order_id: str
-    source: str  # "fulfillment" (the DLQ) or "workflow" (the state machine gave up)
+    source: str  # "fulfillment" (the DLQ), "workflow" (the state machine gave up) or "reconciler"
     original_message: str
     attempts: int
     last_error: str
@@ -105,6 +107,11 @@ class OrderRepository(Protocol):
     def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome: ...
 
     def get_failure(self, order_id: str) -> Item | None: ...
+
+    def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
+        """Records that `by` acts on the order, only if it is still in `status` and unchanged
+        since `updated_at`: a transition racing the claim wins, and two claims cannot both hold."""
+        ...
 
     def order_ids_by_status(
         self,
@@ -229,6 +236,19 @@ class DynamoOrderRepository:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
+        return self._conditional_update(
+            order_id,
+            "SET updated_at = :now, " + _HISTORY_APPEND,
+            "#status = :status AND updated_at = :seen",
+            {
+                ":status": status.value,
+                ":seen": updated_at,
+                ":now": now,
+                ":history": [{"status": status.value, "at": now, "by": by}],
+            },
+        )
+
     def delete_if_accepted(self, order_id: str, body_hash: str) -> None:
         try:
             with _transient_errors():
@@ -312,7 +332,7 @@ class DynamoOrderRepository:
                 ":now": now,
                 ":error": record.last_error,
                 ":attempts": record.attempts,
-                ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now}],
+                ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now, **_made_by(record.source)}],
             }
         )
         try:
@@ -362,6 +382,11 @@ class DynamoOrderRepository:
                 return False
             raise
         return True
+
+
+def _made_by(source: str) -> dict[str, str]:
+    """A history entry's `by`: who made the transition, when not the pipeline."""
+    return {"by": source} if source == RECONCILER else {}
 
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.

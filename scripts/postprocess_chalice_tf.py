@@ -42,7 +42,10 @@ EXTRAS_FILE = "dofs_extras.tf.json"
 KNOWN_VARIABLES = {
     "order_queue_arn": "ARN of order_queue, consumed by fulfill_order.",
     "order_dlq_arn": "ARN of order_dlq, consumed by handle_dead_letter.",
-    "state_machine_arn": "ARN of the order workflow, started by the API handler (STATE_MACHINE_ARN).",
+    "state_machine_arn": "ARN of the order workflow, started by the API and the reconciler (STATE_MACHINE_ARN).",
+    "order_queue_url": "URL of order_queue, where the reconciler queues orders again (ORDER_QUEUE_URL).",
+    "stuck_order_threshold_seconds": "Seconds an order may stay non-terminal before the reconciler moves it on.",
+    "max_receive_count": "order_queue's maxReceiveCount: the fulfillment attempts an order gets (MAX_RECEIVE_COUNT).",
 }
 ROLE_VARIABLE = re.compile(r"^(?P<handler>[a-z_]+)_role_arn$")
 VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
