@@ -119,7 +119,8 @@ def test_a_timed_out_invocation_ran_but_reports_lambdas_timeout(inject: Any) -> 
     result, error = lambda_bridge.call_function(handler, "dofs-local-store_order", {"order": {"order_id": "t-1"}})
     assert calls == [{"order": {"order_id": "t-1"}}]
     assert result is None
-    assert error == {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 30.00 seconds"}
+    timeout = faults.LAMBDA_TIMEOUT_SECONDS  # the local stage's function timeout, as Chalice packages it
+    assert error == {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
     assert injector.invocations["dofs-local-store_order"] == 1
 
 
