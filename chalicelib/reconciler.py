@@ -55,6 +55,7 @@ class Action(StrEnum):
     REQUEUED = "REQUEUED"  # PENDING/FAILED: queued again
     DEAD_LETTERED = "DEAD_LETTERED"  # attempts used up
     LEFT_ALONE = "LEFT_ALONE"  # it moved on (the pipeline won the race), or another run claimed it
+    ERRORED = "ERRORED"  # acting on it failed; a later run finds it again
 
 
 @dataclass
@@ -98,7 +99,13 @@ class Reconciler:
             for order_id, updated_at in self._repository.order_ids_by_status(status, updated_before=cutoff):
                 report.found += 1
                 with order_context(order_id, "reconcile_order"):
-                    action = self._reconcile(order_id, status, updated_at)
+                    try:
+                        action = self._reconcile(order_id, status, updated_at)
+                    except Exception:
+                        # One order's failure must not hold back the others: it stays stuck (or,
+                        # claimed, stuck anew) and a later run finds it again.
+                        logger.exception("reconciling the order failed")
+                        action = Action.ERRORED
                     logger.warning("stuck order reconciled", extra={"stuck_in": status.value, "action": action.value})
                 report.actions[action.value] += 1
         # Each order it acts on has its log line; the run itself is this metric (and the return value).

@@ -13,7 +13,7 @@ from chalicelib.reconciler import Action, Reconciler, SqsOrderQueue
 from chalicelib.repository import DynamoOrderRepository
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
-from chalicelib.workflow import StepFunctionsWorkflow
+from chalicelib.workflow import StepFunctionsWorkflow, WorkflowUnavailableError
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order, wait_for_executions
@@ -148,3 +148,31 @@ def test_two_claims_on_the_same_sighting_cannot_both_hold(repository: DynamoOrde
     pending(repository, "claimed", LONG_AGO)
     assert repository.claim_unchanged("claimed", OrderStatus.PENDING, LONG_AGO, NOW, "reconciler")
     assert not repository.claim_unchanged("claimed", OrderStatus.PENDING, LONG_AGO, NOW, "reconciler")
+
+
+class _WorkflowDown:
+    def start(self, order: Any) -> str:
+        raise WorkflowUnavailableError("Step Functions is unavailable")
+
+
+def test_one_order_failing_does_not_hold_back_the_others(
+    repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
+    repository.create(make_order("cannot-restart"), LONG_AGO)
+    pending(repository, "lost-message", LONG_AGO)
+    reconciler = Reconciler(
+        repository,
+        _WorkflowDown(),
+        SqsOrderQueue(boto3.client("sqs"), resources.order_queue_url),
+        THRESHOLD_SECONDS,
+        stage.max_receive_count,
+        clock=lambda: NOW,
+    )
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.ERRORED: 1, Action.REQUEUED: 1}
+    assert queued(resources) == ["lost-message"]
+    item = repository.get("cannot-restart")
+    assert item is not None
+    assert (item["status"], item["updated_at"]) == ("ACCEPTED", NOW), "claimed: found again a threshold later"
