@@ -56,7 +56,7 @@ PREFIX = f"dofs-{STAGE}"
 # Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
 ENDPOINT_SERVICES = (
     *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
-    *("logs", "s3", "sfn", "sns", "sqs", "sts"),
+    *("events", "logs", "s3", "sfn", "sns", "sqs", "sts"),
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}

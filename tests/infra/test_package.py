@@ -116,5 +116,6 @@ def test_the_reconciler_runs_on_the_apps_schedule(packaged_app: Path) -> None:
     module = load_module(packaged_app)
     [rule] = module.resources["aws_cloudwatch_event_rule"].values()
     assert rule["schedule_expression"] == f"rate({RECONCILE_EVERY_MINUTES} minutes)"
+    assert rule["name"] == "dofs-dev-reconcile_orders-event", "the stage's prefix: stages can share an account"
     [target] = module.resources["aws_cloudwatch_event_target"].values()
     assert target["arn"] == "${aws_lambda_function.reconcile_orders.arn}"
