@@ -88,16 +88,16 @@ class QueuePoller(threading.Thread):
             duplicate.join()
         ids = {message["MessageId"] for message in messages}
         failed_ids = ids if error is not None else _failed_ids(result, ids)
-        self._delete([m for m in messages if m["MessageId"] not in failed_ids])
+        self._delete_messages([m for m in messages if m["MessageId"] not in failed_ids])
 
     def _lose_some(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Fault injection: some messages are deleted unseen, as if SQS had lost them."""
         injector = faults.active()
         lost = injector.lost(self._source.function_name, messages) if injector is not None else []
-        self._delete(lost)
+        self._delete_messages(lost)
         return [message for message in messages if message not in lost]
 
-    def _delete(self, messages: list[dict[str, Any]]) -> None:
+    def _delete_messages(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), MAX_RECEIVE_BATCH):
             chunk = messages[start : start + MAX_RECEIVE_BATCH]
             self._sqs.delete_message_batch(
