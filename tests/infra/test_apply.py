@@ -41,6 +41,7 @@ from chalicelib import runtime
 from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
+from dofs_local.stage import load_stage
 from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"
@@ -329,10 +330,14 @@ def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedS
         variables = function["Environment"]["Variables"]
         assert variables["ORDERS_TABLE"] == applied_stack.outputs["orders_table"]
         assert variables["FAILED_ORDERS_TABLE"] == applied_stack.outputs["failed_orders_table"]
-        if handler == "api_handler":
+        if handler in STARTS_THE_WORKFLOW:
             assert variables["STATE_MACHINE_ARN"] == applied_stack.outputs["state_machine_arn"]
         else:
             assert "STATE_MACHINE_ARN" not in variables
+    reconciler = lambda_.get_function_configuration(FunctionName=f"{PREFIX}-reconcile_orders")["Environment"]
+    assert reconciler["Variables"]["ORDER_QUEUE_URL"] == applied_stack.outputs["order_queue_url"]
+    threshold = load_stage(STAGE).stuck_order_threshold_seconds
+    assert reconciler["Variables"]["STUCK_ORDER_THRESHOLD_SECONDS"] == str(threshold)
 
 
 def test_queues_feed_their_handlers_with_partial_batch_responses(applied_stack: AppliedStack) -> None:
