@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, ConvertToMiddleware, Request, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Request, Response, SQSEvent
 
 from chalicelib import runtime, workflow_tasks
 from chalicelib.observability import lambda_log_context
@@ -22,6 +22,9 @@ FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
 # On AWS every route needs an x-api-key of the stage's usage plan (scripts/postprocess_chalice_tf.py
 # adds it to the package); `chalice local` and the local stack ignore it unless told to require one.
 API_KEY_REQUIRED = True
+# How often the reconciler looks for stuck orders on AWS; the stuck-order threshold (15 minutes in
+# dev) is the stage's setting. The local stack runs it on a timer of its own (dofs_local).
+RECONCILE_EVERY_MINUTES = 5
 
 
 @app.route("/order", methods=["POST"], content_types=["*/*"], api_key_required=API_KEY_REQUIRED)
@@ -77,3 +80,8 @@ def fulfill_order(event: SQSEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue_arn=ORDER_DLQ_ARN, batch_size=FULFILLMENT_BATCH_SIZE, name="handle_dead_letter")
 def handle_dead_letter(event: SQSEvent) -> dict[str, Any]:
     return runtime.dead_letter_handler().handle_batch(event.to_dict())
+
+
+@app.schedule(Rate(RECONCILE_EVERY_MINUTES, unit=Rate.MINUTES), name="reconcile_orders")
+def reconcile_orders(event: CloudWatchEvent) -> dict[str, Any]:
+    return runtime.reconciler().run().to_payload()

@@ -19,6 +19,8 @@ METRICS_NAMESPACE = "DOFS"
 # The alarm in infra/modules/monitoring watches this metric: the DLQ handler drains the DLQ,
 # so the queue's depth stays near zero and cannot show that orders are dead-lettering.
 DEAD_LETTERED_METRIC = "OrdersDeadLettered"
+# The reconciler's: orders it found non-terminal past the stuck-order threshold (an alarm > 0).
+STUCK_ORDERS_METRIC = "StuckOrdersFound"
 
 logger = Logger(service=SERVICE)
 
@@ -40,6 +42,17 @@ def count_dead_lettered(source: str) -> None:
         metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
         metrics.clear_metrics()  # a disabled flush keeps what it did not print
+
+
+def count_stuck_orders(found: int) -> None:
+    """One EMF line per reconciler run, zero included: the alarm sees a steady series."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    with _metrics_lock:
+        metrics = _metrics()
+        metrics.add_metric(name=STUCK_ORDERS_METRIC, unit=MetricUnit.Count, value=found)
+        metrics.flush_metrics()
+        metrics.clear_metrics()
 
 
 @cache

@@ -22,6 +22,12 @@ from chalicelib.states import ALLOWED_SOURCES, OrderStatus
 
 Item = dict[str, Any]
 
+# The orders table's global secondary index: hash `status`, range `updated_at`, keys only.
+# infra/stages/dev/main.tf and dofs_local/emulated/provisioning.py create it under this name.
+ORDERS_BY_STATUS_INDEX = "by-status"
+# Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
+RECONCILER = "reconciler"
+
 # DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
 TRANSIENT_ERROR_CODES = frozenset(
     {
@@ -47,7 +53,7 @@ class FailureRecord:
     """What `failed_orders` keeps about one dead-lettered order."""
 
     order_id: str
-    source: str  # "fulfillment" (the DLQ) or "workflow" (the state machine gave up)
+    source: str  # "fulfillment" (the DLQ), "workflow" (the state machine gave up) or "reconciler"
     original_message: str
     attempts: int
     last_error: str
@@ -101,6 +107,27 @@ class OrderRepository(Protocol):
     def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome: ...
 
     def get_failure(self, order_id: str) -> Item | None: ...
+
+    def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
+        """Records that `by` acts on the order, only if it is still in `status` and unchanged
+        since `updated_at`: a transition racing the claim wins, and two claims cannot both hold."""
+        ...
+
+    def order_ids_by_status(
+        self,
+        status: OrderStatus,
+        *,
+        updated_since: str | None = None,
+        updated_before: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[str, str]]:
+        """(order_id, updated_at) of the orders in `status`, oldest update first, page by page.
+
+        `updated_since` is inclusive, `updated_before` exclusive. A query of the `by-status`
+        index, never a scan: it reads only the orders in that status (and time range). The index
+        is eventually consistent: an order may have moved on since; read it before acting.
+        """
+        ...
 
 
 @contextmanager
@@ -168,6 +195,59 @@ class DynamoOrderRepository:
             response = self._failed.get_item(Key={"order_id": order_id}, ConsistentRead=True)
         item: Item | None = response.get("Item")
         return item
+
+    def order_ids_by_status(
+        self,
+        status: OrderStatus,
+        *,
+        updated_since: str | None = None,
+        updated_before: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[str, str]]:
+        condition = "#status = :status"
+        values: dict[str, Any] = {":status": status.value}
+        names = {"#status": "status"}
+        if updated_since is not None or updated_before is not None:
+            names["#updated_at"] = "updated_at"
+        if updated_since is not None and updated_before is not None:
+            # BETWEEN is inclusive at both ends; the upper end is exclusive here, so it is checked after.
+            condition += " AND #updated_at BETWEEN :since AND :before"
+            values.update({":since": updated_since, ":before": updated_before})
+        elif updated_since is not None:
+            condition += " AND #updated_at >= :since"
+            values[":since"] = updated_since
+        elif updated_before is not None:
+            condition += " AND #updated_at < :before"
+            values[":before"] = updated_before
+        query: dict[str, Any] = {
+            "IndexName": ORDERS_BY_STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": page_size,
+        }
+        while True:
+            with _transient_errors():
+                page = self._orders.query(**query)
+            for item in page.get("Items", []):
+                if updated_before is None or item["updated_at"] < updated_before:
+                    yield item["order_id"], item["updated_at"]
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
+        return self._conditional_update(
+            order_id,
+            "SET updated_at = :now, " + _HISTORY_APPEND,
+            "#status = :status AND updated_at = :seen",
+            {
+                ":status": status.value,
+                ":seen": updated_at,
+                ":now": now,
+                ":history": [{"status": status.value, "at": now, "by": by}],
+            },
+        )
 
     def delete_if_accepted(self, order_id: str, body_hash: str) -> None:
         try:
@@ -252,7 +332,7 @@ class DynamoOrderRepository:
                 ":now": now,
                 ":error": record.last_error,
                 ":attempts": record.attempts,
-                ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now}],
+                ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now, **_made_by(record.source)}],
             }
         )
         try:
@@ -302,6 +382,11 @@ class DynamoOrderRepository:
                 return False
             raise
         return True
+
+
+def _made_by(source: str) -> dict[str, str]:
+    """A history entry's `by`: who made the transition, when not the pipeline."""
+    return {"by": source} if source == RECONCILER else {}
 
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.

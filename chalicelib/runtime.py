@@ -10,12 +10,13 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.settings import ApiSettings, BusinessRules, Settings
+from chalicelib.settings import ApiSettings, BusinessRules, ReconcilerSettings, Settings
 
 if TYPE_CHECKING:
     from chalicelib.api import OrderApi
     from chalicelib.dead_letter import DeadLetterHandler
     from chalicelib.fulfillment import Fulfillment
+    from chalicelib.reconciler import Reconciler
     from chalicelib.repository import DynamoOrderRepository
     from chalicelib.workflow_tasks import WorkflowTasks
 
@@ -33,6 +34,11 @@ def settings() -> Settings:
 @cache
 def api_settings() -> ApiSettings:
     return ApiSettings.from_env()
+
+
+@cache
+def reconciler_settings() -> ReconcilerSettings:
+    return ReconcilerSettings.from_env()
 
 
 @cache
@@ -84,16 +90,33 @@ def dead_letter_handler() -> DeadLetterHandler:
     return DeadLetterHandler(repository())
 
 
+@cache
+def reconciler() -> Reconciler:
+    from chalicelib.reconciler import Reconciler, SqsOrderQueue
+    from chalicelib.workflow import StepFunctionsWorkflow
+
+    config = reconciler_settings()  # validated first: a missing variable fails here, named
+    return Reconciler(
+        repository(),
+        StepFunctionsWorkflow(_client("stepfunctions"), config.state_machine_arn),
+        SqsOrderQueue(_client("sqs"), config.order_queue_url),
+        config.stuck_order_threshold_seconds,
+        config.max_receive_count,
+    )
+
+
 def reset() -> None:
     for factory in (
         business_rules,
         settings,
         api_settings,
+        reconciler_settings,
         _client,
         repository,
         order_api,
         workflow_tasks,
         fulfillment,
         dead_letter_handler,
+        reconciler,
     ):
         factory.cache_clear()

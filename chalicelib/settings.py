@@ -69,6 +69,15 @@ class ApiSettings(Settings):
     state_machine_arn: Annotated[str, Field(min_length=1)]
 
 
+class ReconcilerSettings(Settings):
+    """The reconciler's: it restarts the workflow, queues orders and dead-letters them."""
+
+    state_machine_arn: Annotated[str, Field(min_length=1)]
+    order_queue_url: Annotated[str, Field(min_length=1)]
+    stuck_order_threshold_seconds: Annotated[int, Field(ge=1)]
+    max_receive_count: Annotated[int, Field(ge=1)]
+
+
 def _describe(error: ValidationError) -> str:
     problems = []
     for entry in error.errors(include_url=False):

@@ -29,6 +29,7 @@ class Stage:
     queue_visibility_timeout_seconds: int
     dlq_retention_seconds: int
     workflow_type: str
+    stuck_order_threshold_seconds: int
     lambda_timeout_seconds: int
     function_timeouts_seconds: dict[str, int]
     lambda_memory_mb: int
@@ -72,6 +73,16 @@ class Stage:
         """The timeout Chalice packages for a function: its own lambda_timeout, else the stage's."""
         return self.function_timeouts_seconds.get(handler, self.lambda_timeout_seconds)
 
+    def reconciler_environment(self, order_queue_url: str) -> dict[str, str]:
+        """What Terraform gives the reconciler on AWS (.chalice/config.json's reconcile_orders)."""
+        return {
+            **self.environment,
+            "STATE_MACHINE_ARN": self.state_machine_arn(),
+            "ORDER_QUEUE_URL": order_queue_url,
+            "STUCK_ORDER_THRESHOLD_SECONDS": str(self.stuck_order_threshold_seconds),
+            "MAX_RECEIVE_COUNT": str(self.max_receive_count),
+        }
+
     def api_environment(self) -> dict[str, str]:
         """The API handler's variables: the stage's plus its own (STATE_MACHINE_ARN)."""
         return {**self.environment, **self.function_environments.get("api_handler", {})}
@@ -107,6 +118,7 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
         queue_visibility_timeout_seconds=int(settings["queue_visibility_timeout_seconds"]),
         dlq_retention_seconds=int(settings["dlq_retention_seconds"]),
         workflow_type=settings["workflow_type"],
+        stuck_order_threshold_seconds=int(settings["stuck_order_threshold_seconds"]),
         # A function's value wins over the stage's, and the stage's over the top level's, as in Chalice.
         lambda_timeout_seconds=int(
             raw.get("lambda_timeout", config.get("lambda_timeout", CHALICE_DEFAULT_TIMEOUT_SECONDS))

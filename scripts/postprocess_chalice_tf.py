@@ -12,7 +12,8 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 - writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
   no `stage_name`/`stage_description` on the deployment (a `triggers` hash redeploys instead),
   `ReportBatchItemFailures` and a maximum concurrency (`var.event_source_maximum_concurrency`) on
-  every SQS event source mapping, and the endpoint output read from the new stage;
+  every SQS event source mapping, the stage's prefix on every schedule's EventBridge rule name,
+  and the endpoint output read from the new stage;
 - writes `dofs_extras.tf.json`: the module's input variables (every `${var.X}` that
   `.chalice/config.json` puts in the package, plus the API's settings), an `aws_api_gateway_stage`
   with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
@@ -42,7 +43,10 @@ EXTRAS_FILE = "dofs_extras.tf.json"
 KNOWN_VARIABLES = {
     "order_queue_arn": "ARN of order_queue, consumed by fulfill_order.",
     "order_dlq_arn": "ARN of order_dlq, consumed by handle_dead_letter.",
-    "state_machine_arn": "ARN of the order workflow, started by the API handler (STATE_MACHINE_ARN).",
+    "state_machine_arn": "ARN of the order workflow, started by the API and the reconciler (STATE_MACHINE_ARN).",
+    "order_queue_url": "URL of order_queue, where the reconciler queues orders again (ORDER_QUEUE_URL).",
+    "stuck_order_threshold_seconds": "Seconds an order may stay non-terminal before the reconciler moves it on.",
+    "max_receive_count": "order_queue's maxReceiveCount: the fulfillment attempts an order gets (MAX_RECEIVE_COUNT).",
 }
 ROLE_VARIABLE = re.compile(r"^(?P<handler>[a-z_]+)_role_arn$")
 VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
@@ -108,7 +112,7 @@ def rewrite_main(main: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
     return main
 
 
-def override(main: dict[str, Any]) -> dict[str, Any]:
+def override(main: dict[str, Any], prefix: str) -> dict[str, Any]:
     resources = main["resource"]
     result: dict[str, Any] = {"resource": {}}
     for address in api_addresses(resources):
@@ -141,6 +145,11 @@ def override(main: dict[str, Any]) -> dict[str, Any]:
         }
         for name in mappings
     }
+    # Chalice names a schedule's rule after the handler alone ("reconcile_orders-event"): two
+    # stages in one account would share it. The stage's prefix keeps it theirs, as every name is.
+    rules = resources.get("aws_cloudwatch_event_rule", {})
+    if rules:
+        result["resource"]["aws_cloudwatch_event_rule"] = {name: {"name": f"{prefix}-{name}"} for name in rules}
     return result
 
 
@@ -334,7 +343,7 @@ def postprocess(package_dir: Path, *, api_key: bool = True) -> None:
     prefix = f"{fields['app']}-{fields['stage']}"
     stage_name = main["resource"].get("aws_api_gateway_deployment", {}).get("rest_api", {}).get("stage_name", "api")
     write_json(main_path, rewrite_main(main, api_key=api_key))
-    write_json(package_dir / OVERRIDE_FILE, override(main))
+    write_json(package_dir / OVERRIDE_FILE, override(main, prefix))
     write_json(package_dir / EXTRAS_FILE, extras(main, prefix, stage_name))
 
 

@@ -102,7 +102,7 @@ def test_a_step_that_keeps_failing_dead_letters_the_order(
     resources: Resources, repository: DynamoOrderRepository, workflow_functions: dict[str, Any], stage: Stage
 ) -> None:
     def broken(event: Any, context: Any) -> Any:
-        raise KeyError("a bug, not a transient error: no retry")
+        raise KeyError("a bug: retried as a crash, then given up")
 
     lambda_bridge.install({stage.function_name("validate_order"): broken})
     execution = run(resources, repository, "bug-1")

@@ -1,6 +1,6 @@
 """Fault injection for the local stack: off by default, each fault at its own probability.
 
-    FaultSettings.every_fault(0.05, seed=7)           # all six kinds at 5 %
+    FaultSettings.every_fault(0.05, seed=7)           # all eight kinds at 5 %
     FaultSettings.parse("throttle=0.1,lambda_timeout=0.02", seed=7)
 
 What each kind does, and where it hooks in:
@@ -19,6 +19,12 @@ What each kind does, and where it hooks in:
   N seconds") is reported instead: the work may be done, the caller does not know.
 - `duplicate_delivery`: a poller hands some records of a batch to a second, concurrent
   invocation of the function, as SQS's at-least-once delivery may.
+- `execution_lost`: the app's StartExecution answers with an execution ARN, but the execution
+  never runs (lost before its first step): the order stays ACCEPTED until the reconciler
+  restarts its workflow.
+- `message_lost`: a poller deletes a received message without handing it to the function (of
+  order_queue: the order stays PENDING or FAILED; of the DLQ: FAILED with its attempts used up),
+  until the reconciler queues it again or dead-letters it.
 
 The botocore hooks sit on boto3's default session, which the app's clients (chalicelib/runtime.py)
 and moto's Step Functions interpreter use; the local stack's own clients (provisioning, pollers,
@@ -35,10 +41,12 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from chalicelib.states import OrderStatus
@@ -57,6 +65,8 @@ class FaultKind(StrEnum):
     DUPLICATE_DELIVERY = "duplicate_delivery"
     LAMBDA_TIMEOUT = "lambda_timeout"
     SEND_MESSAGE_FAILURE = "send_message_failure"
+    EXECUTION_LOST = "execution_lost"
+    MESSAGE_LOST = "message_lost"
 
 
 class InjectedCrash(Exception):
@@ -71,6 +81,8 @@ class FaultSettings:
     duplicate_delivery: float = 0.0
     lambda_timeout: float = 0.0
     send_message_failure: float = 0.0
+    execution_lost: float = 0.0
+    message_lost: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -158,6 +170,9 @@ class FaultInjector:
         for operation in WRITE_OPERATIONS:
             events.register(f"after-call.dynamodb.{operation}", self._after_dynamodb, unique_id=_uid(operation, "a"))
         events.register("before-call.sqs.SendMessage", self._before_send_message, unique_id=_uid("SendMessage"))
+        events.register(
+            "before-call.sfn.StartExecution", self._before_start_execution, unique_id=_uid("StartExecution")
+        )
         self._session = session
 
     def uninstall(self) -> None:
@@ -169,6 +184,7 @@ class FaultInjector:
         for operation in WRITE_OPERATIONS:
             events.unregister(f"after-call.dynamodb.{operation}", unique_id=_uid(operation, "a"))
         events.unregister("before-call.sqs.SendMessage", unique_id=_uid("SendMessage"))
+        events.unregister("before-call.sfn.StartExecution", unique_id=_uid("StartExecution"))
         self._session = None
 
     def _before_dynamodb(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -213,6 +229,23 @@ class FaultInjector:
                 },
                 "SendMessage",
             )
+
+    def _before_start_execution(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """Answers StartExecution as Step Functions would, without starting anything."""
+        if _active is not self or not self.fire(FaultKind.EXECUTION_LOST, "StartExecution"):
+            return None
+        body = json.loads(params.get("body") or b"{}")
+        arn = str(body["stateMachineArn"]).replace(":stateMachine:", ":execution:") + f":{body['name']}"
+        return AWSResponse(url="", status_code=200, headers={}, raw=None), {
+            "executionArn": arn,
+            "startDate": datetime.now(UTC),
+        }
+
+    # -- queue messages ----------------------------------------------------------------------
+
+    def lost(self, function_name: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages a poller loses: deleted, never handed to the function."""
+        return [message for message in messages if self.fire(FaultKind.MESSAGE_LOST, function_name)]
 
     # -- Lambda invocations ------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from types import ModuleType, TracebackType
 from typing import Any, ClassVar, TextIO
 
 import boto3
+from chalice.app import SQSEventConfig
 from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
@@ -30,7 +31,7 @@ from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources, provision
-from dofs_local.stage import PROJECT_DIR, Stage, load_stage
+from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, load_stage
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any
 
@@ -51,6 +52,8 @@ class PipelineOptions:
     quiet_http: bool = False  # drop the API server's per-request access log
     faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (emulated/faults.py): off
     require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
+    # How often the reconciler runs; None: a third of the stage's stuck-order threshold.
+    reconcile_every_seconds: float | None = None
 
 
 class LocalPipeline:
@@ -128,6 +131,17 @@ class LocalPipeline:
         lambda_bridge.install(
             {self.stage.function_name(f.name): app.handler_map[f.name] for f in app.pure_lambda_functions}
         )
+        # The reconciler's variables (its function's, on AWS); the other functions ignore them.
+        os.environ.update(self.stage.reconciler_environment(self.resources.order_queue_url))
+        runtime.reconciler_settings()
+        self._threads.append(
+            ReconcilerTimer(
+                app.handler_map[RECONCILER_HANDLER],
+                self.stage.function_name(RECONCILER_HANDLER),
+                self.reconcile_every_seconds,
+                self._stopping,
+            )
+        )
         sqs = session.client("sqs")
         for source in self._event_sources(app_module, self.resources):
             for _ in range(self.options.pollers_per_queue):
@@ -148,7 +162,8 @@ class LocalPipeline:
             self._wait_for_executions(self.resources.state_machine_arn)
         self._stopping.set()
         for thread in self._threads:
-            thread.join(timeout=10)
+            if thread.ident is not None:  # a start that failed half-way left some unstarted
+                thread.join(timeout=10)
         self._threads.clear()
         self._emulator.stop()
         lambda_bridge.uninstall()
@@ -188,6 +203,8 @@ class LocalPipeline:
             app_module.ORDER_DLQ_ARN: (resources.order_dlq_url, resources.order_dlq_arn),
         }
         for config in app_module.app.event_sources:
+            if not isinstance(config, SQSEventConfig):  # the reconciler's schedule: ReconcilerTimer
+                continue
             queue_url, queue_arn = queues[config.queue_arn]
             yield EventSource(
                 function_name=self.stage.function_name(config.name),
@@ -198,6 +215,12 @@ class LocalPipeline:
                 batching_window_seconds=config.maximum_batching_window_in_seconds,
                 region=self.stage.region,
             )
+
+    @property
+    def reconcile_every_seconds(self) -> float:
+        if self.options.reconcile_every_seconds is not None:
+            return self.options.reconcile_every_seconds
+        return self.stage.stuck_order_threshold_seconds / 3
 
     def _redirect_logs(self) -> None:
         if self.options.log_stream is None:
@@ -218,6 +241,37 @@ class LocalPipeline:
                 time.sleep(0.1)
         except Exception:  # the emulator is already gone: nothing left to wait for
             return
+
+
+class ReconcilerTimer(threading.Thread):
+    """EventBridge's schedule for the app's `reconcile_orders`: one run every period."""
+
+    def __init__(self, handler: Any, function_name: str, every_seconds: float, stop: threading.Event) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self._handler = handler
+        self._function_name = function_name
+        self._every = every_seconds
+        self._stopping = stop
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._every):
+            # A run that fails (an injected fault) is logged by the function; the next one retries.
+            lambda_bridge.call_function(self._handler, self._function_name, SCHEDULED_EVENT)
+
+
+RECONCILER_HANDLER = "reconcile_orders"
+# What EventBridge hands a scheduled function (the reconciler reads none of it).
+SCHEDULED_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "local",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": LOCAL_ACCOUNT_ID,
+    "time": "1970-01-01T00:00:00Z",
+    "region": "us-east-1",
+    "resources": [],
+    "detail": {},
+}
 
 
 class _RequestHandler(ChaliceRequestHandler):

@@ -78,6 +78,9 @@ class QueuePoller(threading.Thread):
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         source = self._source
+        messages = self._lose_some(messages)
+        if not messages:
+            return
         event = {"Records": [self._record(message) for message in messages]}
         duplicate = self._deliver_duplicates(event["Records"])
         result, error = call_function(source.handler, source.function_name, event)
@@ -85,11 +88,20 @@ class QueuePoller(threading.Thread):
             duplicate.join()
         ids = {message["MessageId"] for message in messages}
         failed_ids = ids if error is not None else _failed_ids(result, ids)
-        done = [m for m in messages if m["MessageId"] not in failed_ids]
-        for start in range(0, len(done), MAX_RECEIVE_BATCH):
-            chunk = done[start : start + MAX_RECEIVE_BATCH]
+        self._delete_messages([m for m in messages if m["MessageId"] not in failed_ids])
+
+    def _lose_some(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Fault injection: some messages are deleted unseen, as if SQS had lost them."""
+        injector = faults.active()
+        lost = injector.lost(self._source.function_name, messages) if injector is not None else []
+        self._delete_messages(lost)
+        return [message for message in messages if message not in lost]
+
+    def _delete_messages(self, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), MAX_RECEIVE_BATCH):
+            chunk = messages[start : start + MAX_RECEIVE_BATCH]
             self._sqs.delete_message_batch(
-                QueueUrl=source.queue_url,
+                QueueUrl=self._source.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
 

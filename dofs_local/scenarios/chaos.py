@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,30 @@ def check(stack: LocalPipeline, accepted: set[str], log_file: Path | None) -> li
     return problems
 
 
+def stuck_bound_seconds(stack: LocalPipeline) -> float:
+    """Invariant 1's bound on an order left untouched: the stuck-order threshold, plus a reconciler
+    period to notice it, plus one more for that run to reach it."""
+    return stack.stage.stuck_order_threshold_seconds + 2 * stack.reconcile_every_seconds
+
+
+def longest_untouched(orders: dict[str, Any], accepted: set[str]) -> dict[str, float]:
+    """Per order, the longest time it sat non-terminal with nothing recorded in its history."""
+    longest: dict[str, float] = {}
+    for order_id in accepted:
+        entries = orders.get(order_id, {}).get("history", [])
+        gaps = [
+            (_moment(after["at"]) - _moment(before["at"])).total_seconds()
+            for before, after in pairwise(entries)
+            if not OrderStatus(before["status"]).is_terminal
+        ]
+        longest[order_id] = max(gaps, default=0.0)
+    return longest
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _executions_of(stack: LocalPipeline, order_ids: list[str]) -> list[str]:
     """What the workflow did for orders that never left ACCEPTED/PENDING (a diagnosis aid)."""
     if not order_ids or stack.resources is None:
@@ -157,6 +183,13 @@ def gather_figures(stack: LocalPipeline, submitted: list[Submitted], log_file: P
     statuses = Counter(str(snapshot.orders[i]["status"]) for i in accepted if i in snapshot.orders)
     attempts = Counter(int(snapshot.orders[i].get("attempts", 0)) for i in accepted if i in snapshot.orders)
     sources = Counter(str(item.get("source")) for item in snapshot.failures.values())
+    reconciled = Counter(
+        str(entry["status"])
+        for i in accepted
+        for entry in snapshot.orders.get(i, {}).get("history", [])
+        if entry.get("by") == "reconciler"
+    )
+    untouched = longest_untouched(snapshot.orders, set(accepted))
     answers: Counter[int] = Counter(status for entry in submitted for status in entry.statuses)
     injector = _injector(stack).figures()
     crashes_logged = 0
@@ -171,6 +204,13 @@ def gather_figures(stack: LocalPipeline, submitted: list[Submitted], log_file: P
         "terminal": dict(sorted(statuses.items())),
         "attempts": dict(sorted(attempts.items())),
         "failed_orders_by_source": dict(sorted(sources.items())),
+        "reconciler_actions": dict(sorted(reconciled.items())),
+        "longest_untouched_seconds": round(max(untouched.values(), default=0.0), 1),
+        # A figure, not a violation: under a backlog longer than the local threshold (1000 orders
+        # on a shared 2-core machine), orders merely waiting are found too, and a run's length
+        # adds to the bound. tests/chaos/test_reconciler_faults.py asserts it at a light load.
+        "orders_over_stuck_bound": sum(seconds > stuck_bound_seconds(stack) for seconds in untouched.values()),
+        "stuck_bound_seconds": stuck_bound_seconds(stack),
         "fulfillment_writes": injector["fulfillment_writes"],
         "faults_injected": injector["injected"],
         "faults_injected_at": injector["injected_at"],
@@ -193,7 +233,16 @@ def print_report(result: ChaosResult, settings: FaultSettings) -> None:
     print(f"retries         : {f['repeat_invocations']}  (repeat invocations for the same order, by function)")
     print(f"terminal states : {f['terminal']}")
     print(f"attempts        : {f['attempts']}  (fulfillment attempts per order)")
-    print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source)")
+    shares = ", ".join(
+        f"{source} {count / f['accepted']:.1%}" for source, count in f["failed_orders_by_source"].items()
+    )
+    print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source; of accepted orders: {shares})")
+    print(f"reconciler      : {f['reconciler_actions']}  (history entries by: reconciler, by the status it found)")
+    print(
+        f"longest stuck   : {f['longest_untouched_seconds']} s untouched while non-terminal"
+        f" (bound: threshold + 2 reconciler periods = {f['stuck_bound_seconds']:g} s;"
+        f" {f['orders_over_stuck_bound']} orders over it)"
+    )
     print(f"fulfillments    : {f['fulfillment_writes']} committed FULFILLED writes")
     print(f"duration        : {result.seconds:.0f} s")
     print("invariants      : " + ("all hold" if not result.problems else f"{len(result.problems)} violations"))

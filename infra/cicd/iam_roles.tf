@@ -27,6 +27,7 @@ locals {
     alarms         = ["${local.arn}:cloudwatch:${local.ra}:alarm:${local.stage_prefix}-*"]
     dashboards     = ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${local.stage_prefix}-*"]
     topics         = ["${local.arn}:sns:${local.ra}:${local.stage_prefix}-*"]
+    rules          = ["${local.arn}:events:${local.ra}:rule/${local.stage_prefix}-*"] # the reconciler's schedule
     # Their ARNs carry random ids, not names: tags or the function they feed scope them.
     event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
     keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
@@ -221,6 +222,7 @@ locals {
       Alarms       = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns.alarms, condition = "none" }
       Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns.dashboards, condition = "none" }
       Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns.topics, condition = "none" }
+      Rules        = { effect = "Allow", actions = ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"], resources = local.stage_arns.rules, condition = "none" }
     }
     write-data = {
       Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns.tables, condition = "none" }
@@ -255,6 +257,7 @@ locals {
       Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
       Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns.alarms, condition = "none" }
       Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns.dashboards, condition = "none" }
+      Rules      = { effect = "Allow", actions = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"], resources = local.stage_arns.rules, condition = "none" }
       # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
       Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns.topics, condition = "none" }
       # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires

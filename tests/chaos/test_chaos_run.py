@@ -15,6 +15,8 @@ FAULTS = FaultSettings(
     duplicate_delivery=0.2,
     lambda_timeout=0.05,
     send_message_failure=0.2,
+    execution_lost=0.05,
+    message_lost=0.05,
     seed=11,
 )
 

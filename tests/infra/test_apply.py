@@ -41,6 +41,7 @@ from chalicelib import runtime
 from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
+from dofs_local.stage import load_stage
 from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
 
 REGION = "us-east-1"
@@ -51,12 +52,15 @@ HANDLERS = (
     "record_workflow_failure",
     "fulfill_order",
     "handle_dead_letter",
+    "reconcile_orders",
 )
+# The functions that start the workflow: the API, and the reconciler restarting a lost execution.
+STARTS_THE_WORKFLOW = ("api_handler", "reconcile_orders")
 PREFIX = f"dofs-{STAGE}"
 # Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
 ENDPOINT_SERVICES = (
     *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
-    *("logs", "s3", "sfn", "sns", "sqs", "sts"),
+    *("events", "logs", "s3", "sfn", "sns", "sqs", "sts"),
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
@@ -326,10 +330,14 @@ def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedS
         variables = function["Environment"]["Variables"]
         assert variables["ORDERS_TABLE"] == applied_stack.outputs["orders_table"]
         assert variables["FAILED_ORDERS_TABLE"] == applied_stack.outputs["failed_orders_table"]
-        if handler == "api_handler":
+        if handler in STARTS_THE_WORKFLOW:
             assert variables["STATE_MACHINE_ARN"] == applied_stack.outputs["state_machine_arn"]
         else:
             assert "STATE_MACHINE_ARN" not in variables
+    reconciler = lambda_.get_function_configuration(FunctionName=f"{PREFIX}-reconcile_orders")["Environment"]
+    assert reconciler["Variables"]["ORDER_QUEUE_URL"] == applied_stack.outputs["order_queue_url"]
+    threshold = load_stage(STAGE).stuck_order_threshold_seconds
+    assert reconciler["Variables"]["STUCK_ORDER_THRESHOLD_SECONDS"] == str(threshold)
 
 
 def test_queues_feed_their_handlers_with_partial_batch_responses(applied_stack: AppliedStack) -> None:
@@ -369,7 +377,7 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
         started = [
             statement for statement in document["Statement"] if "states:StartExecution" in _as_list(statement["Action"])
         ]
-        if handler == "api_handler":
+        if handler in STARTS_THE_WORKFLOW:
             assert [_as_list(s["Resource"]) for s in started] == [[applied_stack.outputs["state_machine_arn"]]]
         else:
             assert started == []
@@ -413,7 +421,9 @@ def test_an_order_posted_through_the_applied_stack_is_fulfilled(
         monkeypatch.setenv(name, value)
     runtime.reset()
     handlers = app_module.app.handler_map
-    by_function = {names[handler]: handlers[handler] for handler in HANDLERS if handler != "api_handler"}
+    # What the workflow and the queues invoke (the API is called directly; the schedule never fires here).
+    invoked = [handler for handler in HANDLERS if handler not in {"api_handler", "reconcile_orders"}]
+    by_function = {names[handler]: handlers[handler] for handler in invoked}
     lambda_bridge.install(by_function)
     queue_urls = {
         outputs["order_queue_arn"]: outputs["order_queue_url"],

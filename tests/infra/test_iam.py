@@ -29,21 +29,29 @@ ENTRY_POINTS: dict[str, list[tuple[str, str, list[str]]]] = {
     "record_workflow_failure": [("chalicelib/workflow_tasks.py", "WorkflowTasks", ["record_workflow_failure"])],
     "fulfill_order": [("chalicelib/fulfillment.py", "Fulfillment", ["handle_batch"])],
     "handle_dead_letter": [("chalicelib/dead_letter.py", "DeadLetterHandler", ["handle_batch"])],
+    "reconcile_orders": [("chalicelib/reconciler.py", "Reconciler", ["run"])],
 }
 # Attributes of the collaborators, and which class implements them on AWS.
 COLLABORATORS = {
     "_repository": ("chalicelib/repository.py", "DynamoOrderRepository"),
     "_workflow": ("chalicelib/workflow.py", "StepFunctionsWorkflow"),
+    "_queue": ("chalicelib/reconciler.py", "SqsOrderQueue"),
 }
 # boto3 handles inside those classes -> the resource they address.
 HANDLES = {"_orders": "orders", "_failed": "failed_orders"}
-CLIENT_CALLS = {"start_execution": ("state_machine", "states:StartExecution")}
+CLIENT_CALLS = {
+    "start_execution": ("state_machine", "states:StartExecution"),
+    "send_message": ("order_queue", "sqs:SendMessage"),
+}
+# Calls on a table handle that address its index instead (the orders table's by-status index).
+INDEX_CALLS = {("orders", "query"): "orders_by_status"}
 TRANSACT_ITEMS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem"}
 SQS_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 QUEUE_CONSTANTS = {"ORDER_QUEUE_ARN": "order_queue", "ORDER_DLQ_ARN": "order_dlq"}
 # Terraform expressions in the iam module's table -> resource names used above.
 TF_RESOURCES = {
     "local.orders": "orders",
+    "local.orders_index": "orders_by_status",
     "local.failed_orders": "failed_orders",
     "var.state_machine_arn": "state_machine",
     "var.order_queue_arn": "order_queue",
@@ -125,7 +133,8 @@ def _calls(path: str, cls: str, methods: list[str], seen: set[tuple[str, str, st
                 other_path, other_cls = COLLABORATORS[attribute]
                 found |= _calls(other_path, other_cls, [name], seen)
             elif attribute in HANDLES:
-                found.add((HANDLES[attribute], _snake(name)))
+                table = HANDLES[attribute]
+                found.add((INDEX_CALLS.get((table, name), table), _snake(name)))
             elif attribute == "_client" and name == "transact_write_items":
                 found |= _transact_permissions(node)
             elif attribute == "_client" and name in CLIENT_CALLS:
@@ -182,11 +191,14 @@ def declared_permissions() -> dict[str, set[Permission]]:
     return table
 
 
+FUNCTION_DECORATORS = {"lambda_function", "on_sqs_message", "schedule"}
+
+
 def test_handlers_are_the_apps_functions() -> None:
     tree = ast.parse((PROJECT_DIR / "app.py").read_text())
     names = {"api_handler"}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in {"lambda_function", "on_sqs_message"}:
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in FUNCTION_DECORATORS:
             names |= {keyword.value.value for keyword in node.keywords if keyword.arg == "name"}  # type: ignore[attr-defined]
     assert names == set(ENTRY_POINTS)
 

@@ -17,7 +17,10 @@ HANDLERS = {
     "record_workflow_failure",
     "fulfill_order",
     "handle_dead_letter",
+    "reconcile_orders",
 }
+# The functions that start the workflow: the API, and the reconciler restarting a lost execution.
+STARTS_THE_WORKFLOW = {"api_handler", "reconcile_orders"}
 
 
 def _main(packaged_app: Path) -> dict[str, Any]:
@@ -78,7 +81,7 @@ def test_sqs_mappings_report_batch_item_failures(packaged_app: Path) -> None:
         assert mapping["batch_size"] == 10
 
 
-def test_functions_use_the_roles_given_and_only_the_api_handler_sees_the_state_machine(packaged_app: Path) -> None:
+def test_functions_use_the_roles_given_and_only_the_workflow_starters_see_the_state_machine(packaged_app: Path) -> None:
     module = load_module(packaged_app)
     functions = module.resources["aws_lambda_function"]
     assert set(functions) == HANDLERS
@@ -86,7 +89,7 @@ def test_functions_use_the_roles_given_and_only_the_api_handler_sees_the_state_m
     for handler, function in functions.items():
         assert function["role"] == f"${{var.{handler}_role_arn}}"
         variables = function["environment"]["variables"]
-        assert ("STATE_MACHINE_ARN" in variables) == (handler == "api_handler")
+        assert ("STATE_MACHINE_ARN" in variables) == (handler in STARTS_THE_WORKFLOW)
         assert function["tracing_config"] == {"mode": "Active"}
     assert {f"{handler}_role_arn" for handler in HANDLERS} <= set(module.variables)
     assert {f"{handler}_function_arn" for handler in HANDLERS} <= set(module.outputs)
@@ -105,3 +108,14 @@ def test_postprocessing_twice_changes_nothing(packaged_app: Path, tmp_path: Path
     before = {path.name: path.read_text() for path in tmp_path.iterdir()}
     postprocess(tmp_path)
     assert {path.name: path.read_text() for path in tmp_path.iterdir()} == before
+
+
+def test_the_reconciler_runs_on_the_apps_schedule(packaged_app: Path) -> None:
+    from app import RECONCILE_EVERY_MINUTES
+
+    module = load_module(packaged_app)
+    [rule] = module.resources["aws_cloudwatch_event_rule"].values()
+    assert rule["schedule_expression"] == f"rate({RECONCILE_EVERY_MINUTES} minutes)"
+    assert rule["name"] == "dofs-dev-reconcile_orders-event", "the stage's prefix: stages can share an account"
+    [target] = module.resources["aws_cloudwatch_event_target"].values()
+    assert target["arn"] == "${aws_lambda_function.reconcile_orders.arn}"

@@ -4,12 +4,12 @@ variable "prefix" {
 }
 
 variable "function_names" {
-  description = "Chalice handler name (api_handler, validate_order, store_order, record_workflow_failure, fulfill_order, handle_dead_letter) to deployed function name."
+  description = "Chalice handler name (api_handler, validate_order, store_order, record_workflow_failure, fulfill_order, handle_dead_letter, reconcile_orders) to deployed function name."
   type        = map(string)
 
   validation {
     condition = alltrue([
-      for handler in ["api_handler", "validate_order", "store_order", "record_workflow_failure", "fulfill_order", "handle_dead_letter"] :
+      for handler in ["api_handler", "validate_order", "store_order", "record_workflow_failure", "fulfill_order", "handle_dead_letter", "reconcile_orders"] :
       contains(keys(var.function_names), handler)
     ])
     error_message = "function_names must name every handler of the app."
@@ -23,6 +23,11 @@ variable "log_group_arns" {
 
 variable "orders_table_arn" {
   description = "ARN of the orders table."
+  type        = string
+}
+
+variable "orders_by_status_index_arn" {
+  description = "ARN of the orders table's by-status index (queried by the reconciler)."
   type        = string
 }
 

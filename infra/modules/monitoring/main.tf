@@ -93,6 +93,15 @@ locals {
         period      = 60
         threshold   = 0
       }
+      "stuck-orders" = {
+        description = "The reconciler found orders stuck past the threshold (a lost execution or message): see its log lines."
+        namespace   = var.metrics_namespace
+        metric_name = var.stuck_orders_metric
+        dimensions  = { service = var.metrics_service }
+        statistic   = "Sum"
+        period      = 300
+        threshold   = 0
+      }
       "dlq-not-drained" = {
         description = "Messages wait on the dead-letter queue: its handler is failing."
         namespace   = "AWS/SQS"

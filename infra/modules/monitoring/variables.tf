@@ -47,6 +47,12 @@ variable "dead_lettered_metric" {
   default     = "OrdersDeadLettered"
 }
 
+variable "stuck_orders_metric" {
+  description = "Custom metric the reconciler emits each run: orders it found non-terminal past the stuck-order threshold."
+  type        = string
+  default     = "StuckOrdersFound"
+}
+
 variable "dlq_max_age_seconds" {
   description = "Alarm when the oldest message on the DLQ is older than this (its handler is not draining it)."
   type        = number

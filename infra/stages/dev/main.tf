@@ -16,7 +16,7 @@ locals {
   }
 
   # Chalice names the API handler {app}-{stage} and every other function {app}-{stage}-{name}.
-  handlers = ["api_handler", "validate_order", "store_order", "record_workflow_failure", "fulfill_order", "handle_dead_letter"]
+  handlers = ["api_handler", "validate_order", "store_order", "record_workflow_failure", "fulfill_order", "handle_dead_letter", "reconcile_orders"]
   function_names = {
     for handler in local.handlers : handler => handler == "api_handler" ? local.prefix : "${local.prefix}-${handler}"
   }
@@ -49,6 +49,11 @@ module "dynamodb" {
   tables = {
     orders        = local.config.environment_variables.ORDERS_TABLE
     failed_orders = local.config.environment_variables.FAILED_ORDERS_TABLE
+  }
+  # Orders by status, oldest update first: the reconciler's stuck orders and the operators' lists
+  # (chalicelib/repository.py's ORDERS_BY_STATUS_INDEX names it; tests check the two agree).
+  global_secondary_indexes = {
+    orders = [{ name = "by-status", hash_key = "status", range_key = "updated_at", projection_type = "KEYS_ONLY" }]
   }
   point_in_time_recovery = var.point_in_time_recovery
   tags                   = local.tags
@@ -85,17 +90,18 @@ resource "aws_cloudwatch_log_group" "function" {
 module "iam" {
   source = "../../modules/iam"
 
-  prefix                   = local.prefix
-  function_names           = local.function_names
-  log_group_arns           = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
-  orders_table_arn         = module.dynamodb.table_arns["orders"]
-  failed_orders_table_arn  = module.dynamodb.table_arns["failed_orders"]
-  order_queue_arn          = module.sqs.queue_arn
-  order_dlq_arn            = module.sqs.dlq_arn
-  state_machine_arn        = local.state_machine_arn
-  enable_xray              = local.xray
-  permissions_boundary_arn = var.permissions_boundary_arn
-  tags                     = local.tags
+  prefix                     = local.prefix
+  function_names             = local.function_names
+  log_group_arns             = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
+  orders_table_arn           = module.dynamodb.table_arns["orders"]
+  orders_by_status_index_arn = module.dynamodb.index_arns["orders"]["by-status"]
+  failed_orders_table_arn    = module.dynamodb.table_arns["failed_orders"]
+  order_queue_arn            = module.sqs.queue_arn
+  order_dlq_arn              = module.sqs.dlq_arn
+  state_machine_arn          = local.state_machine_arn
+  enable_xray                = local.xray
+  permissions_boundary_arn   = var.permissions_boundary_arn
+  tags                       = local.tags
 }
 
 module "app" {
@@ -111,6 +117,12 @@ module "app" {
   record_workflow_failure_role_arn = module.iam.role_arns["record_workflow_failure"]
   fulfill_order_role_arn           = module.iam.role_arns["fulfill_order"]
   handle_dead_letter_role_arn      = module.iam.role_arns["handle_dead_letter"]
+  reconcile_orders_role_arn        = module.iam.role_arns["reconcile_orders"]
+
+  # The reconciler's settings, from .chalice/config.json's dofs block.
+  order_queue_url               = module.sqs.queue_url
+  stuck_order_threshold_seconds = local.settings.stuck_order_threshold_seconds
+  max_receive_count             = local.settings.max_receive_count
 
   event_source_maximum_concurrency = local.settings.event_source_maximum_concurrency
 

@@ -1,0 +1,153 @@
+"""The reconciler: moves forward every order non-terminal for longer than the stuck-order threshold
+(docs/CONTRACT.md section 7), run on a schedule (app.py's `reconcile_orders`).
+
+It finds them with the `by-status` index (ACCEPTED, PENDING and FAILED orders not updated since
+the cutoff), so a run costs in proportion to the stuck orders, never a scan of every order. For
+each it first claims the order with a conditional write on its status and `updated_at` (recorded
+in its history, `by: reconciler`): a transition of the pipeline racing it wins, and the order is
+left alone. Then:
+
+- ACCEPTED: the workflow execution was lost; it starts the workflow again. StoreOrder lets one
+  execution claim an order, so a late first execution and this one cannot both queue it.
+- PENDING / FAILED with attempts left: the queue message was lost (the threshold is longer than a
+  message's whole life in the queue, every receive's visibility timeout); it queues the order
+  again. Fulfillment's conditional writes make a duplicate harmless.
+- PENDING / FAILED with its attempts used up: the dead-letter message was lost; it dead-letters the
+  order with source `reconciler` (one failed_orders record, as the DLQ handler would write).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from chalicelib.clock import Clock, utc_now
+from chalicelib.models import Order
+from chalicelib.observability import count_dead_lettered, count_stuck_orders, logger, order_context
+from chalicelib.repository import RECONCILER, DeadLetterOutcome, FailureRecord, Item, OrderRepository
+from chalicelib.states import OrderStatus
+from chalicelib.workflow import WorkflowStarter
+
+NON_TERMINAL = (OrderStatus.ACCEPTED, OrderStatus.PENDING, OrderStatus.FAILED)
+
+
+class OrderQueue(Protocol):
+    def send(self, order_id: str) -> None:
+        """Queue the order for fulfillment, as the workflow's EnqueueOrder does."""
+        ...
+
+
+class SqsOrderQueue:
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._client = sqs
+        self._url = queue_url
+
+    def send(self, order_id: str) -> None:
+        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"order_id": order_id}))
+
+
+class Action(StrEnum):
+    RESTARTED = "RESTARTED"  # ACCEPTED: workflow started again
+    REQUEUED = "REQUEUED"  # PENDING/FAILED: queued again
+    DEAD_LETTERED = "DEAD_LETTERED"  # attempts used up
+    LEFT_ALONE = "LEFT_ALONE"  # it moved on (the pipeline won the race), or another run claimed it
+    ERRORED = "ERRORED"  # acting on it failed; a later run finds it again
+
+
+@dataclass
+class ReconcileReport:
+    found: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"found": self.found, "actions": dict(self.actions)}
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _format(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Reconciler:
+    def __init__(
+        self,
+        repository: OrderRepository,
+        workflow: WorkflowStarter,
+        queue: OrderQueue,
+        threshold_seconds: int,
+        max_receive_count: int,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._repository = repository
+        self._workflow = workflow
+        self._queue = queue
+        self._threshold = timedelta(seconds=threshold_seconds)
+        self._max_receive_count = max_receive_count
+        self._clock = clock
+
+    def run(self) -> ReconcileReport:
+        report = ReconcileReport()
+        cutoff = _format(_parse(self._clock()) - self._threshold)
+        for status in NON_TERMINAL:
+            for order_id, updated_at in self._repository.order_ids_by_status(status, updated_before=cutoff):
+                report.found += 1
+                with order_context(order_id, "reconcile_order"):
+                    try:
+                        action = self._reconcile(order_id, status, updated_at)
+                    except Exception:
+                        # One order's failure must not hold back the others: it stays stuck (or,
+                        # claimed, stuck anew) and a later run finds it again.
+                        logger.exception("reconciling the order failed")
+                        action = Action.ERRORED
+                    logger.warning("stuck order reconciled", extra={"stuck_in": status.value, "action": action.value})
+                report.actions[action.value] += 1
+        # Each order it acts on has its log line; the run itself is this metric (and the return value).
+        count_stuck_orders(report.found)
+        return report
+
+    def _reconcile(self, order_id: str, status: OrderStatus, updated_at: str) -> Action:
+        now = self._clock()
+        item = self._repository.get(order_id)
+        # The index lags the table: act only on what the table still says, and claim it first.
+        if item is None or (item["status"], item["updated_at"]) != (status.value, updated_at):
+            return Action.LEFT_ALONE
+        if not self._repository.claim_unchanged(order_id, status, updated_at, now, RECONCILER):
+            return Action.LEFT_ALONE
+        if status is OrderStatus.ACCEPTED:
+            self._workflow.start(_order_of(item))
+            return Action.RESTARTED
+        attempts = int(item.get("attempts", 0))
+        if attempts < self._max_receive_count:
+            self._queue.send(order_id)
+            return Action.REQUEUED
+        return self._dead_letter(item, attempts, now)
+
+    def _dead_letter(self, item: Item, attempts: int, now: str) -> Action:
+        order_id = str(item["order_id"])
+        outcome = self._repository.dead_letter(
+            FailureRecord(
+                order_id=order_id,
+                source=RECONCILER,
+                original_message=json.dumps({"order_id": order_id}),
+                attempts=attempts,
+                last_error=str(item.get("last_error", "unknown")),
+                queued_at=None,
+                dead_lettered_at=now,
+            ),
+            now,
+        )
+        if outcome is DeadLetterOutcome.RECORDED:
+            count_dead_lettered(source=RECONCILER)
+            return Action.DEAD_LETTERED
+        return Action.LEFT_ALONE
+
+
+def _order_of(item: Item) -> Order:
+    return Order.model_validate({name: item[name] for name in ("order_id", "customer_id", "items", "currency")})

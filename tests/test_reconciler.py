@@ -1,0 +1,178 @@
+"""The reconciler against moto and the real ASL: each action, each recorded in the order's history
+with `by: reconciler`, and each losing to a transition of the pipeline that races it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.reconciler import Action, Reconciler, SqsOrderQueue
+from chalicelib.repository import DynamoOrderRepository
+from chalicelib.rules import Verdict
+from chalicelib.states import OrderStatus
+from chalicelib.workflow import StepFunctionsWorkflow, WorkflowUnavailableError
+from dofs_local.emulated.provisioning import Resources
+from dofs_local.stage import Stage
+from tests.conftest import make_order, wait_for_executions
+
+THRESHOLD_SECONDS = 900
+LONG_AGO = "2026-11-25T09:00:00.000Z"  # an hour before NOW: past the threshold
+RECENTLY = "2026-11-25T09:59:00.000Z"  # a minute before NOW: within it
+NOW = "2026-11-25T10:00:00.000Z"
+
+
+@pytest.fixture
+def reconciler(resources: Resources, repository: DynamoOrderRepository, stage: Stage) -> Reconciler:
+    return Reconciler(
+        repository,
+        StepFunctionsWorkflow(boto3.client("stepfunctions"), resources.state_machine_arn),
+        SqsOrderQueue(boto3.client("sqs"), resources.order_queue_url),
+        THRESHOLD_SECONDS,
+        stage.max_receive_count,
+        clock=lambda: NOW,
+    )
+
+
+def queued(resources: Resources) -> list[str]:
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=resources.order_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return sorted(json.loads(message["Body"])["order_id"] for message in messages)
+
+
+def history(repository: DynamoOrderRepository, order_id: str) -> list[dict[str, Any]]:
+    item = repository.get(order_id)
+    assert item is not None
+    return [{k: v for k, v in entry.items() if k != "at"} for entry in item["history"]]
+
+
+def pending(repository: DynamoOrderRepository, order_id: str, at: str, failed_attempts: int = 0) -> None:
+    repository.create(make_order(order_id), at)
+    assert repository.record_verdict(order_id, "exec-lost", Verdict(True), at)
+    for attempt in range(1, failed_attempts + 1):
+        repository.record_failed_attempt(order_id, attempt, f"error {attempt}", at)
+
+
+def test_an_accepted_order_whose_execution_was_lost_is_started_again(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, workflow_functions: Any
+) -> None:
+    repository.create(make_order("lost-execution"), LONG_AGO)
+    repository.create(make_order("just-accepted"), RECENTLY)
+
+    report = reconciler.run()
+    wait_for_executions(resources.state_machine_arn)
+
+    assert (report.found, dict(report.actions)) == (1, {Action.RESTARTED: 1})
+    assert history(repository, "lost-execution") == [
+        {"status": "ACCEPTED"},
+        {"status": "ACCEPTED", "by": "reconciler"},
+        {"status": "PENDING"},
+    ]
+    assert queued(resources) == ["lost-execution"]
+    assert history(repository, "just-accepted") == [{"status": "ACCEPTED"}], "within the threshold: left alone"
+
+
+def test_a_restart_racing_the_first_execution_queues_the_order_once(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, workflow_functions: Any
+) -> None:
+    """The first execution was slow, not lost: it runs alongside the restarted one."""
+    order = make_order("slow-execution")
+    repository.create(order, LONG_AGO)
+    StepFunctionsWorkflow(boto3.client("stepfunctions"), resources.state_machine_arn).start(order)
+    reconciler.run()
+    wait_for_executions(resources.state_machine_arn)
+
+    assert queued(resources) == ["slow-execution"]
+    item = repository.get("slow-execution")
+    assert item is not None
+    assert item["status"] == OrderStatus.PENDING
+
+
+def test_an_order_whose_message_was_lost_is_queued_again(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources
+) -> None:
+    pending(repository, "lost-pending", LONG_AGO)
+    pending(repository, "lost-failed", LONG_AGO, failed_attempts=1)
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.REQUEUED: 2}
+    assert queued(resources) == ["lost-failed", "lost-pending"]
+    assert history(repository, "lost-failed")[-1] == {"status": "FAILED", "by": "reconciler"}
+
+
+def test_an_order_with_its_attempts_used_up_is_dead_lettered_by_the_reconciler(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
+    pending(repository, "lost-dead-letter", LONG_AGO, failed_attempts=stage.max_receive_count)
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.DEAD_LETTERED: 1}
+    assert queued(resources) == []
+    assert history(repository, "lost-dead-letter")[-1] == {"status": "DEAD_LETTERED", "by": "reconciler"}
+    failure = repository.get_failure("lost-dead-letter")
+    assert failure is not None
+    assert (failure["source"], failure["attempts"], failure["last_error"]) == (
+        "reconciler",
+        stage.max_receive_count,
+        f"error {stage.max_receive_count}",
+    )
+    assert reconciler.run().found == 0, "terminal now: never found again"
+
+
+def test_a_transition_racing_the_reconciler_wins(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fulfillment moves the order between the reconciler's read and its claim."""
+    pending(repository, "racing", LONG_AGO)
+    real_get = repository.get
+
+    def get_then_fulfill(order_id: str) -> Any:
+        item = real_get(order_id)
+        assert repository.mark_fulfilled(order_id, 1, NOW)
+        return item
+
+    monkeypatch.setattr(repository, "get", get_then_fulfill)
+    report = reconciler.run()
+    monkeypatch.setattr(repository, "get", real_get)
+
+    assert dict(report.actions) == {Action.LEFT_ALONE: 1}
+    assert queued(resources) == []
+    assert [entry["status"] for entry in history(repository, "racing")] == ["ACCEPTED", "PENDING", "FULFILLED"]
+
+
+def test_two_claims_on_the_same_sighting_cannot_both_hold(repository: DynamoOrderRepository) -> None:
+    pending(repository, "claimed", LONG_AGO)
+    assert repository.claim_unchanged("claimed", OrderStatus.PENDING, LONG_AGO, NOW, "reconciler")
+    assert not repository.claim_unchanged("claimed", OrderStatus.PENDING, LONG_AGO, NOW, "reconciler")
+
+
+class _WorkflowDown:
+    def start(self, order: Any) -> str:
+        raise WorkflowUnavailableError("Step Functions is unavailable")
+
+
+def test_one_order_failing_does_not_hold_back_the_others(
+    repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
+    repository.create(make_order("cannot-restart"), LONG_AGO)
+    pending(repository, "lost-message", LONG_AGO)
+    reconciler = Reconciler(
+        repository,
+        _WorkflowDown(),
+        SqsOrderQueue(boto3.client("sqs"), resources.order_queue_url),
+        THRESHOLD_SECONDS,
+        stage.max_receive_count,
+        clock=lambda: NOW,
+    )
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.ERRORED: 1, Action.REQUEUED: 1}
+    assert queued(resources) == ["lost-message"]
+    item = repository.get("cannot-restart")
+    assert item is not None
+    assert (item["status"], item["updated_at"]) == ("ACCEPTED", NOW), "claimed: found again a threshold later"
