@@ -18,6 +18,7 @@ from chalicelib.redrive import Redriver, redrive_message, redrive_round_of
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
 from chalicelib.rules import Verdict
 from dofs_local.emulated.provisioning import Resources
+from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record
 
 NOW = "2026-11-25T10:00:00.000Z"
@@ -95,7 +96,9 @@ def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(
     assert (order["status"], order["attempts"]) == ("FULFILLED", 2)
 
 
-def test_a_second_dead_letter_updates_the_one_record(repository: DynamoOrderRepository, resources: Resources) -> None:
+def test_a_second_dead_letter_updates_the_one_record(
+    repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
     dead_lettered(repository, "a")
     first = repository.get_failure("a")
     assert first is not None
@@ -110,16 +113,18 @@ def test_a_second_dead_letter_updates_the_one_record(repository: DynamoOrderRepo
     assert result == {"batchItemFailures": []}
     order = repository.get("a")
     failure = repository.get_failure("a")
-    assert order is not None and failure is not None
+    assert order is not None
+    assert failure is not None
     assert order["status"] == "DEAD_LETTERED"
     assert (failure["original_message"], failure["message_id"]) == (body, "round-1")
     assert (failure["attempts"], failure["last_error"]) == (3, "simulated fulfillment failure on attempt 3")
     assert (failure["dead_lettered_at"], failure["first_dead_lettered_at"]) == (LATER, NOW)
     assert failure["dead_letter_count"] == 2
-    assert failure["redrives"] == first.get("redrives", []) + [
-        {"at": LATER, "by": "operator", "round": 1, "attempts_before": 3}
+    assert failure["redrives"] == [
+        *first.get("redrives", []),
+        {"at": LATER, "by": "operator", "round": 1, "attempts_before": 3},
     ]
-    records = boto3.client("dynamodb").scan(TableName=repository._failed.name)["Items"]
+    records = boto3.client("dynamodb").scan(TableName=stage.failed_orders_table)["Items"]
     assert [item["order_id"]["S"] for item in records] == ["a"]
 
 
@@ -132,7 +137,8 @@ def test_a_stale_dead_letter_of_an_earlier_round_leaves_the_redriven_order_alone
     DeadLetterHandler(repository, clock=lambda: LATER).handle_batch(sqs_event(sqs_record("a", message_id="stale")))
     order = repository.get("a")
     failure = repository.get_failure("a")
-    assert order is not None and failure is not None
+    assert order is not None
+    assert failure is not None
     assert order["status"] == "PENDING"
     assert (failure["dead_letter_count"], failure.get("message_id")) == (1, "msg-a-1")
 
@@ -182,7 +188,8 @@ def test_a_failed_send_undoes_the_redrive(repository: DynamoOrderRepository, res
     assert broken.redrive("a") is RedriveOutcome.NOT_QUEUED
     order = repository.get("a")
     failure = repository.get_failure("a")
-    assert order is not None and failure is not None
+    assert order is not None
+    assert failure is not None
     assert (order["status"], order["attempts"], order["redrive_count"]) == ("DEAD_LETTERED", 3, 1)
     assert order["history"][-1]["reason"].startswith("redrive undone")
     assert failure["redrives"][0]["undone"]["at"] == LATER
