@@ -22,6 +22,10 @@ from chalicelib.states import ALLOWED_SOURCES, OPERATOR, REDRIVE_SOURCE, REDRIVE
 
 Item = dict[str, Any]
 
+# The orders table's global secondary index: hash `status`, range `updated_at`, keys only.
+# infra/stages/dev/main.tf and dofs_local/emulated/provisioning.py create it under this name.
+ORDERS_BY_STATUS_INDEX = "by-status"
+
 # DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
 TRANSIENT_ERROR_CODES = frozenset(
     {
@@ -123,6 +127,22 @@ class OrderRepository(Protocol):
         nothing has happened to the order since; False when something has."""
         ...
 
+    def order_ids_by_status(
+        self,
+        status: OrderStatus,
+        *,
+        updated_since: str | None = None,
+        updated_before: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[str, str]]:
+        """(order_id, updated_at) of the orders in `status`, oldest update first, page by page.
+
+        `updated_since` is inclusive, `updated_before` exclusive. A query of the `by-status`
+        index, never a scan: it reads only the orders in that status (and time range). The index
+        is eventually consistent: an order may have moved on since; read it before acting.
+        """
+        ...
+
 
 @contextmanager
 def _transient_errors() -> Iterator[None]:
@@ -189,6 +209,46 @@ class DynamoOrderRepository:
             response = self._failed.get_item(Key={"order_id": order_id}, ConsistentRead=True)
         item: Item | None = response.get("Item")
         return item
+
+    def order_ids_by_status(
+        self,
+        status: OrderStatus,
+        *,
+        updated_since: str | None = None,
+        updated_before: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[tuple[str, str]]:
+        condition = "#status = :status"
+        values: dict[str, Any] = {":status": status.value}
+        names = {"#status": "status"}
+        if updated_since is not None or updated_before is not None:
+            names["#updated_at"] = "updated_at"
+        if updated_since is not None and updated_before is not None:
+            # BETWEEN is inclusive at both ends; the upper end is exclusive here, so it is checked after.
+            condition += " AND #updated_at BETWEEN :since AND :before"
+            values.update({":since": updated_since, ":before": updated_before})
+        elif updated_since is not None:
+            condition += " AND #updated_at >= :since"
+            values[":since"] = updated_since
+        elif updated_before is not None:
+            condition += " AND #updated_at < :before"
+            values[":before"] = updated_before
+        query: dict[str, Any] = {
+            "IndexName": ORDERS_BY_STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Limit": page_size,
+        }
+        while True:
+            with _transient_errors():
+                page = self._orders.query(**query)
+            for item in page.get("Items", []):
+                if updated_before is None or item["updated_at"] < updated_before:
+                    yield item["order_id"], item["updated_at"]
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def delete_if_accepted(self, order_id: str, body_hash: str) -> None:
         try:

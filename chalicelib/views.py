@@ -44,6 +44,15 @@ class OrderLine(_Response):
     unit_price: Money
 
 
+class HistoryEntry(_Response):
+    """One transition of an order, in the order they happened."""
+
+    status: OrderStatus
+    at: str = Field(description="when it happened, ISO 8601 UTC")
+    attempt: int | None = Field(default=None, ge=0, description="the fulfillment attempt it belongs to, if any")
+    by: str | None = Field(default=None, description="who made it when not the pipeline: reconciler, operator")
+
+
 class OrderView(_Response):
     """200: an order as `GET /order/{order_id}` shows it."""
 
@@ -59,6 +68,7 @@ class OrderView(_Response):
     created_at: str
     updated_at: str
     fulfilled_at: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list, description="every transition, oldest first")
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> OrderView:

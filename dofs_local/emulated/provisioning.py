@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.repository import ORDERS_BY_STATUS_INDEX
 from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
@@ -25,14 +26,14 @@ class Resources:
 
 def provision(stage: Stage, session: Any) -> Resources:
     dynamodb = session.client("dynamodb", region_name=stage.region)
-    for table in (stage.orders_table, stage.failed_orders_table):
-        dynamodb.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-            SSESpecification={"Enabled": True},
-        )
+    _create_orders_table(dynamodb, stage.orders_table)
+    dynamodb.create_table(
+        TableName=stage.failed_orders_table,
+        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True},
+    )
 
     sqs = session.client("sqs", region_name=stage.region)
     dlq_url = sqs.create_queue(
@@ -69,6 +70,29 @@ def provision(stage: Stage, session: Any) -> Resources:
         type=stage.workflow_type,
     )["stateMachineArn"]
     return Resources(queue_url, dlq_url, _queue_arn(stage, stage.order_queue_name), dlq_arn, state_machine_arn)
+
+
+def _create_orders_table(dynamodb: Any, name: str) -> None:
+    """The orders table with its `by-status` index, as infra/stages/dev creates it."""
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": attribute, "AttributeType": "S"} for attribute in ("order_id", "status", "updated_at")
+        ],
+        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ORDERS_BY_STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True},
+    )
 
 
 def _queue_arn(stage: Stage, name: str) -> str:

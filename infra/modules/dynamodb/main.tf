@@ -1,4 +1,14 @@
 # On-demand tables keyed by a string hash key, encrypted with KMS and with point-in-time recovery.
+locals {
+  # Every key attribute of a table (its hash key and its indexes' keys) must be declared once.
+  key_attributes = {
+    for key, _ in var.tables : key => distinct(concat(
+      [var.hash_key],
+      flatten([for index in lookup(var.global_secondary_indexes, key, []) : compact([index.hash_key, index.range_key])]),
+    ))
+  }
+}
+
 resource "aws_dynamodb_table" "this" {
   for_each = var.tables
 
@@ -7,9 +17,22 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = var.hash_key
   deletion_protection_enabled = var.deletion_protection
 
-  attribute {
-    name = var.hash_key
-    type = "S"
+  dynamic "attribute" {
+    for_each = local.key_attributes[each.key]
+    content {
+      name = attribute.value
+      type = "S"
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = { for index in lookup(var.global_secondary_indexes, each.key, []) : index.name => index }
+    content {
+      name            = global_secondary_index.value.name
+      hash_key        = global_secondary_index.value.hash_key
+      range_key       = global_secondary_index.value.range_key
+      projection_type = global_secondary_index.value.projection_type
+    }
   }
 
   point_in_time_recovery {

@@ -14,6 +14,31 @@ variable "hash_key" {
   default     = "order_id"
 }
 
+variable "global_secondary_indexes" {
+  description = "Global secondary indexes per table (by the tables' logical keys); every key attribute is a string."
+  type = map(list(object({
+    name            = string
+    hash_key        = string
+    range_key       = optional(string)
+    projection_type = optional(string, "KEYS_ONLY")
+  })))
+  default = {}
+
+  validation {
+    condition     = alltrue([for key, _ in var.global_secondary_indexes : contains(keys(var.tables), key)])
+    error_message = "Every key of global_secondary_indexes must be a key of tables."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for indexes in values(var.global_secondary_indexes) : [
+        for index in indexes : contains(["KEYS_ONLY", "ALL"], index.projection_type)
+      ]
+    ]))
+    error_message = "projection_type is KEYS_ONLY or ALL (INCLUDE needs non-key attributes this module does not take)."
+  }
+}
+
 variable "point_in_time_recovery" {
   description = "Enable point-in-time recovery (continuous backups, 35 days)."
   type        = bool

@@ -50,6 +50,11 @@ module "dynamodb" {
     orders        = local.config.environment_variables.ORDERS_TABLE
     failed_orders = local.config.environment_variables.FAILED_ORDERS_TABLE
   }
+  # Orders by status, oldest update first: the reconciler's stuck orders and the operators' lists
+  # (chalicelib/repository.py's ORDERS_BY_STATUS_INDEX names it; tests check the two agree).
+  global_secondary_indexes = {
+    orders = [{ name = "by-status", hash_key = "status", range_key = "updated_at", projection_type = "KEYS_ONLY" }]
+  }
   point_in_time_recovery = var.point_in_time_recovery
   tags                   = local.tags
 }
