@@ -405,7 +405,8 @@ class DynamoOrderRepository:
             ":zero": 0,
             ":round": redrive_round,
             ":now": now,
-            ":history": [{"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR, "redrive": redrive_round}],
+            # History entries carry what GET /order shows (views.HistoryEntry); the round is in redrive_count.
+            ":history": [{"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR}],
         }
         condition = "#status = :source AND " + _round_condition(expected_round, values, name=":expected")
         entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": int(order.get("attempts", 0))}
@@ -452,13 +453,8 @@ class DynamoOrderRepository:
         return RedriveOutcome.REDRIVEN
 
     def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
-        history = {
-            "status": REDRIVE_SOURCE.value,
-            "at": now,
-            "by": OPERATOR,
-            "redrive": redrive_round,
-            "reason": reason,
-        }
+        # The reason is kept in the failed_orders record's entry for this redrive.
+        history = {"status": REDRIVE_SOURCE.value, "at": now, "by": OPERATOR}
         try:
             with _transient_errors():
                 self._client.transact_write_items(

@@ -68,7 +68,7 @@ def test_a_redrive_queues_the_order_again_and_records_it(
     order = repository.get("a")
     assert order is not None
     assert (order["status"], order["attempts"], order["redrive_count"]) == ("PENDING", 0, 1)
-    assert order["history"][-1] == {"status": "PENDING", "at": LATER, "by": "operator", "redrive": 1}
+    assert order["history"][-1] == {"status": "PENDING", "at": LATER, "by": "operator"}
     failure = repository.get_failure("a")
     assert failure is not None
     assert failure["redrives"] == [{"at": LATER, "by": "operator", "round": 1, "attempts_before": 3}]
@@ -166,7 +166,7 @@ def test_concurrent_redrives_of_one_order_queue_it_once(
     order = repository.get("a")
     assert order is not None
     assert [entry for entry in order["history"] if entry.get("by") == "operator"] == [
-        {"status": "PENDING", "at": LATER, "by": "operator", "redrive": 1}
+        {"status": "PENDING", "at": LATER, "by": "operator"}
     ]
 
 
@@ -191,8 +191,9 @@ def test_a_failed_send_undoes_the_redrive(repository: DynamoOrderRepository, res
     assert order is not None
     assert failure is not None
     assert (order["status"], order["attempts"], order["redrive_count"]) == ("DEAD_LETTERED", 3, 1)
-    assert order["history"][-1]["reason"].startswith("redrive undone")
+    assert order["history"][-1] == {"status": "DEAD_LETTERED", "at": LATER, "by": "operator"}
     assert failure["redrives"][0]["undone"]["at"] == LATER
+    assert failure["redrives"][0]["undone"]["reason"].startswith("redrive undone")
     # The operator tries again later: round 2, queued.
     assert redriver(repository, resources).redrive("a") is RedriveOutcome.REDRIVEN
     assert queued(resources) == [redrive_message("a", 2)]
