@@ -90,7 +90,11 @@ def story_text(story: Story) -> str:
         parts.append(
             table(
                 ["at", "event", "state", "error"],
-                [[event["at"], event["type"], event.get("state"), event.get("error")] for event in execution["events"]],
+                [
+                    [event["at"], event["type"], event.get("state"), event.get("error")]
+                    for event in execution["events"]
+                    if _worth_a_line(event)
+                ],
                 indent="    ",
             )
         )
@@ -115,6 +119,12 @@ def story_text(story: Story) -> str:
     if story.notes:
         parts.append("\nnotes\n" + "\n".join(f"  {note}" for note in story.notes))
     return "\n".join(parts)
+
+
+def _worth_a_line(event: dict[str, Any]) -> bool:
+    """In the table, the states entered, the execution's start and end, and every error (--json has all)."""
+    kind = str(event["type"])
+    return kind.endswith("StateEntered") or kind.startswith("Execution") or event.get("error") is not None
 
 
 def _failure_text(failure: dict[str, Any] | None) -> str:
