@@ -343,7 +343,13 @@ class DynamoOrderRepository:
             with _transient_errors():
                 self._client.transact_write_items(
                     TransactItems=[
-                        {"Update": self._failure_record_update(record)},
+                        {
+                            "Update": {
+                                "TableName": self._failed.name,
+                                "Key": {"order_id": record.order_id},
+                                **_failure_record_update(record),
+                            }
+                        },
                         {
                             "Update": {
                                 "TableName": self._orders.name,
@@ -364,35 +370,6 @@ class DynamoOrderRepository:
                 return DeadLetterOutcome.ALREADY_RECORDED
             return DeadLetterOutcome.NOT_ELIGIBLE
         return DeadLetterOutcome.RECORDED
-
-    def _failure_record_update(self, record: FailureRecord) -> Item:
-        """The order's one failed_orders record: created by its first dead-letter, brought up to
-        date by a later one (after a redrive). The order's update, in the same transaction, is
-        the guard: it fails unless the order may be dead-lettered now, and then neither is written."""
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":one": 1, ":zero": 0, ":first": record.dead_lettered_at}
-        assignments: list[str] = [
-            "dead_letter_count = if_not_exists(dead_letter_count, :zero) + :one",
-            "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
-        ]
-        removals: list[str] = []
-        for index, (field, value) in enumerate(record.fields().items()):
-            names[f"#f{index}"] = field
-            if value is None:
-                removals.append(f"#f{index}")
-            else:
-                values[f":f{index}"] = value
-                assignments.append(f"#f{index} = :f{index}")
-        update = "SET " + ", ".join(assignments)
-        if removals:
-            update += " REMOVE " + ", ".join(removals)
-        return {
-            "TableName": self._failed.name,
-            "Key": {"order_id": record.order_id},
-            "UpdateExpression": update,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
 
     def redrive(self, order_id: str, expected_round: int, now: str) -> RedriveOutcome:
         redrive_round = expected_round + 1
@@ -516,6 +493,34 @@ class DynamoOrderRepository:
                 return False
             raise
         return True
+
+
+def _failure_record_update(record: FailureRecord) -> Item:
+    """The order's one failed_orders record: created by its first dead-letter, brought up to
+    date by a later one (after a redrive). The order's update, in the same transaction, is
+    the guard: it fails unless the order may be dead-lettered now, and then neither is written."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":one": 1, ":zero": 0, ":first": record.dead_lettered_at}
+    assignments: list[str] = [
+        "dead_letter_count = if_not_exists(dead_letter_count, :zero) + :one",
+        "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
+    ]
+    removals: list[str] = []
+    for index, (field, value) in enumerate(record.fields().items()):
+        names[f"#f{index}"] = field
+        if value is None:
+            removals.append(f"#f{index}")
+        else:
+            values[f":f{index}"] = value
+            assignments.append(f"#f{index} = :f{index}")
+    update = "SET " + ", ".join(assignments)
+    if removals:
+        update += " REMOVE " + ", ".join(removals)
+    return {
+        "UpdateExpression": update,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def _round_condition(redrive_round: int, values: dict[str, Any], name: str = ":redrive_round") -> str:

@@ -18,7 +18,7 @@ locals {
     ]
     record_workflow_failure = [
       { sid = "Orders", actions = ["dynamodb:UpdateItem"], resources = [local.orders] },
-      { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
+      { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
     ]
     fulfill_order = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
@@ -26,7 +26,7 @@ locals {
     ]
     handle_dead_letter = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
-      { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
+      { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
       { sid = "ConsumeDeadLetterQueue", actions = local.sqs_consume, resources = [var.order_dlq_arn] },
     ]
   }
