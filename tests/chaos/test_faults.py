@@ -15,7 +15,7 @@ from chalicelib.repository import DynamoOrderRepository
 from dofs_local.emulated import faults, lambda_bridge
 from dofs_local.emulated.faults import FaultKind, FaultSettings, InjectedCrash
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
+from dofs_local.stage import Stage, load_stage
 from tests.conftest import make_order
 
 NOW = "2026-11-25T10:00:00.000Z"
@@ -119,7 +119,8 @@ def test_a_timed_out_invocation_ran_but_reports_lambdas_timeout(inject: Any) -> 
     result, error = lambda_bridge.call_function(handler, "dofs-local-store_order", {"order": {"order_id": "t-1"}})
     assert calls == [{"order": {"order_id": "t-1"}}]
     assert result is None
-    assert error == {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 30.00 seconds"}
+    timeout = load_stage("local").function_timeout_seconds("store_order")
+    assert error == {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
     assert injector.invocations["dofs-local-store_order"] == 1
 
 

@@ -9,6 +9,7 @@ Runs on its own emulator (this module's), stopping at the first refusal, so it c
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,17 @@ from tests.infra.test_apply import apply_without_refusals, emulated_stage, moto_
 
 __all__ = ["moto_endpoint"]  # the emulator fixture, used by this module as by test_apply.py
 
-FIXED_POLICY_INPUT = "state_machine_arn       = local.state_machine_arn"
-OLD_POLICY_INPUT = "state_machine_arn       = module.stepfunctions.arn"
+# The iam module's input, however `terraform fmt` aligns it.
+FIXED_POLICY_INPUT = re.compile(r"(state_machine_arn\s+=\s+)local\.state_machine_arn")
+OLD_POLICY_INPUT = r"\1module.stepfunctions.arn"
 POLICY_WAIT = "depends_on = [aws_iam_role_policy.function]"
 
 
 def reintroduce_defect_1(root: Path) -> None:
     stage = root / "infra" / "stages" / STAGE / "main.tf"
-    assert FIXED_POLICY_INPUT in stage.read_text()
-    stage.write_text(stage.read_text().replace(FIXED_POLICY_INPUT, OLD_POLICY_INPUT))
+    wired, count = FIXED_POLICY_INPUT.subn(OLD_POLICY_INPUT, stage.read_text())
+    assert count == 1
+    stage.write_text(wired)
     outputs = root / "infra" / "modules" / "iam" / "outputs.tf"
     assert POLICY_WAIT in outputs.read_text()
     outputs.write_text(outputs.read_text().replace(POLICY_WAIT, ""))

@@ -60,6 +60,7 @@ CICD_PREFIX = f"{APP}-cicd-{STAGE}"
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
 STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
+STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
 STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
 
 
@@ -93,10 +94,7 @@ class Pipeline:
         return Terraform(self.terraform.binary, env)
 
     def admin_client(self, service: str) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+        return admin_client(self.endpoint, service)
 
     def role_client(self, build: str, service: str) -> Any:
         credentials = self.roles[build]
@@ -105,6 +103,14 @@ class Pipeline:
             aws_access_key_id=credentials.access_key_id, aws_secret_access_key=credentials.secret_access_key,
             aws_session_token=credentials.session_token,
         )  # fmt: skip
+
+
+def admin_client(endpoint: str, service: str) -> Any:
+    """A client with the emulator's administrator credentials (moto's fixed test keys)."""
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION,
+        aws_access_key_id="testing", aws_secret_access_key="testing",  # pragma: allowlist secret
+    )  # fmt: skip
 
 
 def set_enforcement(on: bool) -> None:
@@ -197,7 +203,7 @@ def apply_as_admin(
     terraform: Terraform, workdir: Path, endpoint: str, state: Path, variables: dict[str, str], *targets: str
 ) -> None:
     override = provider_override(endpoint, CICD_ENDPOINT_SERVICES)
-    override["provider"]["aws"].update(access_key="testing", secret_key="testing")
+    override["provider"]["aws"].update(access_key="testing", secret_key="testing")  # pragma: allowlist secret
     override["terraform"] = {"backend": {"local": {"path": str(state)}}}
     (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
     terraform.init(workdir)
@@ -225,18 +231,16 @@ def pipeline(
     for name in ("https_proxy", "http_proxy", "no_proxy", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         base_env.pop(name, None)
     admin = Terraform(
-        terraform.binary, {**base_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        terraform.binary,
+        {**base_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},  # pragma: allowlist secret
     )
     apply_as_admin(admin, root / "infra" / "bootstrap", moto_endpoint, root / "bootstrap.tfstate",
                    {"region": REGION, "manage_api_gateway_account": "false"})  # fmt: skip
     # The emulator speaks plain HTTP, which the state bucket's TLS-only policy refuses, as AWS
     # would (moto evaluates bucket policies).
-    admin_s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    admin_s3.delete_bucket_policy(Bucket=STATE_BUCKET)
+    admin_client(moto_endpoint, "s3").delete_bucket_policy(Bucket=STATE_BUCKET)
     apply_as_admin(admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate", CICD_VARIABLES, *CICD_IAM)
-    sts = boto3.client("sts", endpoint_url=moto_endpoint, region_name=REGION,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    sts = admin_client(moto_endpoint, "sts")
     roles = {}
     for build in ("test", "plan", "deploy", "smoke"):
         session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
@@ -418,7 +422,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pip
     key = pipeline.admin_client("apigateway").create_api_key(
         name=f"{APP}-{STAGE}-key",
         enabled=True,
-        value="stage-key-value-0123456789",
+        value=STAND_IN_KEY_VALUE,
         tags={"Project": APP, "Stage": STAGE},
     )
     set_enforcement(on=True)
@@ -440,7 +444,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pip
             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
-    assert api.requests[0][2]["x-api-key"] == "stage-key-value-0123456789"
+    assert api.requests[0][2]["x-api-key"] == STAND_IN_KEY_VALUE
     with pytest.raises(ClientError, match="AccessDenied"):
         pipeline.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
 
