@@ -1,4 +1,5 @@
-"""The dead-letter queue's handler: one failed_orders record per order, then DEAD_LETTERED."""
+"""The dead-letter queue's handler: one failed_orders record per order (written by its first
+dead-letter, updated by a later one after a redrive), then DEAD_LETTERED."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, from_epoch_millis, utc_now
 from chalicelib.observability import count_dead_lettered, logger
+from chalicelib.redrive import redrive_round_of
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
 from chalicelib.sqs_batch import process_batch
 
@@ -36,6 +38,7 @@ class DeadLetterHandler:
                     queued_at=from_epoch_millis(sent) if sent else None,
                     dead_lettered_at=now,
                     message_id=record.message_id,
+                    redrive_round=redrive_round_of(record.body),
                 ),
                 now,
             )

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import TransientError
 from chalicelib.models import Order
 from chalicelib.rules import Verdict
-from chalicelib.states import ALLOWED_SOURCES, OrderStatus
+from chalicelib.states import ALLOWED_SOURCES, OPERATOR, REDRIVE_SOURCE, REDRIVE_TARGET, OrderStatus
 
 Item = dict[str, Any]
 
@@ -48,6 +48,14 @@ class DeadLetterOutcome(StrEnum):
     NOT_ELIGIBLE = "NOT_ELIGIBLE"  # missing, or already FULFILLED/REJECTED: nothing to record
 
 
+class RedriveOutcome(StrEnum):
+    REDRIVEN = "REDRIVEN"
+    ALREADY_REDRIVEN = "ALREADY_REDRIVEN"  # another operator's redrive of the same round won
+    NOT_DEAD_LETTERED = "NOT_DEAD_LETTERED"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    NOT_QUEUED = "NOT_QUEUED"  # the write won but the message could not be sent: undone
+
+
 @dataclass(frozen=True)
 class FailureRecord:
     """What `failed_orders` keeps about one dead-lettered order."""
@@ -60,21 +68,21 @@ class FailureRecord:
     queued_at: str | None
     dead_lettered_at: str
     message_id: str | None = None
+    # The redrive round the failing message belongs to (0: never redriven), so a stale message of
+    # an earlier round cannot dead-letter a redriven order. None: the caller does not know.
+    redrive_round: int | None = None
 
-    def to_item(self) -> Item:
-        item: Item = {
-            "order_id": self.order_id,
+    def fields(self) -> Item:
+        """The record's attributes besides its key; absent optional ones are removed on update."""
+        return {
             "source": self.source,
             "original_message": self.original_message,
             "attempts": self.attempts,
             "last_error": self.last_error,
             "dead_lettered_at": self.dead_lettered_at,
+            "queued_at": self.queued_at,
+            "message_id": self.message_id,
         }
-        if self.queued_at:
-            item["queued_at"] = self.queued_at
-        if self.message_id:
-            item["message_id"] = self.message_id
-        return item
 
 
 class OrderRepository(Protocol):
@@ -104,13 +112,26 @@ class OrderRepository(Protocol):
         """PENDING/FAILED -> FULFILLED; False when it already was terminal (or is missing)."""
         ...
 
-    def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome: ...
+    def dead_letter(self, record: FailureRecord, now: str) -> DeadLetterOutcome:
+        """-> DEAD_LETTERED with its one failed_orders record written, or updated on a repeat
+        dead-letter after a redrive; both in one transaction."""
+        ...
 
     def get_failure(self, order_id: str) -> Item | None: ...
 
     def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
         """Records that `by` acts on the order, only if it is still in `status` and unchanged
         since `updated_at`: a transition racing the claim wins, and two claims cannot both hold."""
+        ...
+
+    def redrive(self, order_id: str, expected_round: int, now: str) -> RedriveOutcome:
+        """DEAD_LETTERED -> PENDING for redrive round `expected_round + 1`; only one caller that
+        saw `expected_round` wins. The caller then queues the order (`redrive_message`)."""
+        ...
+
+    def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
+        """PENDING -> DEAD_LETTERED again, when the redrive's message could not be queued and
+        nothing has happened to the order since; False when something has."""
         ...
 
     def order_ids_by_status(
@@ -335,15 +356,18 @@ class DynamoOrderRepository:
                 ":history": [{"status": OrderStatus.DEAD_LETTERED.value, "at": now, **_made_by(record.source)}],
             }
         )
+        condition = f"attribute_exists(order_id) AND {condition}"
+        if record.redrive_round is not None:
+            condition += " AND " + _round_condition(record.redrive_round, values)
         try:
             with _transient_errors():
                 self._client.transact_write_items(
                     TransactItems=[
                         {
-                            "Put": {
+                            "Update": {
                                 "TableName": self._failed.name,
-                                "Item": record.to_item(),
-                                "ConditionExpression": "attribute_not_exists(order_id)",
+                                "Key": {"order_id": record.order_id},
+                                **_failure_record_update(record),
                             }
                         },
                         {
@@ -352,7 +376,7 @@ class DynamoOrderRepository:
                                 "Key": {"order_id": record.order_id},
                                 "UpdateExpression": "SET #status = :target, last_error = :error, "
                                 "attempts = :attempts, updated_at = :now, " + _HISTORY_APPEND,
-                                "ConditionExpression": f"attribute_exists(order_id) AND {condition}",
+                                "ConditionExpression": condition,
                                 "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
                                 "ExpressionAttributeValues": {**values, ":empty": []},
                             }
@@ -366,6 +390,113 @@ class DynamoOrderRepository:
                 return DeadLetterOutcome.ALREADY_RECORDED
             return DeadLetterOutcome.NOT_ELIGIBLE
         return DeadLetterOutcome.RECORDED
+
+    def redrive(self, order_id: str, expected_round: int, now: str) -> RedriveOutcome:
+        redrive_round = expected_round + 1
+        order = self.get(order_id)
+        if order is None:
+            return RedriveOutcome.UNKNOWN_ORDER
+        values: dict[str, Any] = {
+            ":source": REDRIVE_SOURCE.value,
+            ":target": REDRIVE_TARGET.value,
+            ":zero": 0,
+            ":round": redrive_round,
+            ":now": now,
+            # History entries carry what GET /order shows (views.HistoryEntry); the round is in redrive_count.
+            ":history": [{"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR}],
+        }
+        condition = "#status = :source AND " + _round_condition(expected_round, values, name=":expected")
+        entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": int(order.get("attempts", 0))}
+        try:
+            with _transient_errors():
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self._orders.name,
+                                "Key": {"order_id": order_id},
+                                # A new round: attempts count again from the new message's first receive.
+                                "UpdateExpression": "SET #status = :target, attempts = :zero, redrive_count = :round, "
+                                "last_redriven_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
+                                "ExpressionAttributeValues": {**values, ":empty": []},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._failed.name,
+                                "Key": {"order_id": order_id},
+                                "UpdateExpression": "SET redrive_count = :round, last_redriven_at = :now, "
+                                "redrives = list_append(if_not_exists(redrives, :empty), :entry)",
+                                "ConditionExpression": "attribute_exists(order_id)",
+                                "ExpressionAttributeValues": {
+                                    ":round": redrive_round,
+                                    ":now": now,
+                                    ":entry": [entry],
+                                    ":empty": [],
+                                },
+                            }
+                        },
+                    ]
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            current = self.get(order_id)
+            if current is not None and int(current.get("redrive_count", 0)) > expected_round:
+                return RedriveOutcome.ALREADY_REDRIVEN
+            return RedriveOutcome.NOT_DEAD_LETTERED
+        return RedriveOutcome.REDRIVEN
+
+    def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
+        # The reason is kept in the failed_orders record's entry for this redrive.
+        history = {"status": REDRIVE_SOURCE.value, "at": now, "by": OPERATOR}
+        try:
+            with _transient_errors():
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self._orders.name,
+                                "Key": {"order_id": order_id},
+                                # The round number stays taken: a message sent despite the error
+                                # carries it, and must never count in a later round.
+                                "UpdateExpression": "SET #status = :dead, attempts = :before, updated_at = :now, "
+                                + _HISTORY_APPEND,
+                                "ConditionExpression": _UNTOUCHED_SINCE_REDRIVE,
+                                "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
+                                "ExpressionAttributeValues": {
+                                    ":dead": REDRIVE_SOURCE.value,
+                                    ":pending": REDRIVE_TARGET.value,
+                                    ":round": redrive_round,
+                                    ":zero": 0,
+                                    ":before": attempts_before,
+                                    ":now": now,
+                                    ":history": [history],
+                                    ":empty": [],
+                                },
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._failed.name,
+                                "Key": {"order_id": order_id},
+                                "UpdateExpression": f"SET redrives[{redrive_round - 1}].undone = :undone",
+                                "ConditionExpression": "redrive_count = :round",
+                                "ExpressionAttributeValues": {
+                                    ":undone": {"at": now, "reason": reason},
+                                    ":round": redrive_round,
+                                },
+                            }
+                        },
+                    ]
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            return False
+        return True
 
     def _conditional_update(self, order_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         try:
@@ -388,6 +519,45 @@ def _made_by(source: str) -> dict[str, str]:
     """A history entry's `by`: who made the transition, when not the pipeline."""
     return {"by": source} if source == RECONCILER else {}
 
+
+def _failure_record_update(record: FailureRecord) -> Item:
+    """The order's one failed_orders record: created by its first dead-letter, brought up to
+    date by a later one (after a redrive). The order's update, in the same transaction, is
+    the guard: it fails unless the order may be dead-lettered now, and then neither is written."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":one": 1, ":zero": 0, ":first": record.dead_lettered_at}
+    assignments: list[str] = [
+        "dead_letter_count = if_not_exists(dead_letter_count, :zero) + :one",
+        "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
+    ]
+    removals: list[str] = []
+    for index, (field, value) in enumerate(record.fields().items()):
+        names[f"#f{index}"] = field
+        if value is None:
+            removals.append(f"#f{index}")
+        else:
+            values[f":f{index}"] = value
+            assignments.append(f"#f{index} = :f{index}")
+    update = "SET " + ", ".join(assignments)
+    if removals:
+        update += " REMOVE " + ", ".join(removals)
+    return {
+        "UpdateExpression": update,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _round_condition(redrive_round: int, values: dict[str, Any], name: str = ":redrive_round") -> str:
+    """The order is in redrive round `redrive_round` (0: never redriven, so no counter yet)."""
+    if redrive_round == 0:
+        return "attribute_not_exists(redrive_count)"
+    values[name] = redrive_round
+    return f"redrive_count = {name}"
+
+
+# A redriven order whose message was never processed: still PENDING, in that round, no attempt made.
+_UNTOUCHED_SINCE_REDRIVE = "#status = :pending AND redrive_count = :round AND attempts = :zero"
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.
 _HISTORY_APPEND = "#history = list_append(if_not_exists(#history, :empty), :history)"

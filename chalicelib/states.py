@@ -37,4 +37,18 @@ ALLOWED_SOURCES: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    """The pipeline's transitions: forward only."""
     return current in ALLOWED_SOURCES[target]
+
+
+# The one exception to forward-only (docs/CONTRACT.md section 3): an operator's redrive gives a
+# DEAD_LETTERED order a new round of fulfillment attempts. Only the repository's `redrive` makes
+# it, recorded in the order's history with `by: operator`; ALLOWED_SOURCES stays forward-only
+# so no pipeline write can ever take it.
+REDRIVE_SOURCE = OrderStatus.DEAD_LETTERED
+REDRIVE_TARGET = OrderStatus.PENDING
+OPERATOR = "operator"
+
+
+def is_redrive(current: OrderStatus, target: OrderStatus) -> bool:
+    return (current, target) == (REDRIVE_SOURCE, REDRIVE_TARGET)

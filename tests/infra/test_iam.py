@@ -208,7 +208,7 @@ def test_derivation_sees_the_calls() -> None:
     derived = derived_permissions()
     assert ("orders", "dynamodb:PutItem") in derived["api_handler"]
     assert ("state_machine", "states:StartExecution") in derived["api_handler"]
-    assert ("failed_orders", "dynamodb:PutItem") in derived["handle_dead_letter"]
+    assert ("failed_orders", "dynamodb:UpdateItem") in derived["handle_dead_letter"]
 
 
 def test_every_call_is_allowed_and_nothing_more() -> None:

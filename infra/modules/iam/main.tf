@@ -19,7 +19,7 @@ locals {
     ]
     record_workflow_failure = [
       { sid = "Orders", actions = ["dynamodb:UpdateItem"], resources = [local.orders] },
-      { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
+      { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
     ]
     fulfill_order = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
@@ -27,14 +27,14 @@ locals {
     ]
     handle_dead_letter = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
-      { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
+      { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
       { sid = "ConsumeDeadLetterQueue", actions = local.sqs_consume, resources = [var.order_dlq_arn] },
     ]
     reconcile_orders = [
       # Query: stuck orders by status on the index; GetItem/UpdateItem: read, claim, dead-letter.
       { sid = "FindStuckOrders", actions = ["dynamodb:Query"], resources = [local.orders_index] },
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
-      { sid = "FailedOrders", actions = ["dynamodb:PutItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
+      { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },
       { sid = "RestartWorkflow", actions = ["states:StartExecution"], resources = [var.state_machine_arn] },
       { sid = "RequeueOrders", actions = ["sqs:SendMessage"], resources = [var.order_queue_arn] },
     ]
