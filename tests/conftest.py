@@ -161,6 +161,7 @@ def wait_for_executions(state_machine_arn: str, timeout: float = 60.0) -> None:
 NEEDS_THE_STACK = (
     "tests/integration",  # the local pipeline over HTTP
     "tests/chaos/test_chaos_run.py",
+    "tests/chaos/test_reconciler_faults.py",  # the local pipeline with lost executions and messages
     "tests/fuzz/test_openapi_fuzz.py",
     "tests/security",  # bandit, pip-audit, detect-secrets over the whole tree
     "tests/infra/test_apply.py",  # Terraform applied to the emulator

@@ -95,6 +95,7 @@ def test_the_local_stage_defaults_to_the_emulator_on_aws_port(monkeypatch: pytes
         "/aws/lambda/dofs-dev",  # Chalice's name for the API handler
         "/aws/lambda/dofs-dev-fulfill_order",
         "/aws/lambda/dofs-dev-handle_dead_letter",
+        "/aws/lambda/dofs-dev-reconcile_orders",
         "/aws/lambda/dofs-dev-record_workflow_failure",
         "/aws/lambda/dofs-dev-store_order",
         "/aws/lambda/dofs-dev-validate_order",
