@@ -438,30 +438,38 @@ TAG_CONDITIONS = [
 
 def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
     """What issue 10 requires of the rendered build policies: the boundary condition on every
-    role-writing call (defect 3), API Gateway only on the stage's tagged APIs, keys and usage
+    role-writing call of any pipeline policy (defect 3), API Gateway only on the stage's tagged APIs, keys and usage
     plans (defect 9), the topic key's and the event source mappings' tagging actions (defect 2)."""
     found = []
-    roles = documents[policy_analysis.WRITE_ROLES]["Statement"]
-    for statement in roles:
+    pipeline_statements = [
+        (address, statement)
+        for address, document in documents.items()
+        if address.startswith("cicd:")
+        for statement in document["Statement"]
+    ]
+    for address, statement in pipeline_statements:
         sets_permissions = sorted(SETS_ROLE_PERMISSIONS & set(_actions(statement)))
         boundary = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PermissionsBoundary")
         if statement["Effect"] == "Allow" and sets_permissions and boundary != BOUNDARY_ARN:
-            found.append(f"{statement['Sid']}: {sets_permissions} without the stage boundary")
-    if "iam:DeleteRolePermissionsBoundary" not in {
-        action for statement in roles if statement["Effect"] == "Deny" for action in _actions(statement)
-    }:
+            found.append(f"{address} {statement.get('Sid')}: {sets_permissions} without the stage boundary")
+    denied = {
+        action
+        for _, statement in pipeline_statements
+        if statement["Effect"] == "Deny"
+        for action in _actions(statement)
+    }
+    if "iam:DeleteRolePermissionsBoundary" not in denied:
         found.append("iam:DeleteRolePermissionsBoundary is not denied")
-    for address, document in documents.items():
-        for statement in document["Statement"] if address.startswith("cicd:") else []:
-            if statement["Effect"] != "Allow" or not any(a.startswith("apigateway:") for a in _actions(statement)):
-                continue
-            where = f"{address} {statement.get('Sid')}"
-            stage_resources = [resource for resource in _resources(statement) if resource != API_ACCOUNT]
-            for resource in stage_resources:
-                if not resource.removeprefix(API_GATEWAY).startswith(STAGE_API_PATHS):
-                    found.append(f"{where}: API Gateway on {resource}")
-            if stage_resources and statement.get("Condition", {}).get("StringEquals") not in TAG_CONDITIONS:
-                found.append(f"{where}: API Gateway without the stage's tags")
+    for address, statement in pipeline_statements:
+        if statement["Effect"] != "Allow" or not any(a.startswith("apigateway:") for a in _actions(statement)):
+            continue
+        where = f"{address} {statement.get('Sid')}"
+        stage_resources = [resource for resource in _resources(statement) if resource != API_ACCOUNT]
+        for resource in stage_resources:
+            if not resource.removeprefix(API_GATEWAY).startswith(STAGE_API_PATHS):
+                found.append(f"{where}: API Gateway on {resource}")
+        if stage_resources and statement.get("Condition", {}).get("StringEquals") not in TAG_CONDITIONS:
+            found.append(f"{where}: API Gateway without the stage's tags")
     missing_writes = TOPIC_KEY_WRITES - _allowed_actions(documents[policy_analysis.WRITE_CONTROL]["Statement"])
     missing_reads = STAGE_READS - _allowed_actions(documents[policy_analysis.STAGE_READ]["Statement"])
     found += [f"the Deploy role lacks {sorted(missing_writes)}"] if missing_writes else []
@@ -516,8 +524,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
     "defect 3, no boundary condition": (
         policy_analysis.WRITE_ROLES,
         lambda statements: _changed(statements, "BoundedRoles", Condition=None),
-        "BoundedRoles: ['iam:CreateRole', 'iam:DeleteRolePolicy', 'iam:DetachRolePolicy', "
-        "'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy'] without the stage boundary",
+        f"{policy_analysis.WRITE_ROLES} BoundedRoles: ['iam:CreateRole', 'iam:DeleteRolePolicy', "
+        "'iam:DetachRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy'] without the stage boundary",
     ),
     "defect 3, the boundary may be removed": (
         policy_analysis.WRITE_ROLES,
