@@ -1,0 +1,61 @@
+"""Invariant 1's bound as `make chaos` checks it, against the reconciler's real runs: an order
+stuck past the threshold must be acted on before two more runs have begun and ended."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dofs_local.scenarios.chaos import bound_violations, longest_untouched
+
+START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+THRESHOLD = 15.0
+
+
+def at(seconds: float) -> datetime:
+    return START + timedelta(seconds=seconds)
+
+
+def stamp(seconds: float) -> str:
+    return at(seconds).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def lost_then_rescued(rescued_at: float | None) -> dict[str, Any]:
+    """Accepted at 0, its execution lost; the reconciler's claim at `rescued_at` (None: never)."""
+    history = [{"status": "ACCEPTED", "at": stamp(0)}]
+    if rescued_at is not None:
+        history += [
+            {"status": "ACCEPTED", "at": stamp(rescued_at), "by": "reconciler"},
+            {"status": "PENDING", "at": stamp(rescued_at + 1)},
+            {"status": "FULFILLED", "at": stamp(rescued_at + 2)},
+        ]
+    return {"o": {"order_id": "o", "history": history}}
+
+
+# A run every 5 s; under load each took 6 s, so they begin 11 s apart.
+RUNS = [at(seconds) for seconds in (11, 22, 33, 44, 55)]
+
+
+def check(rescued_at: float | None, now: float = 60) -> list[str]:
+    return bound_violations(lost_then_rescued(rescued_at), {"o"}, THRESHOLD, RUNS, at(now))
+
+
+def test_an_order_rescued_by_the_first_or_second_run_after_it_was_stuck_is_within_the_bound() -> None:
+    assert check(rescued_at=23) == []  # the first run after 15 s began at 22
+    assert check(rescued_at=40) == []  # the second (33) had an injected fault on it; the third began at 44
+
+
+def test_an_order_no_run_acted_on_breaks_the_bound() -> None:
+    [line] = check(rescued_at=45)
+    assert line.startswith("1: order o sat 45.0 s untouched while non-terminal: 2 reconciler runs")
+    [never] = check(rescued_at=None)
+    assert never.startswith("1: order o sat 60.0 s untouched")
+
+
+def test_without_enough_runs_yet_nothing_is_judged() -> None:
+    assert check(rescued_at=None, now=40) == []  # only the runs at 22 and 33 began after 15 s
+
+
+def test_the_longest_stretch_runs_to_now_for_an_order_still_open() -> None:
+    assert longest_untouched(lost_then_rescued(None), {"o"}, at(60)) == {"o": 60.0}
+    assert longest_untouched(lost_then_rescued(23), {"o"}, at(60)) == {"o": 23.0}
