@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.states import OrderStatus
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
@@ -135,7 +136,10 @@ def _orders_table(stack: LocalPipeline) -> Any:
 def _wait_for_terminal(orders_table: Any, order_id: str, seconds: float, poll: float = 0.5) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        item = orders_table.get_item(Key={"order_id": order_id}, ConsistentRead=True).get("Item", {})
+        try:
+            item = orders_table.get_item(Key={"order_id": order_id}, ConsistentRead=True).get("Item", {})
+        except (BotoCoreError, ClientError):  # the emulator's own hiccup (a 500 under load): ask again
+            item = {}
         if item and OrderStatus(item["status"]).is_terminal:
             return
         time.sleep(poll)
