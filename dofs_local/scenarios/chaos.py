@@ -20,8 +20,8 @@ import sys
 import time
 import urllib.error
 import uuid
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -161,7 +161,8 @@ def check(stack: LocalPipeline, accepted: set[str], log_file: Path | None) -> li
         logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
     problems += fulfillment_violations(snapshot, _injector(stack).fulfillment_writes, logged)
     threshold = stack.stage.stuck_order_threshold_seconds
-    problems += bound_violations(snapshot.orders, accepted, threshold, _injector(stack).scheduled_runs, _now())
+    runs = _injector(stack).scheduled_runs
+    problems += bound_violations(snapshot.orders, accepted, threshold, runs, errored_reconciliations(log_file), _now())
     stuck = sorted(
         i
         for i in accepted
@@ -177,10 +178,11 @@ def stuck_bound_seconds(stack: LocalPipeline) -> float:
     return stack.stage.stuck_order_threshold_seconds + 2 * stack.reconcile_every_seconds
 
 
-# An order stuck past the threshold is the reconciler's: the first run that begins after that
-# finds it and acts on it; one more run is allowed, as an injected fault on the first run's write
-# leaves the order to the next run. So the order must be touched before the third run begins.
-RUNS_TO_RESCUE = 2
+# An order stuck past the threshold is the reconciler's: every run that begins after that finds it
+# and acts on it, unless acting failed (an injected fault on its write: the run logs the order
+# ERRORED, and the next run finds it again). So each run that began and ended while the order sat
+# stuck must have logged it ERRORED.
+ERRORED_LINE = "stuck order reconciled"
 
 
 def untouched_stretches(orders: dict[str, Any], accepted: set[str], now: datetime) -> dict[str, list[Stretch]]:
@@ -207,23 +209,44 @@ def longest_untouched(orders: dict[str, Any], accepted: set[str], now: datetime)
 
 
 def bound_violations(
-    orders: dict[str, Any], accepted: set[str], threshold_seconds: float, runs: list[datetime], now: datetime
+    orders: dict[str, Any],
+    accepted: set[str],
+    threshold_seconds: float,
+    runs: list[datetime],
+    errored: Mapping[str, list[datetime]],
+    now: datetime,
 ) -> list[str]:
-    """Invariant 1's bound, against the reconciler's real cadence: every order left untouched
-    longer than the stuck-order threshold was acted on before RUNS_TO_RESCUE runs of the
-    reconciler had begun and ended since (by them, or by the pipeline)."""
+    """Invariant 1's bound, against the reconciler's real runs (`runs`: when each began): every
+    run that began after an order had sat untouched for the threshold, and ended (the next one
+    began) before anything touched it, must have failed on it (`errored`: when a run logged the
+    order ERRORED). Otherwise the reconciler let a stuck order be."""
     found: list[str] = []
     threshold = timedelta(seconds=threshold_seconds)
     for order_id, stretches in sorted(untouched_stretches(orders, accepted, now).items()):
         for start, end in stretches:
             later = [run for run in runs if run > start + threshold]
-            if len(later) > RUNS_TO_RESCUE and end > later[RUNS_TO_RESCUE]:
-                found.append(
-                    f"1: order {order_id} sat {(end - start).total_seconds():.1f} s untouched while non-terminal:"
-                    f" {RUNS_TO_RESCUE} reconciler runs began and ended after it was stuck ({threshold_seconds:g} s)"
-                    " and neither acted on it"
-                )
+            for run, next_run in pairwise(later):
+                if next_run >= end:
+                    break
+                if not any(run <= moment < next_run for moment in errored.get(order_id, [])):
+                    found.append(
+                        f"1: order {order_id} sat {(end - start).total_seconds():.1f} s untouched while"
+                        f" non-terminal: the reconciler run at {run:%H:%M:%S} began after it was stuck"
+                        f" ({threshold_seconds:g} s) and neither acted on it nor failed on it"
+                    )
+                    break
     return found
+
+
+def errored_reconciliations(log_file: Path | None) -> dict[str, list[datetime]]:
+    """When a reconciler run failed on an order (its ERRORED line), by order."""
+    errored: dict[str, list[datetime]] = defaultdict(list)
+    if log_file is None:
+        return errored
+    for entry in log_lines(log_file):
+        if entry.get("message") == ERRORED_LINE and entry.get("action") == "ERRORED":
+            errored[str(entry.get("order_id"))].append(datetime.strptime(entry["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z"))
+    return errored
 
 
 def _moment(text: str) -> datetime:
@@ -329,8 +352,8 @@ def print_report(result: ChaosResult, settings: FaultSettings) -> None:
         f"longest stuck   : {f['longest_untouched_seconds']} s untouched while non-terminal"
         f" (nominal bound: threshold + 2 reconciler periods = {f['stuck_bound_seconds']:g} s,"
         f" {f['orders_over_stuck_bound']} orders over it; {f['reconciler_runs']} reconciler runs, up to"
-        f" {f['longest_between_runs_seconds']} s apart; checked: every stuck order acted on within"
-        f" {RUNS_TO_RESCUE} runs)"
+        f" {f['longest_between_runs_seconds']} s apart; checked: each run after an order was stuck"
+        " acted on it or failed on it)"
     )
     print(f"fulfillments    : {f['fulfillment_writes']} committed FULFILLED writes")
     print(f"duration        : {result.seconds:.0f} s")
