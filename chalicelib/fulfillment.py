@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib.clock import Clock, utc_now
 from chalicelib.errors import FulfillmentFailedError
 from chalicelib.observability import logger
+from chalicelib.redrive import attempts_before_of
 from chalicelib.repository import OrderRepository
 from chalicelib.sqs_batch import process_batch
 
@@ -33,7 +34,9 @@ class Fulfillment:
         return process_batch(event, self.fulfill, "fulfill_order")
 
     def fulfill(self, record: SQSRecord, order_id: str) -> None:
-        attempt = int(record.attributes.approximate_receive_count)
+        # Attempts count across rounds: a message queued again (a redrive, the reconciler) carries
+        # the attempts made before it, and its receives continue from there.
+        attempt = attempts_before_of(record.body) + int(record.attributes.approximate_receive_count)
         log = {"attempt": attempt, "message_id": record.message_id}
         if self._random() < self._success_rate:
             if self._repository.mark_fulfilled(order_id, attempt, self._clock()):

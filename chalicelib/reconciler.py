@@ -9,16 +9,17 @@ left alone. Then:
 
 - ACCEPTED: the workflow execution was lost; it starts the workflow again. StoreOrder lets one
   execution claim an order, so a late first execution and this one cannot both queue it.
-- PENDING / FAILED with attempts left: the queue message was lost (the threshold is longer than a
-  message's whole life in the queue, every receive's visibility timeout); it queues the order
-  again. Fulfillment's conditional writes make a duplicate harmless.
-- PENDING / FAILED with its attempts used up: the dead-letter message was lost; it dead-letters the
-  order with source `reconciler` (one failed_orders record, as the DLQ handler would write).
+- PENDING / FAILED with attempts of its round left: the queue message was lost (the threshold is
+  longer than a message's whole life in the queue, every receive's visibility timeout); it queues
+  the order again, with its redrive round and the attempts made so far, so the new message's
+  attempts continue the count. Fulfillment's conditional writes make a duplicate harmless.
+- PENDING / FAILED with its round's attempts used up: the dead-letter message was lost; it
+  dead-letters the order with source `reconciler` (one failed_orders record, as the DLQ handler
+  would write; conditional on the round, like the DLQ handler's).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from chalicelib.clock import Clock, utc_now
 from chalicelib.models import Order
 from chalicelib.observability import count_dead_lettered, count_stuck_orders, logger, order_context
+from chalicelib.redrive import queue_message
 from chalicelib.repository import RECONCILER, DeadLetterOutcome, FailureRecord, Item, OrderRepository
 from chalicelib.states import OrderStatus
 from chalicelib.workflow import WorkflowStarter
@@ -36,8 +38,8 @@ NON_TERMINAL = (OrderStatus.ACCEPTED, OrderStatus.PENDING, OrderStatus.FAILED)
 
 
 class OrderQueue(Protocol):
-    def send(self, order_id: str) -> None:
-        """Queue the order for fulfillment, as the workflow's EnqueueOrder does."""
+    def send(self, message: str) -> None:
+        """Queue a fulfillment message (`redrive.queue_message`), as the workflow's EnqueueOrder does."""
         ...
 
 
@@ -46,8 +48,8 @@ class SqsOrderQueue:
         self._client = sqs
         self._url = queue_url
 
-    def send(self, order_id: str) -> None:
-        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"order_id": order_id}))
+    def send(self, message: str) -> None:
+        self._client.send_message(QueueUrl=self._url, MessageBody=message)
 
 
 class Action(StrEnum):
@@ -124,22 +126,26 @@ class Reconciler:
             self._workflow.start(_order_of(item))
             return Action.RESTARTED
         attempts = int(item.get("attempts", 0))
-        if attempts < self._max_receive_count:
-            self._queue.send(order_id)
+        redrive_round = int(item.get("redrive_count", 0))
+        # `attempts` counts every round; this round's began after round_start_attempts of them.
+        if attempts - int(item.get("round_start_attempts", 0)) < self._max_receive_count:
+            # The message of this round, numbering its attempts after those already made.
+            self._queue.send(queue_message(order_id, redrive_round, attempts))
             return Action.REQUEUED
-        return self._dead_letter(item, attempts, now)
+        return self._dead_letter(item, attempts, redrive_round, now)
 
-    def _dead_letter(self, item: Item, attempts: int, now: str) -> Action:
+    def _dead_letter(self, item: Item, attempts: int, redrive_round: int, now: str) -> Action:
         order_id = str(item["order_id"])
         outcome = self._repository.dead_letter(
             FailureRecord(
                 order_id=order_id,
                 source=RECONCILER,
-                original_message=json.dumps({"order_id": order_id}),
+                original_message=queue_message(order_id, redrive_round),
                 attempts=attempts,
                 last_error=str(item.get("last_error", "unknown")),
                 queued_at=None,
                 dead_lettered_at=now,
+                redrive_round=redrive_round,
             ),
             now,
         )

@@ -126,12 +126,13 @@ class OrderRepository(Protocol):
 
     def redrive(self, order_id: str, expected_round: int, now: str) -> RedriveOutcome:
         """DEAD_LETTERED -> PENDING for redrive round `expected_round + 1`; only one caller that
-        saw `expected_round` wins. The caller then queues the order (`redrive_message`)."""
+        saw `expected_round` wins. The caller then queues the order (`redrive.queue_message`)."""
         ...
 
     def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
         """PENDING -> DEAD_LETTERED again, when the redrive's message could not be queued and
-        nothing has happened to the order since; False when something has."""
+        nothing has happened to the order since (still `attempts_before` attempts); False when
+        something has."""
         ...
 
     def order_ids_by_status(
@@ -359,134 +360,106 @@ class DynamoOrderRepository:
         condition = f"attribute_exists(order_id) AND {condition}"
         if record.redrive_round is not None:
             condition += " AND " + _round_condition(record.redrive_round, values)
-        try:
-            with _transient_errors():
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Update": {
-                                "TableName": self._failed.name,
-                                "Key": {"order_id": record.order_id},
-                                **_failure_record_update(record),
-                            }
-                        },
-                        {
-                            "Update": {
-                                "TableName": self._orders.name,
-                                "Key": {"order_id": record.order_id},
-                                "UpdateExpression": "SET #status = :target, last_error = :error, "
-                                "attempts = :attempts, updated_at = :now, " + _HISTORY_APPEND,
-                                "ConditionExpression": condition,
-                                "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
-                                "ExpressionAttributeValues": {**values, ":empty": []},
-                            }
-                        },
-                    ]
-                )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            if self.get_failure(record.order_id) is not None:
-                return DeadLetterOutcome.ALREADY_RECORDED
-            return DeadLetterOutcome.NOT_ELIGIBLE
-        return DeadLetterOutcome.RECORDED
+        recorded = self._update_order_and_record(
+            record.order_id,
+            {
+                "UpdateExpression": "SET #status = :target, last_error = :error, attempts = :attempts, "
+                "updated_at = :now, " + _HISTORY_APPEND,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            },
+            _failure_record_update(record),
+        )
+        if recorded:
+            return DeadLetterOutcome.RECORDED
+        if self.get_failure(record.order_id) is not None:
+            return DeadLetterOutcome.ALREADY_RECORDED
+        return DeadLetterOutcome.NOT_ELIGIBLE
 
     def redrive(self, order_id: str, expected_round: int, now: str) -> RedriveOutcome:
         redrive_round = expected_round + 1
         order = self.get(order_id)
         if order is None:
             return RedriveOutcome.UNKNOWN_ORDER
+        attempts_before = int(order.get("attempts", 0))
         values: dict[str, Any] = {
             ":source": REDRIVE_SOURCE.value,
             ":target": REDRIVE_TARGET.value,
-            ":zero": 0,
             ":round": redrive_round,
+            ":before": attempts_before,
             ":now": now,
             # History entries carry what GET /order shows (views.HistoryEntry); the round is in redrive_count.
             ":history": [{"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR}],
         }
         condition = "#status = :source AND " + _round_condition(expected_round, values, name=":expected")
-        entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": int(order.get("attempts", 0))}
-        try:
-            with _transient_errors():
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Update": {
-                                "TableName": self._orders.name,
-                                "Key": {"order_id": order_id},
-                                # A new round: attempts count again from the new message's first receive.
-                                "UpdateExpression": "SET #status = :target, attempts = :zero, redrive_count = :round, "
-                                "last_redriven_at = :now, updated_at = :now, " + _HISTORY_APPEND,
-                                "ConditionExpression": condition,
-                                "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
-                                "ExpressionAttributeValues": {**values, ":empty": []},
-                            }
-                        },
-                        {
-                            "Update": {
-                                "TableName": self._failed.name,
-                                "Key": {"order_id": order_id},
-                                "UpdateExpression": "SET redrive_count = :round, last_redriven_at = :now, "
-                                "redrives = list_append(if_not_exists(redrives, :empty), :entry)",
-                                "ConditionExpression": "attribute_exists(order_id)",
-                                "ExpressionAttributeValues": {
-                                    ":round": redrive_round,
-                                    ":now": now,
-                                    ":entry": [entry],
-                                    ":empty": [],
-                                },
-                            }
-                        },
-                    ]
-                )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            current = self.get(order_id)
-            if current is not None and int(current.get("redrive_count", 0)) > expected_round:
-                return RedriveOutcome.ALREADY_REDRIVEN
-            return RedriveOutcome.NOT_DEAD_LETTERED
-        return RedriveOutcome.REDRIVEN
+        entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": attempts_before}
+        redriven = self._update_order_and_record(
+            order_id,
+            {
+                # A new round: `attempts` keeps counting (the new message carries the count so far);
+                # round_start_attempts tells the reconciler how many of them are this round's.
+                "UpdateExpression": "SET #status = :target, redrive_count = :round, round_start_attempts = :before, "
+                "last_redriven_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            },
+            {
+                "UpdateExpression": "SET redrive_count = :round, last_redriven_at = :now, "
+                "redrives = list_append(if_not_exists(redrives, :empty), :entry)",
+                "ConditionExpression": "attribute_exists(order_id)",
+                "ExpressionAttributeValues": {":round": redrive_round, ":now": now, ":entry": [entry], ":empty": []},
+            },
+        )
+        if redriven:
+            return RedriveOutcome.REDRIVEN
+        current = self.get(order_id)
+        if current is not None and int(current.get("redrive_count", 0)) > expected_round:
+            return RedriveOutcome.ALREADY_REDRIVEN
+        return RedriveOutcome.NOT_DEAD_LETTERED
 
     def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
         # The reason is kept in the failed_orders record's entry for this redrive.
         history = {"status": REDRIVE_SOURCE.value, "at": now, "by": OPERATOR}
+        return self._update_order_and_record(
+            order_id,
+            {
+                # The round number stays taken: a message sent despite the error carries it, and
+                # must never count in a later round.
+                "UpdateExpression": "SET #status = :dead, updated_at = :now, " + _HISTORY_APPEND,
+                "ConditionExpression": _UNTOUCHED_SINCE_REDRIVE,
+                "ExpressionAttributeValues": {
+                    ":dead": REDRIVE_SOURCE.value,
+                    ":pending": REDRIVE_TARGET.value,
+                    ":round": redrive_round,
+                    ":before": attempts_before,
+                    ":now": now,
+                    ":history": [history],
+                },
+            },
+            {
+                "UpdateExpression": f"SET redrives[{redrive_round - 1}].undone = :undone",
+                "ConditionExpression": "redrive_count = :round",
+                "ExpressionAttributeValues": {":undone": {"at": now, "reason": reason}, ":round": redrive_round},
+            },
+        )
+
+    def _update_order_and_record(self, order_id: str, order_update: Item, record_update: Item) -> bool:
+        """One transaction over the order and its failed_orders record (a dead-letter, a redrive
+        or its undoing): both written, or neither. False when a condition refused it."""
         try:
             with _transient_errors():
                 self._client.transact_write_items(
                     TransactItems=[
+                        {"Update": {"TableName": self._failed.name, "Key": {"order_id": order_id}, **record_update}},
                         {
                             "Update": {
                                 "TableName": self._orders.name,
                                 "Key": {"order_id": order_id},
-                                # The round number stays taken: a message sent despite the error
-                                # carries it, and must never count in a later round.
-                                "UpdateExpression": "SET #status = :dead, attempts = :before, updated_at = :now, "
-                                + _HISTORY_APPEND,
-                                "ConditionExpression": _UNTOUCHED_SINCE_REDRIVE,
+                                **order_update,
                                 "ExpressionAttributeNames": {"#status": "status", "#history": "history"},
                                 "ExpressionAttributeValues": {
-                                    ":dead": REDRIVE_SOURCE.value,
-                                    ":pending": REDRIVE_TARGET.value,
-                                    ":round": redrive_round,
-                                    ":zero": 0,
-                                    ":before": attempts_before,
-                                    ":now": now,
-                                    ":history": [history],
+                                    **order_update["ExpressionAttributeValues"],
                                     ":empty": [],
-                                },
-                            }
-                        },
-                        {
-                            "Update": {
-                                "TableName": self._failed.name,
-                                "Key": {"order_id": order_id},
-                                "UpdateExpression": f"SET redrives[{redrive_round - 1}].undone = :undone",
-                                "ConditionExpression": "redrive_count = :round",
-                                "ExpressionAttributeValues": {
-                                    ":undone": {"at": now, "reason": reason},
-                                    ":round": redrive_round,
                                 },
                             }
                         },
@@ -557,7 +530,7 @@ def _round_condition(redrive_round: int, values: dict[str, Any], name: str = ":r
 
 
 # A redriven order whose message was never processed: still PENDING, in that round, no attempt made.
-_UNTOUCHED_SINCE_REDRIVE = "#status = :pending AND redrive_count = :round AND attempts = :zero"
+_UNTOUCHED_SINCE_REDRIVE = "#status = :pending AND redrive_count = :round AND attempts = :before"
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.
 _HISTORY_APPEND = "#history = list_append(if_not_exists(#history, :empty), :history)"

@@ -9,14 +9,16 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.fulfillment import Fulfillment
 from chalicelib.reconciler import Action, Reconciler, SqsOrderQueue
-from chalicelib.repository import DynamoOrderRepository
+from chalicelib.redrive import queue_message
+from chalicelib.repository import DynamoOrderRepository, FailureRecord, RedriveOutcome
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
 from chalicelib.workflow import StepFunctionsWorkflow, WorkflowUnavailableError
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
-from tests.conftest import make_order, wait_for_executions
+from tests.conftest import make_order, sqs_event, sqs_record, wait_for_executions
 
 THRESHOLD_SECONDS = 900
 LONG_AGO = "2026-11-25T09:00:00.000Z"  # an hour before NOW: past the threshold
@@ -176,3 +178,45 @@ def test_one_order_failing_does_not_hold_back_the_others(
     item = repository.get("cannot-restart")
     assert item is not None
     assert (item["status"], item["updated_at"]) == ("ACCEPTED", NOW), "claimed: found again a threshold later"
+
+
+def queued_bodies(resources: Resources) -> list[str]:
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=resources.order_queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    return [message["Body"] for message in messages]
+
+
+def test_a_queued_again_order_counts_its_attempts_on(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources
+) -> None:
+    """The new message starts at receive count 1; its attempts continue the order's count."""
+    pending(repository, "lost-after-two", LONG_AGO, failed_attempts=2)
+
+    reconciler.run()
+
+    [body] = queued_bodies(resources)
+    assert body == queue_message("lost-after-two", 0, 2)
+    Fulfillment(repository, 0.0, lambda: 0.5, clock=lambda: NOW).handle_batch(
+        sqs_event({**sqs_record("lost-after-two", receive_count=1), "body": body})
+    )
+    item = repository.get("lost-after-two")
+    assert item is not None
+    assert (item["status"], item["attempts"], item["history"][-1]["attempt"]) == ("FAILED", 3, 3)
+
+
+def test_a_redriven_order_whose_message_was_lost_gets_the_rest_of_its_round(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
+    """Three attempts, dead-lettered, redriven; one attempt of the new round, then its message lost:
+    queued again in round 1 (not dead-lettered: the round has attempts left)."""
+    pending(repository, "redriven", LONG_AGO, failed_attempts=stage.max_receive_count)
+    repository.dead_letter(
+        FailureRecord("redriven", "fulfillment", queue_message("redriven"), 3, "error 3", None, LONG_AGO), LONG_AGO
+    )
+    assert repository.redrive("redriven", 0, LONG_AGO) is RedriveOutcome.REDRIVEN
+    assert repository.record_failed_attempt("redriven", stage.max_receive_count + 1, "error 4", LONG_AGO) is not None
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.REQUEUED: 1}
+    assert queued_bodies(resources) == [queue_message("redriven", 1, stage.max_receive_count + 1)]

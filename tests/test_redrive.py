@@ -14,7 +14,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from chalicelib.dead_letter import DeadLetterHandler
 from chalicelib.fulfillment import Fulfillment
-from chalicelib.redrive import Redriver, redrive_message, redrive_round_of
+from chalicelib.redrive import Redriver, attempts_before_of, queue_message, redrive_round_of
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
 from chalicelib.rules import Verdict
 from dofs_local.emulated.provisioning import Resources
@@ -67,13 +67,14 @@ def test_a_redrive_queues_the_order_again_and_records_it(
     assert redriver(repository, resources).redrive("a") is RedriveOutcome.REDRIVEN
     order = repository.get("a")
     assert order is not None
-    assert (order["status"], order["attempts"], order["redrive_count"]) == ("PENDING", 0, 1)
+    # A new round; `attempts` keeps counting: the message carries the three made so far.
+    assert (order["status"], order["attempts"], order["redrive_count"]) == ("PENDING", 3, 1)
     assert order["history"][-1] == {"status": "PENDING", "at": LATER, "by": "operator"}
     failure = repository.get_failure("a")
     assert failure is not None
     assert failure["redrives"] == [{"at": LATER, "by": "operator", "round": 1, "attempts_before": 3}]
     assert failure["last_redriven_at"] == LATER
-    assert queued(resources) == [redrive_message("a", 1)]
+    assert queued(resources) == [queue_message("a", 1, 3)]
 
 
 def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(
@@ -81,19 +82,27 @@ def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(
 ) -> None:
     dead_lettered(repository, "a")
     redriver(repository, resources).redrive("a")
-    body = redrive_message("a", 1)
+    body = queue_message("a", 1, 3)
     failing = Fulfillment(repository, 0.0, random.Random(1).random, clock=lambda: LATER)
-    # The new message's first receive is a counted attempt again (attempts restarted at 0).
+    # The new message's first receive is a counted attempt, the order's fourth: the count goes on.
     assert failing.handle_batch(sqs_event(message("a", 1, body)))["batchItemFailures"]
     order = repository.get("a")
     assert order is not None
-    assert (order["status"], order["attempts"]) == ("FAILED", 1)
+    assert (order["status"], order["attempts"]) == ("FAILED", 4)
+    assert order["history"][-1]["attempt"] == 4
     Fulfillment(repository, 1.0, random.Random(1).random, clock=lambda: LATER).handle_batch(
         sqs_event(message("a", 2, body))
     )
     order = repository.get("a")
     assert order is not None
-    assert (order["status"], order["attempts"]) == ("FULFILLED", 2)
+    assert (order["status"], order["attempts"]) == ("FULFILLED", 5)
+    assert [entry.get("attempt") for entry in order["history"] if entry["status"] in {"FAILED", "FULFILLED"}] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
 
 
 def test_a_second_dead_letter_updates_the_one_record(
@@ -103,7 +112,7 @@ def test_a_second_dead_letter_updates_the_one_record(
     first = repository.get_failure("a")
     assert first is not None
     redriver(repository, resources).redrive("a")
-    body = redrive_message("a", 1)
+    body = queue_message("a", 1, 3)
     fulfillment = Fulfillment(repository, 0.0, random.Random(1).random, clock=lambda: LATER)
     for attempt in (1, 2, 3):
         fulfillment.handle_batch(sqs_event(message("a", attempt, body)))
@@ -117,7 +126,8 @@ def test_a_second_dead_letter_updates_the_one_record(
     assert failure is not None
     assert order["status"] == "DEAD_LETTERED"
     assert (failure["original_message"], failure["message_id"]) == (body, "round-1")
-    assert (failure["attempts"], failure["last_error"]) == (3, "simulated fulfillment failure on attempt 3")
+    # Every attempt of the order's life: three in each round.
+    assert (failure["attempts"], failure["last_error"]) == (6, "simulated fulfillment failure on attempt 6")
     assert (failure["dead_lettered_at"], failure["first_dead_lettered_at"]) == (LATER, NOW)
     assert failure["dead_letter_count"] == 2
     assert failure["redrives"] == [
@@ -162,7 +172,7 @@ def test_concurrent_redrives_of_one_order_queue_it_once(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == sorted([RedriveOutcome.REDRIVEN] + [RedriveOutcome.ALREADY_REDRIVEN] * (operators - 1))
-    assert queued(resources) == [redrive_message("a", 1)]
+    assert queued(resources) == [queue_message("a", 1, 3)]
     order = repository.get("a")
     assert order is not None
     assert [entry for entry in order["history"] if entry.get("by") == "operator"] == [
@@ -196,7 +206,7 @@ def test_a_failed_send_undoes_the_redrive(repository: DynamoOrderRepository, res
     assert failure["redrives"][0]["undone"]["reason"].startswith("redrive undone")
     # The operator tries again later: round 2, queued.
     assert redriver(repository, resources).redrive("a") is RedriveOutcome.REDRIVEN
-    assert queued(resources) == [redrive_message("a", 2)]
+    assert queued(resources) == [queue_message("a", 2, 3)]
 
 
 def test_an_undo_after_the_order_moved_on_changes_nothing(repository: DynamoOrderRepository) -> None:
@@ -228,7 +238,17 @@ def test_only_a_dead_lettered_order_is_redriven(
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [(json.dumps({"order_id": "a"}), 0), (redrive_message("a", 4), 4), ("not json", 0), ('{"redrive": true}', 0)],
+    [
+        (json.dumps({"order_id": "a"}), (0, 0)),
+        (queue_message("a", 4), (4, 0)),
+        (queue_message("a", 4, 7), (4, 7)),
+        ("not json", (0, 0)),
+        ('{"redrive": true, "attempts_before": -1}', (0, 0)),
+    ],
 )
-def test_the_round_of_a_message(body: str, expected: int) -> None:
-    assert redrive_round_of(body) == expected
+def test_the_round_and_attempts_before_a_message(body: str, expected: tuple[int, int]) -> None:
+    assert (redrive_round_of(body), attempts_before_of(body)) == expected
+
+
+def test_the_workflows_message_is_the_plain_one() -> None:
+    assert json.loads(queue_message("a")) == {"order_id": "a"}

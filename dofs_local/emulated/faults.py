@@ -144,6 +144,8 @@ class FaultInjector:
         self.invocations: Counter[str] = Counter()  # by function
         self.repeat_invocations: Counter[str] = Counter()  # same function, same order, again
         self.fulfillment_writes: Counter[str] = Counter()  # committed FULFILLED transitions by order
+        # When each scheduled run (the reconciler's) began: the cadence invariant 1's bound is checked against.
+        self.scheduled_runs: list[datetime] = []
         self._seen: set[tuple[str, str]] = set()
         self._session: Any = None
 
@@ -252,6 +254,8 @@ class FaultInjector:
     def invoked(self, function_name: str, event: Any) -> None:
         order_ids = _order_ids_of(event)
         with self._lock:
+            if isinstance(event, dict) and event.get("detail-type") == "Scheduled Event":
+                self.scheduled_runs.append(datetime.now(UTC))
             self.invocations[function_name] += 1
             for order_id in order_ids:
                 key = (function_name, order_id)

@@ -7,26 +7,39 @@ or an unhandled exception as `x-amz-function-error: Unhandled` with `errorType` 
 exception's class name (which the state machine's Retry and Catch rules match). Calls naming
 other functions go to moto unchanged. tests/test_lambda_bridge.py fails if a moto upgrade
 moves the method this relies on.
+
+A function's configuration is honoured as on AWS, where `UpdateFunctionConfiguration` gives the
+next invocations new containers with the new variables: before each invocation the bridge reads
+the function's variables from the emulated Lambda, and when they changed it applies the changed
+ones and lets the app rebuild its cached settings (`runtime.reset()`). Every function here shares
+this process's environment, so a change is seen by all of them (only the one that reads the
+variable cares); a variable removed from the configuration is left as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.exceptions import UnknownFunctionException
+from moto.awslambda.models import LambdaBackend, lambda_backends
 
+from chalicelib import runtime
 from dofs_local.emulated import faults
+from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 Handler = Callable[[Any, Any], Any]
 
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _original_invoke = LambdaBackend.invoke
+# Each function's variables as the bridge last saw them in the emulated Lambda.
+_environments: dict[str, dict[str, str]] = {}
 
 
 @dataclass
@@ -54,6 +67,7 @@ def function_name_of(name_or_arn: str) -> str:
 
 def call_function(handler: Handler, function_name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
     """Runs one invocation; returns (result, None) or (None, Lambda's error payload)."""
+    _apply_configuration(function_name)
     injector = faults.active()  # None unless the stack runs with fault injection on
     if injector is not None:
         injector.invoked(function_name, event)
@@ -67,6 +81,30 @@ def call_function(handler: Handler, function_name: str, event: Any) -> tuple[Any
     if timeout is not None:  # the work may be done, but the caller only learns of the timeout
         return None, timeout
     return result, error
+
+
+def _apply_configuration(function_name: str) -> None:
+    """Applies the function's variables if they changed in the emulated Lambda since last seen
+    (an operator's `aws lambda update-function-configuration --environment ...`)."""
+    configured = _configured_environment(function_name)
+    if configured is None:
+        return  # not created in the emulator (a test calling a handler alone): nothing to honour
+    with _lock:
+        seen = _environments.setdefault(function_name, configured)
+        changed = {name: value for name, value in configured.items() if seen.get(name) != value}
+        if not changed:
+            return
+        _environments[function_name] = configured
+        os.environ.update(changed)
+    runtime.reset()
+
+
+def _configured_environment(function_name: str) -> dict[str, str] | None:
+    try:
+        backend = lambda_backends[LOCAL_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "us-east-1")]
+        return dict(backend.get_function(function_name).environment_vars)
+    except UnknownFunctionException:
+        return None
 
 
 def invoke_in_process(handler: Handler, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:
@@ -93,7 +131,13 @@ def _invoke(
 
 
 def install(handlers: Mapping[str, Handler]) -> None:
-    """Route invocations of these function names to these callables (adds to earlier ones)."""
+    """Route invocations of these function names to these callables (adds to earlier ones).
+    Functions already created in the emulator start from their configuration as it is now."""
+    for name in handlers:
+        configured = _configured_environment(name)
+        if configured is not None:
+            with _lock:
+                _environments[name] = configured
     with _lock:
         _handlers.update(handlers)
         LambdaBackend.invoke = _invoke  # type: ignore[method-assign]
@@ -102,4 +146,5 @@ def install(handlers: Mapping[str, Handler]) -> None:
 def uninstall() -> None:
     with _lock:
         _handlers.clear()
+        _environments.clear()
         LambdaBackend.invoke = _original_invoke  # type: ignore[method-assign]

@@ -30,7 +30,7 @@ from dofs_local.emulated import faults, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pollers import EventSource, QueuePoller
-from dofs_local.emulated.provisioning import Resources, provision
+from dofs_local.emulated.provisioning import Resources, create_functions, provision
 from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, load_stage
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any
@@ -128,11 +128,13 @@ class LocalPipeline:
         # constructor recursion depth mismatch": a 500 that ends the execution). Build it now.
         session.client("lambda").list_functions()
         app = app_module.app
+        # The reconciler's variables (its function's, on AWS); the other functions ignore them.
+        reconciler_environment = self.stage.reconciler_environment(self.resources.order_queue_url)
+        os.environ.update(reconciler_environment)
+        create_functions(self.stage, session, _function_environments(app, self.stage, reconciler_environment))
         lambda_bridge.install(
             {self.stage.function_name(f.name): app.handler_map[f.name] for f in app.pure_lambda_functions}
         )
-        # The reconciler's variables (its function's, on AWS); the other functions ignore them.
-        os.environ.update(self.stage.reconciler_environment(self.resources.order_queue_url))
         runtime.reconciler_settings()
         self._threads.append(
             ReconcilerTimer(
@@ -241,6 +243,14 @@ class LocalPipeline:
                 time.sleep(0.1)
         except Exception:  # the emulator is already gone: nothing left to wait for
             return
+
+
+def _function_environments(app: Any, stage: Stage, reconciler: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each of the app's functions (workflow tasks, queue handlers, the reconciler) with the
+    variables it runs with here: the stage's, with this run's success rate, as Chalice sets them."""
+    shared = {name: os.environ[name] for name in (*stage.environment, "FULFILLMENT_SUCCESS_RATE") if name in os.environ}
+    names = [function.name for function in app.pure_lambda_functions] + [config.name for config in app.event_sources]
+    return {name: {**shared, **reconciler} if name == RECONCILER_HANDLER else shared for name in names}
 
 
 class ReconcilerTimer(threading.Thread):

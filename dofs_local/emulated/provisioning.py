@@ -5,7 +5,10 @@ Same names and settings as infra/ creates on AWS: both read them from `.chalice/
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +73,48 @@ def provision(stage: Stage, session: Any) -> Resources:
         type=stage.workflow_type,
     )["stateMachineArn"]
     return Resources(queue_url, dlq_url, _queue_arn(stage, stage.order_queue_name), dlq_arn, state_machine_arn)
+
+
+def create_functions(stage: Stage, session: Any, environments: Mapping[str, Mapping[str, str]]) -> None:
+    """The app's functions in the emulated Lambda, each with its variables (`environments`, by
+    handler name), so an operator reads and changes a function's configuration as on AWS
+    (`aws lambda get-function-configuration` / `update-function-configuration`). Their code runs
+    in this process (lambda_bridge.py), which applies a changed configuration."""
+    iam = session.client("iam", region_name=stage.region)
+    role_arn = iam.create_role(
+        RoleName=f"{stage.prefix}-functions",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lambda_client = session.client("lambda", region_name=stage.region)
+    for handler, environment in environments.items():
+        lambda_client.create_function(
+            FunctionName=stage.function_name(handler),
+            Role=role_arn,
+            Runtime="python3.11",
+            Handler=f"app.{handler}",
+            Code={"ZipFile": _IN_PROCESS_CODE},
+            Timeout=stage.function_timeout_seconds(handler),
+            MemorySize=stage.lambda_memory_mb,
+            Environment={"Variables": dict(environment)},
+        )
+
+
+def _placeholder_package() -> bytes:
+    """What the emulated functions hold as code: a note; the bridge runs the app's own code."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr("README.txt", "The local stack runs this function's code in-process (lambda_bridge.py).\n")
+    return buffer.getvalue()
+
+
+_IN_PROCESS_CODE = _placeholder_package()
 
 
 def _create_orders_table(dynamodb: Any, name: str) -> None:

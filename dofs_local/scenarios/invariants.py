@@ -9,7 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from chalicelib.states import OrderStatus, can_transition
+from chalicelib.states import OPERATOR, OrderStatus, can_transition, is_redrive
 
 Item = dict[str, Any]
 FAILURE_FIELDS = ("original_message", "attempts", "last_error", "dead_lettered_at")
@@ -53,34 +53,93 @@ def violations(snapshot: Snapshot, accepted: Iterable[str]) -> list[str]:
 
 
 def _order_violations(order_id: str, order: Item | None) -> list[str]:
-    """Invariants 1, 2 and the forward-only history, for one accepted order."""
+    """Invariants 1, 2 and 6 and the forward-only history, for one accepted order.
+
+    An operator's redrive (DEAD_LETTERED -> PENDING, `by: operator`) is the one move back: it
+    starts a new round, and each round but the last ends in its one DEAD_LETTERED entry.
+    """
     if order is None:
         return [f"1: accepted order {order_id} is missing"]
     found: list[str] = []
-    history = [OrderStatus(entry["status"]) for entry in order.get("history", [])]
-    terminal = [status for status in history if status.is_terminal]
-    if not OrderStatus(order["status"]).is_terminal or len(terminal) != 1:
-        found.append(f"1: order {order_id} is {order['status']} with terminal history {terminal}")
+    entries: list[Item] = list(order.get("history", []))
+    history = [OrderStatus(entry["status"]) for entry in entries]
+    rounds = _rounds(entries)
+    last_terminal = [OrderStatus(e["status"]) for e in rounds[-1] if OrderStatus(e["status"]).is_terminal]
+    if not OrderStatus(order["status"]).is_terminal or len(last_terminal) != 1:
+        found.append(f"1: order {order_id} is {order['status']} with terminal history {last_terminal}")
+    for number, earlier in enumerate(rounds[:-1], start=1):
+        terminal = [OrderStatus(e["status"]) for e in earlier if OrderStatus(e["status"]).is_terminal]
+        if terminal[-1:] != [OrderStatus.DEAD_LETTERED] or len(terminal) != 1:
+            found.append(f"1: order {order_id} was redriven after round {number} ended {terminal}, not DEAD_LETTERED")
     if history.count(OrderStatus.FULFILLED) > 1:
         found.append(f"2: order {order_id} was fulfilled {history.count(OrderStatus.FULFILLED)} times")
-    for before, after in pairwise(history):
-        if before != after and not can_transition(before, after):
-            found.append(f"5: order {order_id} moved backwards, {before} -> {after}")
+    for before, after in pairwise(entries):
+        old, new = OrderStatus(before["status"]), OrderStatus(after["status"])
+        if old != new and not can_transition(old, new) and not _is_operators_redrive(before, after):
+            found.append(f"5: order {order_id} moved backwards, {old} -> {new} (by {after.get('by', 'the pipeline')})")
+    redrives = len(rounds) - 1
+    if redrives != int(order.get("redrive_count", 0)):
+        found.append(
+            f"6: order {order_id} was redriven {order.get('redrive_count', 0)} times, {redrives} in its history"
+        )
+    # `attempts` counts across rounds: each failed attempt has a higher number than the last.
+    failed = [int(e["attempt"]) for e in entries if e["status"] == OrderStatus.FAILED and "attempt" in e]
+    if any(later <= earlier for earlier, later in pairwise(failed)):
+        found.append(f"6: order {order_id}'s failed attempts are numbered {failed}, not counting up")
     return found
 
 
+def _is_operators_redrive(before: Item, after: Item) -> bool:
+    return is_redrive(OrderStatus(before["status"]), OrderStatus(after["status"])) and after.get("by") == OPERATOR
+
+
+def _rounds(entries: list[Item]) -> list[list[Item]]:
+    """The history split at each redrive: the first round, then one per redrive."""
+    rounds: list[list[Item]] = [[]]
+    for before, entry in zip([None, *entries], entries, strict=False):
+        if before is not None and _is_operators_redrive(before, entry):
+            rounds.append([])
+        rounds[-1].append(entry)
+    return rounds
+
+
 def _failure_record_violations(snapshot: Snapshot) -> list[str]:
-    """Invariant 3: a failed_orders record, complete, for exactly the DEAD_LETTERED orders."""
+    """Invariant 3: one failed_orders record, complete, for each DEAD_LETTERED order, kept (and
+    brought up to date) for a redriven one whatever it became; none for any other order."""
     found: list[str] = []
     dead = {order_id for order_id, order in snapshot.orders.items() if order["status"] == OrderStatus.DEAD_LETTERED}
+    redriven = {order_id for order_id, order in snapshot.orders.items() if int(order.get("redrive_count", 0)) > 0}
     for order_id in sorted(dead - snapshot.failures.keys()):
         found.append(f"3: DEAD_LETTERED order {order_id} has no failed_orders record")
-    for order_id in sorted(snapshot.failures.keys() - dead):
-        found.append(f"3: order {order_id} has a failed_orders record but is not DEAD_LETTERED")
-    for order_id in sorted(dead & snapshot.failures.keys()):
-        missing = [name for name in FAILURE_FIELDS if name not in snapshot.failures[order_id]]
-        if missing:
-            found.append(f"3: failed_orders record of {order_id} lacks {', '.join(missing)}")
+    for order_id in sorted(snapshot.failures.keys() - dead - redriven):
+        found.append(f"3: order {order_id} has a failed_orders record but was never dead-lettered")
+    for order_id in sorted(snapshot.failures.keys() & (dead | redriven)):
+        found += _record_violations(order_id, snapshot.orders[order_id], snapshot.failures[order_id])
+    return found
+
+
+def _record_violations(order_id: str, order: Item, record: Item) -> list[str]:
+    """The one record agrees with the order: every dead-letter counted, every redrive listed."""
+    missing = [name for name in FAILURE_FIELDS if name not in record]
+    if missing:
+        return [f"3: failed_orders record of {order_id} lacks {', '.join(missing)}"]
+    found: list[str] = []
+    # The operator's undoing of a redrive writes DEAD_LETTERED too, but is no new dead-letter.
+    dead_letters = sum(
+        1 for e in order.get("history", []) if e["status"] == OrderStatus.DEAD_LETTERED and e.get("by") != OPERATOR
+    )
+    if int(record.get("dead_letter_count", 1)) != dead_letters:
+        found.append(f"3: failed_orders record of {order_id} counts {record.get('dead_letter_count')} dead-letters,")
+        found[-1] += f" its history {dead_letters}"
+    redrives = int(order.get("redrive_count", 0))
+    if (int(record.get("redrive_count", 0)), len(record.get("redrives", []))) != (redrives, redrives):
+        found.append(
+            f"3: failed_orders record of {order_id} lists {len(record.get('redrives', []))} redrives of {redrives}"
+        )
+    if order["status"] == OrderStatus.DEAD_LETTERED and int(record["attempts"]) != int(order.get("attempts", 0)):
+        found.append(
+            f"3: failed_orders record of {order_id} holds {record['attempts']} attempts of {order['attempts']}"
+        )
     return found
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dofs_local.emulated.faults import FaultKind, FaultSettings
-from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
-from dofs_local.scenarios import chaos
+from tests.chaos.conftest import run_small_chaos
 
 FAULTS = FaultSettings(
     crash_before_write=0.05,
@@ -22,13 +21,7 @@ FAULTS = FaultSettings(
 
 
 def test_sixty_orders_under_every_fault_keep_every_invariant(tmp_path: Path) -> None:
-    log_file = tmp_path / "chaos.jsonl"
-    with log_file.open("w") as log_stream:
-        options = PipelineOptions(
-            api_port=0, aws_port=0, success_rate=0.5, log_stream=log_stream, quiet_http=True, faults=FAULTS
-        )
-        with LocalPipeline(options) as stack:
-            result = chaos.run_chaos(stack, 60, seed=5, log_file=log_file, timeout=150, progress=lambda _: None)
+    result = run_small_chaos(tmp_path, FAULTS, orders=60, seed=5)
     figures = result.figures
     assert result.problems == [], "\n".join(result.problems)
     assert figures["accepted"] == 60

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from chalicelib.errors import TransientError
 from chalicelib.repository import DynamoOrderRepository
 from dofs_local.emulated import faults, lambda_bridge
 from dofs_local.emulated.faults import FaultKind, FaultSettings, InjectedCrash
-from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage, load_stage
 from tests.conftest import make_order
 
@@ -44,19 +42,6 @@ def test_settings_parse_each_kind_and_all() -> None:
 def test_bad_settings_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         FaultSettings.parse(text)
-
-
-@pytest.fixture
-def inject(resources: Resources) -> Iterator[Any]:
-    """Activates an injector; the repository is built afterwards, so its client has the hooks."""
-
-    def start(**probabilities: float) -> faults.FaultInjector:
-        injector = faults.activate(FaultSettings(**probabilities, seed=0))
-        assert injector is not None
-        return injector
-
-    yield start
-    faults.deactivate()
 
 
 def fresh_repository(stage: Stage) -> DynamoOrderRepository:

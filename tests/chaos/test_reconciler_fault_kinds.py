@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
 
 from chalicelib.workflow import StepFunctionsWorkflow
-from dofs_local.emulated import faults
-from dofs_local.emulated.faults import FaultKind, FaultSettings
+from dofs_local.emulated.faults import FaultKind
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order
-
-
-@pytest.fixture
-def inject(resources: Resources) -> Iterator[Any]:
-    def start(**probabilities: float) -> faults.FaultInjector:
-        injector = faults.activate(FaultSettings(**probabilities, seed=0))
-        assert injector is not None
-        return injector
-
-    yield start
-    faults.deactivate()
 
 
 def test_a_lost_execution_is_answered_but_never_runs(inject: Any, resources: Resources) -> None:

@@ -1,11 +1,11 @@
 """The operations CLI against the local stack, over its AWS endpoint (docs/CONTRACT.md section 7):
 an order dead-lettered at success rate 0, shown, redriven (failing again: one record, updated),
-then redriven by concurrent operators at success rate 1 and fulfilled once."""
+then, fulfill_order's configuration switched to rate 1 as on AWS, redriven by concurrent
+operators and fulfilled once."""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import runtime
 from chalicelib.redrive import Redriver
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
 from dofs_ops.__main__ import main
@@ -27,21 +26,20 @@ def stack(start_stack: StackFactory) -> RunningStack:
 
 
 @contextmanager
-def success_rate_one() -> Iterator[None]:
-    """The running stack's fulfillment from now on succeeds: as if the cause had been fixed."""
-    saved = os.environ.get("FULFILLMENT_SUCCESS_RATE")
-    os.environ["FULFILLMENT_SUCCESS_RATE"] = "1"
-    runtime.settings.cache_clear()
-    runtime.fulfillment.cache_clear()
+def success_rate_one(stack: RunningStack) -> Iterator[None]:
+    """The cause fixed as an operator fixes it on AWS: fulfill_order's configuration updated
+    (`aws lambda update-function-configuration --environment ...`); its next invocations run
+    with the new variables. Put back afterwards."""
+    lambda_client = stack.client("lambda")
+    name = stack.stack.stage.function_name("fulfill_order")
+    before = lambda_client.get_function_configuration(FunctionName=name)["Environment"]
+    assert before["Variables"]["FULFILLMENT_SUCCESS_RATE"] == "0.0"
+    fixed = {**before["Variables"], "FULFILLMENT_SUCCESS_RATE": "1"}
+    lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": fixed})
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("FULFILLMENT_SUCCESS_RATE", None)
-        else:
-            os.environ["FULFILLMENT_SUCCESS_RATE"] = saved
-        runtime.settings.cache_clear()
-        runtime.fulfillment.cache_clear()
+        lambda_client.update_function_configuration(FunctionName=name, Environment=before)
 
 
 def ops(stack: RunningStack, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
@@ -127,8 +125,9 @@ def test_a_redriven_order_that_fails_again_updates_its_one_record(
     ]
     [record] = failure_records(stack, "ops-again")
     assert record["dead_letter_count"] == {"N": "2"}
-    assert record["attempts"] == {"N": "3"}
-    assert json.loads(record["original_message"]["S"]) == {"order_id": "ops-again", "redrive": 1}
+    assert record["attempts"] == {"N": "6"}
+    assert json.loads(record["original_message"]["S"]) == {"order_id": "ops-again", "redrive": 1, "attempts_before": 3}
+    assert [entry.get("attempt") for entry in again["history"] if entry["status"] == "FAILED"] == [1, 2, 3, 4, 5, 6]
     assert record["dead_lettered_at"]["S"] > record["first_dead_lettered_at"]["S"]
     assert len(record["redrives"]["L"]) == 1
 
@@ -147,7 +146,7 @@ def test_concurrent_redrives_queue_the_order_once_and_it_is_fulfilled_once(stack
         start.wait()
         outcomes.append(redriver.redrive("ops-fixed"))
 
-    with success_rate_one():
+    with success_rate_one(stack):
         threads = [threading.Thread(target=operator) for _ in range(operators)]
         for thread in threads:
             thread.start()
@@ -155,7 +154,8 @@ def test_concurrent_redrives_queue_the_order_once_and_it_is_fulfilled_once(stack
             thread.join()
         fulfilled = wait_for(stack, "ops-fixed", terminal_entries=2)
     assert sorted(outcomes) == sorted([RedriveOutcome.REDRIVEN] + [RedriveOutcome.ALREADY_REDRIVEN] * (operators - 1))
-    assert (fulfilled["status"], fulfilled["attempts"]) == ("FULFILLED", 1)
+    # Attempts count on across rounds: three in the first, the fourth fulfilled it.
+    assert (fulfilled["status"], fulfilled["attempts"]) == ("FULFILLED", 4)
     assert [(entry["status"], entry.get("by")) for entry in fulfilled["history"]][5:] == [
         ("DEAD_LETTERED", None),
         ("PENDING", "operator"),
