@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -38,13 +39,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import moto.backend_index as backend_index
+import moto.backends
 import moto.core.responses
 import moto.sqs.models
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.awslambda.models import LambdaBackend
+from moto.core.base_backend import BackendDict
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from moto.core.models import botocore_stubber
+from moto.core.request import normalize_request
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.settings import moto_server_port
 from moto.sqs.models import Message, SQSBackend
@@ -53,8 +59,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from werkzeug.exceptions import HTTPException
 
 from dofs_local.emulated import create_time_checks
+from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 _backend_lock = threading.RLock()
 LONG_POLL_INTERVAL_SECONDS = 0.02
@@ -128,22 +136,50 @@ def parse_definitions_once() -> None:
 
 
 class InProcessDispatch:
-    """A botocore `before-send` hook that answers a request from moto's backends in this process,
-    as moto's own in-process mock does, for a client whose endpoint is this server: the request
-    is addressed to the service's AWS host, which moto's URL patterns match."""
+    """A botocore `before-send` hook that answers a request to this emulator from moto's backends
+    in this process, as moto's own in-process mock does, instead of over HTTP: the request is
+    still serialized by botocore, parsed and answered by moto's API layer and parsed back by
+    botocore; only the socket, werkzeug and Flask are skipped. Requests to any other endpoint
+    are left alone (the hook answers None)."""
 
-    def __init__(self, endpoint_prefix: str, region: str) -> None:
-        self._host = f"{endpoint_prefix}.{region}.amazonaws.com"
-        self._stubber = BotocoreStubber()  # its own instance: moto's global one stays disabled
+    def __init__(self, endpoint: str) -> None:
+        self._netloc = urlsplit(endpoint).netloc.replace("localhost", "127.0.0.1")
 
-    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+    def __call__(self, request: AWSPreparedRequest, **event: Any) -> AWSResponse | None:
         parts = urlsplit(request.url)
-        request.url = urlunsplit(("https", self._host, parts.path, parts.query, ""))
-        response = self._stubber.process_request(request)
-        if response is None:  # never fall through to a real network call
-            raise RuntimeError(f"moto has no handler for {request.method} {request.url}")
-        status, headers, body = response
+        if parts.netloc.replace("localhost", "127.0.0.1") != self._netloc:
+            return None
+        # SigV4's credential scope (key/date/region/service/aws4_request) names the service's
+        # AWS host, which moto's URL patterns match.
+        authorization: str | bytes = request.headers.get("Authorization", b"")
+        text = authorization.decode() if isinstance(authorization, bytes) else authorization
+        _, _, region, signing_name, _ = text.split(",")[0].split("Credential=")[-1].split("/")
+        host = f"{signing_name}.{region}.amazonaws.com"
+        request.url = urlunsplit(("https", host, parts.path, parts.query, ""))
+        normalized = normalize_request(request)
+        handler = _handler_for(f"https://{host}{parts.path}")
+        try:
+            status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
+        except HTTPException as error:  # moto answers some errors by raising them
+            status, headers, body = error.code or 500, dict(error.get_headers()), error.get_body()
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+@functools.lru_cache(maxsize=256)
+def _handler_for(url: str) -> Callable[[Any, str, Any], Any]:
+    """moto's handler of a URL, found as its in-process mock finds it (BotocoreStubber), once."""
+    for service, pattern in backend_index.backend_url_patterns:
+        if pattern.match(url):
+            backend_dict: Any = getattr(moto.backends, "get_backend")(service)  # noqa: B009 - typed per name
+            if isinstance(backend_dict, BackendDict):
+                regions = backend_dict[LOCAL_ACCOUNT_ID]
+                backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+            else:
+                backend = backend_dict["global"]
+            for url_pattern, handler in backend.urls.items():
+                if re.compile(url_pattern).match(url):
+                    return handler  # type: ignore[no-any-return]
+    raise RuntimeError(f"moto has no handler for {url}")  # never fall through to a real network call
 
 
 def reuse_workflow_clients() -> None:
@@ -161,9 +197,8 @@ def reuse_workflow_clients() -> None:
         with lock:
             if key not in clients:
                 client = boto_client.boto_client_for(region, service, state_credentials)
-                if not in_process_mock:
-                    dispatch = InProcessDispatch(client.meta.service_model.endpoint_prefix, region)
-                    client.meta.events.register("before-send", dispatch)
+                if not in_process_mock:  # the interpreter calls this server: no need for HTTP
+                    client.meta.events.register("before-send", InProcessDispatch(client.meta.endpoint_url))
                 clients[key] = client
             return clients[key]
 
@@ -181,6 +216,17 @@ def compile_json_paths_once() -> None:
             cached = functools.lru_cache(maxsize=1024)(parse)
             cached.__dofs_cached__ = True  # type: ignore[attr-defined]
             setattr(module, "parse", cached)  # noqa: B010
+
+
+def parse_update_expressions_once() -> None:
+    """moto parses an UpdateExpression twice per UpdateItem (its response layer, then its backend)
+    and only ever reads the tree: its validator works on a deep copy. Parse each text once."""
+    make = UpdateExpressionParser.make
+    if getattr(make, "__dofs_cached__", False):
+        return
+    cached = functools.lru_cache(maxsize=1024)(make)
+    cached.__dofs_cached__ = True  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = cached
 
 
 def list_action_methods_once() -> None:
@@ -259,6 +305,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(json_path, "parse", ("path",)),
     MotoPatch(result_path, "parse", ("string",)),
     MotoPatch(moto.core.responses, "method_names_from_class", ("clazz",)),
+    MotoPatch(UpdateExpressionParser, "make", ("expression_str",)),
     MotoPatch(moto.sqs.models, "unix_time", ("dt",)),
     MotoPatch(moto.sqs.models, "unix_time_millis", ("dt",)),
     MotoPatch(SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
@@ -272,6 +319,7 @@ def apply_all() -> None:
     reuse_workflow_clients()
     parse_definitions_once()
     compile_json_paths_once()
+    parse_update_expressions_once()
     list_action_methods_once()
     cheaper_sqs_bookkeeping()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)
