@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import os
 import time
-from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import jsonpath_ng.ext.parser as jsonpath_ext_parser
@@ -31,7 +30,6 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import moto_patches
-from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
 from dofs_local.stage import LOCAL_ACCOUNT_ID
 
@@ -158,76 +156,53 @@ def test_the_retention_check_reads_the_queue_s_retention_period() -> None:
     assert not backend.is_message_valid_based_on_retention_period("dofs-retention", message)
 
 
-# -- in-process dispatch: the stack's own calls skip HTTP, everyone else still uses it ------------
+# -- in-process dispatch: the stack's own calls skip HTTP, other endpoints are left alone ---------
+
+# Nothing listens here: a call that answers did not go over the network.
+NO_SERVER = "http://127.0.0.1:9"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    saved_port = os.environ.get("MOTO_PORT")
-    server = Emulator("127.0.0.1", 0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        if saved_port is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = saved_port
-
-
-@pytest.fixture
-def http_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the requests the emulator's HTTP server answers."""
-    seen: list[str] = []
-    served = DomainDispatcherApplication.__call__
-
-    def counting(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        seen.append(environ.get("PATH_INFO", ""))
-        return served(self, environ, start_response)
-
-    monkeypatch.setattr(DomainDispatcherApplication, "__call__", counting)
-    return seen
-
-
-def _session(emulator: Emulator, in_process: bool) -> boto3.Session:
+def _in_process_client(service: str) -> Any:
     session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
-    if in_process:
-        session.events.register("before-send", moto_patches.InProcessDispatch(emulator.endpoint))
-    return session
+    session.events.register("before-send", moto_patches.InProcessDispatch(NO_SERVER))
+    return session.client(service, endpoint_url=NO_SERVER)
 
 
-def test_in_process_calls_skip_http_and_share_the_server_s_state(emulator: Emulator, http_requests: list[str]) -> None:
-    fast = _session(emulator, in_process=True).client("sqs", endpoint_url=emulator.endpoint)
-    queue_url = fast.create_queue(QueueName="dofs-in-process")["QueueUrl"]
-    fast.send_message(QueueUrl=queue_url, MessageBody="hello")
-    assert http_requests == []
-    over_http = _session(emulator, in_process=False).client("sqs", endpoint_url=emulator.endpoint)
-    received = over_http.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
-    assert [m["Body"] for m in received] == ["hello"]
-    assert received[0]["Attributes"]["ApproximateReceiveCount"] == "1"
-    assert http_requests, "the plain client (as the AWS CLI) went over HTTP"
+def test_in_process_calls_are_answered_by_moto_s_backends() -> None:
+    sqs = _in_process_client("sqs")
+    queue_url = sqs.create_queue(QueueName="dofs-in-process")["QueueUrl"]
+    try:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
+        received = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
+        assert [m["Body"] for m in received] == ["hello"]
+        assert received[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+        queue = sqs_backends[LOCAL_ACCOUNT_ID]["us-east-1"].get_queue("dofs-in-process")
+        assert len(queue._messages) == 1  # the backend that the emulator's HTTP server also serves
+    finally:
+        sqs.delete_queue(QueueUrl=queue_url)
 
 
-def test_in_process_errors_are_aws_errors(emulator: Emulator) -> None:
-    dynamodb = _session(emulator, in_process=True).client("dynamodb", endpoint_url=emulator.endpoint)
+def test_in_process_errors_are_aws_errors() -> None:
+    dynamodb = _in_process_client("dynamodb")
     with pytest.raises(ClientError) as raised:
         dynamodb.get_item(TableName="dofs-no-such-table", Key={"id": {"S": "1"}})
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_calls_to_another_endpoint_are_left_alone(emulator: Emulator) -> None:
-    dispatch = moto_patches.InProcessDispatch("http://127.0.0.1:1")
-    request = AWSPreparedRequest("POST", f"{emulator.endpoint}/", {}, b"", stream_output=False)
+def test_calls_to_another_endpoint_are_left_alone() -> None:
+    dispatch = moto_patches.InProcessDispatch(NO_SERVER)
+    request = AWSPreparedRequest("POST", "http://127.0.0.1:4566/", {}, b"", stream_output=False)
     assert dispatch(request) is None
 
 
-def test_the_interpreter_calls_this_server_in_process(emulator: Emulator, http_requests: list[str]) -> None:
+def test_the_interpreter_calls_this_server_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     moto_patches.apply_all()
-    over_http = _session(emulator, in_process=False).client("sqs", endpoint_url=emulator.endpoint)
-    queue_url = over_http.create_queue(QueueName="dofs-interpreter")["QueueUrl"]
-    http_requests.clear()
+    monkeypatch.setenv("MOTO_PORT", str(urlsplit(NO_SERVER).port))
     interpreter_sqs = state_task_service_sqs.boto_client_for("us-east-1", "sqs")  # type: ignore[attr-defined]
-    interpreter_sqs.send_message(QueueUrl=queue_url, MessageBody="from the workflow")
-    assert http_requests == []
-    assert over_http.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "from the workflow"
+    assert interpreter_sqs.meta.endpoint_url == NO_SERVER.replace("127.0.0.1", "localhost")
+    queue_url = interpreter_sqs.create_queue(QueueName="dofs-interpreter")["QueueUrl"]
+    try:
+        interpreter_sqs.send_message(QueueUrl=queue_url, MessageBody="from the workflow")
+        assert interpreter_sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "from the workflow"
+    finally:
+        interpreter_sqs.delete_queue(QueueUrl=queue_url)
