@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import datetime
 import inspect
+import time
 from importlib.metadata import version
+from typing import Any
+from urllib.parse import urlsplit
 
+import boto3
+import jsonpath_ng.ext.parser as jsonpath_ext_parser
+import moto.core.responses
+import moto.core.utils as moto_utils
+import moto.sqs.models
 import pytest
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.exceptions import ClientError
+from moto import mock_aws
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeValue  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Message, SQSBackend, sqs_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
+from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 
 def _label(patch: MotoPatch) -> str:
@@ -58,3 +75,134 @@ def test_patches_apply_once_and_cache() -> None:
         assert getattr(client_for, "__dofs_cached__", False)
     first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")  # type: ignore[attr-defined]
     assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first  # type: ignore[attr-defined]
+
+
+# -- the CPU patches: each keeps moto's answers and does the work once ----------------------------
+
+
+def test_a_json_path_is_compiled_once_and_still_extracts(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_patches.apply_all()
+    compiled: list[str] = []
+    parser_class = jsonpath_ext_parser.ExtendedJsonPathParser
+
+    class CountingParser(parser_class):  # type: ignore[misc, valid-type]
+        def parse(self, string: str, lexer: Any = None) -> Any:
+            compiled.append(string)
+            return super().parse(string, lexer)
+
+    monkeypatch.setattr(jsonpath_ext_parser, "ExtendedJsonPathParser", CountingParser)
+    path = "$.dofs_compile_once.items[1]"
+    assert json_path.extract_json(path, {"dofs_compile_once": {"items": ["a", "b"]}}) == "b"
+    assert json_path.extract_json(path, {"dofs_compile_once": {"items": ["c", "d"]}}) == "d"
+    assert compiled == [path]
+
+
+def test_an_update_expression_is_parsed_once_and_still_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_patches.apply_all()
+    tokenized: list[str] = []
+    make_list = ExpressionTokenizer.make_list
+
+    def counting(expression: str) -> Any:
+        tokenized.append(expression)
+        return make_list(expression)
+
+    monkeypatch.setattr(ExpressionTokenizer, "make_list", staticmethod(counting))
+    expression = "SET dofs_parse_once = :value"
+    first = UpdateExpressionParser.make(expression)
+    assert UpdateExpressionParser.make(expression) is first
+    assert tokenized == [expression]
+    assert [clause.get_value_name() for clause in first.find_clauses([ExpressionAttributeValue])] == [":value"]
+
+
+def test_a_response_class_s_methods_are_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_patches.apply_all()
+    listed: list[Any] = []
+    getmembers = inspect.getmembers
+
+    def counting(target: Any, predicate: Any = None) -> Any:
+        listed.append(target)
+        return getmembers(target, predicate)
+
+    monkeypatch.setattr(inspect, "getmembers", counting)
+
+    class Responses:
+        def send_message(self) -> None: ...
+
+    names_of = moto.core.responses.method_names_from_class  # type: ignore[attr-defined]
+    assert names_of(Responses) == ["send_message"]
+    assert names_of(Responses) == ["send_message"]
+    assert listed == [Responses]
+
+
+def test_sqs_reads_the_same_clock_without_datetimes() -> None:
+    moto_patches.apply_all()
+    assert moto.sqs.models.unix_time is moto_patches.unix_time  # type: ignore[attr-defined]
+    assert abs(moto_patches.unix_time() - moto_utils.unix_time()) < 1.0
+    moment = datetime.datetime(2026, 11, 25, 18, 0, 0, 250_000)
+    assert moto_patches.unix_time(moment) == moto_utils.unix_time(moment)
+    assert moto_patches.unix_time_millis(moment) == moto_utils.unix_time_millis(moment)
+
+
+@mock_aws
+def test_the_retention_check_reads_the_queue_s_retention_period() -> None:
+    moto_patches.apply_all()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.create_queue(QueueName="dofs-retention", Attributes={"MessageRetentionPeriod": "60"})
+    backend = sqs_backends[LOCAL_ACCOUNT_ID]["us-east-1"]
+    message = Message("id", "body")
+    message.sent_timestamp = int((time.time() - 30) * 1000)  # type: ignore[assignment]
+    assert backend.is_message_valid_based_on_retention_period("dofs-retention", message)
+    message.sent_timestamp = int((time.time() - 61) * 1000)  # type: ignore[assignment]
+    assert not backend.is_message_valid_based_on_retention_period("dofs-retention", message)
+
+
+# -- in-process dispatch: the stack's own calls skip HTTP, other endpoints are left alone ---------
+
+# Nothing listens here: a call that answers did not go over the network.
+NO_SERVER = "http://127.0.0.1:9"
+
+
+def _in_process_client(service: str) -> Any:
+    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    session.events.register("before-send", moto_patches.InProcessDispatch(NO_SERVER))
+    return session.client(service, endpoint_url=NO_SERVER)
+
+
+def test_in_process_calls_are_answered_by_moto_s_backends() -> None:
+    sqs = _in_process_client("sqs")
+    queue_url = sqs.create_queue(QueueName="dofs-in-process")["QueueUrl"]
+    try:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
+        received = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
+        assert [m["Body"] for m in received] == ["hello"]
+        assert received[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+        queue = sqs_backends[LOCAL_ACCOUNT_ID]["us-east-1"].get_queue("dofs-in-process")
+        assert len(queue._messages) == 1  # the backend that the emulator's HTTP server also serves
+    finally:
+        sqs.delete_queue(QueueUrl=queue_url)
+
+
+def test_in_process_errors_are_aws_errors() -> None:
+    dynamodb = _in_process_client("dynamodb")
+    with pytest.raises(ClientError) as raised:
+        dynamodb.get_item(TableName="dofs-no-such-table", Key={"id": {"S": "1"}})
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_calls_to_another_endpoint_are_left_alone() -> None:
+    dispatch = moto_patches.InProcessDispatch(NO_SERVER)
+    request = AWSPreparedRequest("POST", "http://127.0.0.1:4566/", {}, b"", stream_output=False)
+    assert dispatch(request) is None
+
+
+def test_the_interpreter_calls_this_server_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    moto_patches.apply_all()
+    monkeypatch.setenv("MOTO_PORT", str(urlsplit(NO_SERVER).port))
+    interpreter_sqs = state_task_service_sqs.boto_client_for("us-east-1", "sqs")  # type: ignore[attr-defined]
+    assert interpreter_sqs.meta.endpoint_url == NO_SERVER.replace("127.0.0.1", "localhost")
+    queue_url = interpreter_sqs.create_queue(QueueName="dofs-interpreter")["QueueUrl"]
+    try:
+        interpreter_sqs.send_message(QueueUrl=queue_url, MessageBody="from the workflow")
+        assert interpreter_sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "from the workflow"
+    finally:
+        interpreter_sqs.delete_queue(QueueUrl=queue_url)

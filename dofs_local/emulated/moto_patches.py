@@ -13,31 +13,56 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
   checks a ConditionExpression and writes in separate steps, and two concurrent receives
   could take the same message, so without a lock a conditional write could race. A long
   poll waits outside the lock, so one idle poller never holds up the rest.
+- The interpreter's own Lambda and SQS calls are dispatched to moto's backends in this process
+  instead of over HTTP to this same server (the socket, werkzeug and Flask cost more than the
+  call): the request still goes through botocore and moto's Lambda and SQS APIs, as any caller's.
+- The interpreter compiles each JSONPath once (jsonpath_ng builds a new parser, with its yacc
+  tables, at every `parse`: about 13 % of the stack's CPU), and moto dispatches an action
+  without listing the response class's methods (`inspect.getmembers`) at every request.
+- SQS reads the clock with `time.time()` instead of building datetimes (moto checks every
+  message's visibility and delay on each send and receive), and checks a received message's
+  retention period by reading that one attribute instead of computing every queue attribute,
+  each of which counts the queue's messages.
 - Lambda's Invoke runs the app's functions in this process (`lambda_bridge.py`, installed by
   the pipeline at start-up), since moto's own Lambda needs Docker.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import moto.backend_index as backend_index
+import moto.backends
+import moto.core.responses
+import moto.sqs.models
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.awslambda.models import LambdaBackend
+from moto.core.base_backend import BackendDict
+from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from moto.core.models import botocore_stubber
+from moto.core.request import normalize_request
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.settings import moto_server_port
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Message, SQSBackend
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from werkzeug.exceptions import HTTPException
 
 from dofs_local.emulated import create_time_checks
+from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 _backend_lock = threading.RLock()
 LONG_POLL_INTERVAL_SECONDS = 0.02
@@ -110,8 +135,56 @@ def parse_definitions_once() -> None:
     ExecutionWorker._get_evaluation_entrypoint = cached_entrypoint  # type: ignore[method-assign]
 
 
+class InProcessDispatch:
+    """A botocore `before-send` hook that answers a request to this emulator from moto's backends
+    in this process, as moto's own in-process mock does, instead of over HTTP: the request is
+    still serialized by botocore, parsed and answered by moto's API layer and parsed back by
+    botocore; only the socket, werkzeug and Flask are skipped. Requests to any other endpoint
+    are left alone (the hook answers None)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._netloc = urlsplit(endpoint).netloc.replace("localhost", "127.0.0.1")
+
+    def __call__(self, request: AWSPreparedRequest, **event: Any) -> AWSResponse | None:
+        parts = urlsplit(request.url)
+        if parts.netloc.replace("localhost", "127.0.0.1") != self._netloc:
+            return None
+        # SigV4's credential scope (key/date/region/service/aws4_request) names the service's
+        # AWS host, which moto's URL patterns match.
+        authorization: str | bytes = request.headers.get("Authorization", b"")
+        text = authorization.decode() if isinstance(authorization, bytes) else authorization
+        _, _, region, signing_name, _ = text.split(",")[0].split("Credential=")[-1].split("/")
+        host = f"{signing_name}.{region}.amazonaws.com"
+        request.url = urlunsplit(("https", host, parts.path, parts.query, ""))
+        normalized = normalize_request(request)
+        handler = _handler_for(f"https://{host}{parts.path}")
+        try:
+            status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
+        except HTTPException as error:  # moto answers some errors by raising them
+            status, headers, body = error.code or 500, dict(error.get_headers()), error.get_body()
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+
+@functools.lru_cache(maxsize=256)
+def _handler_for(url: str) -> Callable[[Any, str, Any], Any]:
+    """moto's handler of a URL, found as its in-process mock finds it (BotocoreStubber), once."""
+    for service, pattern in backend_index.backend_url_patterns:
+        if pattern.match(url):
+            backend_dict: Any = getattr(moto.backends, "get_backend")(service)  # noqa: B009 - typed per name
+            if isinstance(backend_dict, BackendDict):
+                regions = backend_dict[LOCAL_ACCOUNT_ID]
+                backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+            else:
+                backend = backend_dict["global"]
+            for url_pattern, handler in backend.urls.items():
+                if re.compile(url_pattern).match(url):
+                    return handler  # type: ignore[no-any-return]
+    raise RuntimeError(f"moto has no handler for {url}")  # never fall through to a real network call
+
+
 def reuse_workflow_clients() -> None:
-    """The interpreter's Lambda and SQS tasks get a cached client (boto3 clients are thread-safe)."""
+    """The interpreter's Lambda and SQS tasks get a cached client (boto3 clients are thread-safe),
+    whose requests are answered in this process when the interpreter runs in the server."""
     if getattr(getattr(lambda_eval_utils, "boto_client_for", None), "__dofs_cached__", False):
         return
     clients: dict[tuple[str, str, bool, str], Any] = {}
@@ -119,15 +192,80 @@ def reuse_workflow_clients() -> None:
 
     def cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
         # In-process mocks and the server need different clients (moto picks the endpoint).
-        key = (region, service, botocore_stubber.enabled, moto_server_port())
+        in_process_mock = botocore_stubber.enabled
+        key = (region, service, in_process_mock, moto_server_port())
         with lock:
             if key not in clients:
-                clients[key] = boto_client.boto_client_for(region, service, state_credentials)
+                client = boto_client.boto_client_for(region, service, state_credentials)
+                if not in_process_mock:  # the interpreter calls this server: no need for HTTP
+                    client.meta.events.register("before-send", InProcessDispatch(client.meta.endpoint_url))
+                clients[key] = client
             return clients[key]
 
     cached_client.__dofs_cached__ = True  # type: ignore[attr-defined]
     for module in (lambda_eval_utils, state_task_service_sqs):
         module.boto_client_for = cached_client  # type: ignore[attr-defined]
+
+
+def compile_json_paths_once() -> None:
+    """A JSONPath compiles to the same expression every time; `find` and `update_or_create`
+    leave the expression unchanged, so one compiled expression serves every execution."""
+    for module in (json_path, result_path):
+        parse = getattr(module, "parse")  # noqa: B009 - not re-exported by every module
+        if not getattr(parse, "__dofs_cached__", False):
+            cached = functools.lru_cache(maxsize=1024)(parse)
+            cached.__dofs_cached__ = True  # type: ignore[attr-defined]
+            setattr(module, "parse", cached)  # noqa: B010
+
+
+def parse_update_expressions_once() -> None:
+    """moto parses an UpdateExpression twice per UpdateItem (its response layer, then its backend)
+    and only ever reads the tree: its validator works on a deep copy. Parse each text once."""
+    make = UpdateExpressionParser.make
+    if getattr(make, "__dofs_cached__", False):
+        return
+    cached = functools.lru_cache(maxsize=1024)(make)
+    cached.__dofs_cached__ = True  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = cached
+
+
+def list_action_methods_once() -> None:
+    """A response class's methods are fixed; moto listed them (inspect.getmembers) per request."""
+    names_of = getattr(moto.core.responses, "method_names_from_class")  # noqa: B009 - not re-exported
+    if getattr(names_of, "__dofs_cached__", False):
+        return
+    cached = functools.lru_cache(maxsize=None)(names_of)
+    cached.__dofs_cached__ = True  # type: ignore[attr-defined]
+    setattr(moto.core.responses, "method_names_from_class", cached)  # noqa: B010
+
+
+def unix_time(dt: datetime.datetime | None = None) -> float:
+    """moto's `unix_time`: seconds since the epoch, of `dt` (naive UTC) or of now."""
+    if dt is None:
+        return time.time()
+    return (dt - _EPOCH).total_seconds()
+
+
+def unix_time_millis(dt: datetime.datetime | None = None) -> float:
+    return unix_time(dt) * 1000.0
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def _retention_check(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    # Set from the queue's MessageRetentionPeriod attribute (Queue._set_attributes).
+    retention_period = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009
+    return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+
+def cheaper_sqs_bookkeeping() -> None:
+    sqs = moto.sqs.models
+    if getattr(sqs, "unix_time_millis") is unix_time_millis:  # noqa: B009 - not re-exported
+        return
+    setattr(sqs, "unix_time", unix_time)  # noqa: B010
+    setattr(sqs, "unix_time_millis", unix_time_millis)  # noqa: B010
+    SQSBackend.is_message_valid_based_on_retention_period = _retention_check  # type: ignore[method-assign]
 
 
 def make_backends_atomic() -> None:
@@ -163,6 +301,14 @@ PATCHES: tuple[MotoPatch, ...] = (
     *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_WRITES),
     *(MotoPatch(SQSBackend, name, ("self", "queue_name")) for name in _SQS_WRITES),
     MotoPatch(LambdaBackend, "invoke", ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
+    MotoPatch(BotocoreStubber, "process_request", ("self", "request")),
+    MotoPatch(json_path, "parse", ("path",)),
+    MotoPatch(result_path, "parse", ("string",)),
+    MotoPatch(moto.core.responses, "method_names_from_class", ("clazz",)),
+    MotoPatch(UpdateExpressionParser, "make", ("expression_str",)),
+    MotoPatch(moto.sqs.models, "unix_time", ("dt",)),
+    MotoPatch(moto.sqs.models, "unix_time_millis", ("dt",)),
+    MotoPatch(SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
 )
 
 
@@ -172,4 +318,8 @@ def apply_all() -> None:
     memoise_backend_routing()
     reuse_workflow_clients()
     parse_definitions_once()
+    compile_json_paths_once()
+    parse_update_expressions_once()
+    list_action_methods_once()
+    cheaper_sqs_bookkeeping()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)

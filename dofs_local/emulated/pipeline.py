@@ -4,6 +4,9 @@
         requests.post(f"{stack.api_url}/order", json=...)
 
 Everything runs in this process: Chalice functions are called in-process, AWS APIs are moto's.
+The stack's own AWS calls (the functions', the pollers') reach moto's backends in-process
+(`moto_patches.InProcessDispatch`: botocore and moto's API layer, without the socket); anything
+else, such as the AWS CLI, reaches the same backends over HTTP at `aws_endpoint`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
-from dofs_local.emulated import faults, lambda_bridge
+from dofs_local.emulated import faults, lambda_bridge, moto_patches
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pollers import EventSource, QueuePoller
@@ -54,6 +57,8 @@ class PipelineOptions:
     require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
     # How often the reconciler runs; None: a third of the stage's stuck-order threshold.
     reconcile_every_seconds: float | None = None
+    # False: the stack's own AWS calls go over HTTP to the emulator too, as other clients' do.
+    in_process_aws: bool = True
 
 
 class LocalPipeline:
@@ -70,6 +75,7 @@ class LocalPipeline:
         self._api_server: LocalDevServer | None = None
         self._saved_environ: dict[str, str] = {}
         self._saved_log_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+        self._in_process_sessions: list[Any] = []
         self.api_port = options.api_port
         self.resources: Resources | None = None
         self.faults: FaultInjector | None = None
@@ -117,11 +123,13 @@ class LocalPipeline:
         elif "FULFILLMENT_SUCCESS_RATE" in self._saved_environ:
             os.environ["FULFILLMENT_SUCCESS_RATE"] = self._saved_environ["FULFILLMENT_SUCCESS_RATE"]
         self.faults = faults.activate(self.options.faults)  # before the app creates its clients
+        session = boto3.Session(region_name=self.stage.region)
+        if self.options.in_process_aws:  # before any client is created: a client copies the hooks
+            self._dispatch_in_process(boto3._get_default_session(), session)
         runtime.reset()
         runtime.api_settings()  # a bad setting fails here, at start-up, with its name
         self._redirect_logs()
 
-        session = boto3.Session(region_name=self.stage.region)
         self.resources = provision(self.stage, session)
         # moto builds each service's URL router on first use; workflows hitting Lambda for the
         # first time from many threads at once can crash that build on CPython 3.11 ("AST
@@ -168,6 +176,9 @@ class LocalPipeline:
                 thread.join(timeout=10)
         self._threads.clear()
         self._emulator.stop()
+        for session in self._in_process_sessions:
+            session.events.unregister("before-send", unique_id=IN_PROCESS_HOOK)
+        self._in_process_sessions.clear()
         lambda_bridge.uninstall()
         faults.deactivate()
         for handler, stream in self._saved_log_streams:
@@ -177,6 +188,12 @@ class LocalPipeline:
         os.environ.update(self._saved_environ)
         runtime.reset()
         LocalPipeline._running = None
+
+    def _dispatch_in_process(self, *sessions: Any) -> None:
+        dispatch = moto_patches.InProcessDispatch(self.aws_endpoint)
+        for session in sessions:
+            session.events.register("before-send", dispatch, unique_id=IN_PROCESS_HOOK)
+            self._in_process_sessions.append(session)
 
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
@@ -269,6 +286,7 @@ class ReconcilerTimer(threading.Thread):
             lambda_bridge.call_function(self._handler, self._function_name, SCHEDULED_EVENT)
 
 
+IN_PROCESS_HOOK = "dofs-in-process-aws"
 RECONCILER_HANDLER = "reconcile_orders"
 # What EventBridge hands a scheduled function (the reconciler reads none of it).
 SCHEDULED_EVENT: dict[str, Any] = {
