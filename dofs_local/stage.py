@@ -34,6 +34,10 @@ class Stage:
     function_timeouts_seconds: dict[str, int]
     lambda_memory_mb: int
     function_environments: dict[str, dict[str, str]]
+    # What the stage pays for on AWS (docs/PERFORMANCE.md prices each stage with these).
+    function_memory_mb: dict[str, int]  # per-function lambda_memory_size, where set
+    xray: bool  # Chalice traces the functions and (Terraform) the API stage and the workflow
+    workflow_log_level: str  # the state machine's execution log level
 
     @property
     def prefix(self) -> str:
@@ -68,6 +72,15 @@ class Stage:
 
     def state_machine_arn(self) -> str:
         return f"arn:aws:states:{self.region}:{LOCAL_ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
+
+    def memory_mb(self, handler: str) -> int:
+        """The memory Chalice packages for a function: its own lambda_memory_size, else the stage's."""
+        return self.function_memory_mb.get(handler, self.lambda_memory_mb)
+
+    @property
+    def log_level(self) -> str:
+        """The functions' log level (Powertools)."""
+        return self.environment.get("POWERTOOLS_LOG_LEVEL", "INFO")
 
     def function_timeout_seconds(self, handler: str) -> int:
         """The timeout Chalice packages for a function: its own lambda_timeout, else the stage's."""
@@ -135,4 +148,11 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
             handler: dict(function.get("environment_variables", {}))
             for handler, function in raw.get("lambda_functions", {}).items()
         },
+        function_memory_mb={
+            handler: int(function["lambda_memory_size"])
+            for handler, function in raw.get("lambda_functions", {}).items()
+            if "lambda_memory_size" in function
+        },
+        xray=bool(raw.get("xray", config.get("xray", False))),
+        workflow_log_level=settings["workflow_log_level"],
     )
