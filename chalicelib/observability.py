@@ -88,8 +88,8 @@ _cold_start_lock = threading.Lock()
 def lambda_log_context(handler: Handler) -> Handler:
     """What `Logger.inject_lambda_context` adds to every log line of an invocation (cold start,
     function name, request id; not its ARN and memory, see above), kept per thread: the local
-    pipeline runs several invocations of one process at once, where Powertools' own keys (shared by all threads) would mix them up.
-    Chalice applies it to every function through `ConvertToMiddleware` (app.py)."""
+    pipeline runs several invocations of one process at once, where Powertools' own keys (shared
+    by all threads) would mix them up. Chalice applies it to every function through `ConvertToMiddleware` (app.py)."""
 
     def invoke(event: Any, context: Any) -> Any:
         if context is None:  # called directly, as a plain function (tests)

@@ -37,7 +37,12 @@ class Stage:
     # What the stage pays for on AWS (docs/PERFORMANCE.md prices each stage with these).
     function_memory_mb: dict[str, int]  # per-function lambda_memory_size, where set
     xray: bool  # Chalice traces the functions and (Terraform) the API stage and the workflow
-    workflow_log_level: str  # the state machine's execution log level
+    xray_sampling_rate: float  # share of API requests traced beyond the reservoir
+    workflow_log_level: str
+    log_retention_days: int
+    api_throttling_rate_limit: (
+        float | None
+    )  # requests/s the stage is sized for (None: local)  # the state machine's execution log level
 
     @property
     def prefix(self) -> str:
@@ -104,6 +109,10 @@ class Stage:
 # Chalice's own defaults when neither the stage nor the top level sets lambda_memory_size / lambda_timeout.
 CHALICE_DEFAULT_MEMORY_MB = 128
 CHALICE_DEFAULT_TIMEOUT_SECONDS = 60
+# AWS's default sampling rule (5 % beyond 1 request/s) and infra's default retention, for a
+# stage that sets neither (the local stage).
+DEFAULT_XRAY_SAMPLING_RATE = 0.05
+DEFAULT_LOG_RETENTION_DAYS = 30
 
 
 class UnknownStageError(ValueError):
@@ -154,5 +163,10 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
             if "lambda_memory_size" in function
         },
         xray=bool(raw.get("xray", config.get("xray", False))),
+        xray_sampling_rate=float(settings.get("xray_sampling_rate", DEFAULT_XRAY_SAMPLING_RATE)),
         workflow_log_level=settings["workflow_log_level"],
+        log_retention_days=int(settings.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS)),
+        api_throttling_rate_limit=(
+            float(settings["api_throttling_rate_limit"]) if "api_throttling_rate_limit" in settings else None
+        ),
     )

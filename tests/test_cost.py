@@ -26,7 +26,7 @@ from dofs_local.measurement.metering import Invocation
 from dofs_local.measurement.pricing import LATENCY_S, PRICES_USD, Line, round_up
 from dofs_local.stage import Stage, load_stage
 
-PRODUCTION = Production(batch_size=10)
+PRODUCTION = Production(batch_size=10, batching_window_s=1.0)
 HISTORY = (
     ExecutionEvent("ExecutionStarted", {"roleArn": "arn:aws:iam::123456789012:role/x", "input": "{...}"}),
     ExecutionEvent("TaskStateEntered", {"name": "ValidateOrder", "input": "{...}"}),
@@ -72,6 +72,7 @@ def measured(**overrides: Any) -> Measured:
         "executions": (HISTORY,),
         "executions_per_order": 1.0,
         "order_item_bytes": 900.0,
+        "log_compression_ratio": 0.2,
         "log_lines_per_order": {"INFO": 4.0, "DEBUG": 10.0},
         "log_bytes_per_order": {"INFO": 1600.0, "DEBUG": 5000.0},
         "peak_memory_mb": {"api_handler": 90.0},
@@ -81,7 +82,9 @@ def measured(**overrides: Any) -> Measured:
 
 
 def dev(**overrides: Any) -> Stage:
-    return dataclasses.replace(load_stage("dev"), **overrides)
+    """The dev stage's settings (its API rate fills every batch), with overrides."""
+    settings: dict[str, Any] = {"xray_sampling_rate": 0.05, "api_throttling_rate_limit": 50.0, "log_retention_days": 30}
+    return dataclasses.replace(load_stage("dev"), **(settings | overrides))
 
 
 def usd(lines: dict[str, list[Line]], kind: str, start: str) -> float:
@@ -176,12 +179,27 @@ def test_every_line_counts_in_the_total() -> None:
             assert totals(fewer)["EXPRESS"] == pytest.approx(whole - line.usd_per_million_orders)
 
 
-def test_x_ray_is_priced_only_where_the_stage_traces() -> None:
-    traced = bill(measured(), dev(xray=True), PRODUCTION)
+def test_x_ray_is_priced_at_the_stage_sampling_where_the_stage_traces() -> None:
+    traced = bill(measured(), dev(xray=True, xray_sampling_rate=0.2), PRODUCTION)
     untraced = bill(measured(), dev(xray=False), PRODUCTION)
     xray = usd(traced, "shared", "traces recorded")
-    assert xray == pytest.approx(0.05 * (1 + 0.1) * PRICES_USD["xray_per_trace_recorded"] * 1e6)
+    # a fifth of the API requests, and Lambda's own 5 % of the fulfillment batches
+    assert xray == pytest.approx((0.2 * 1 + 0.05 * 0.1) * PRICES_USD["xray_per_trace_recorded"] * 1e6)
     assert not [line for line in untraced["shared"] if line.service == "X-Ray"]
+
+
+def test_log_storage_follows_the_stage_retention_compressed() -> None:
+    month = usd(bill(measured(), dev(log_retention_days=30), PRODUCTION), "shared", "function logs")
+    year = usd(bill(measured(), dev(log_retention_days=365), PRODUCTION), "shared", "function logs")
+    gb = (1600 + 4 * 26) / 1e9
+    assert year - month == pytest.approx(gb * 0.03 * 0.2 * (365 - 30) / 30 * 1e6)
+
+
+def test_batches_fill_at_the_stage_rate() -> None:
+    assert PRODUCTION.batch(dev(api_throttling_rate_limit=50.0)) == 10  # 5 pollers x 10 a second
+    assert PRODUCTION.batch(dev(api_throttling_rate_limit=20.0)) == 4
+    assert PRODUCTION.batch(dev(api_throttling_rate_limit=1.0)) == 1
+    assert PRODUCTION.batch(dev(api_throttling_rate_limit=None)) == 10
 
 
 def test_access_log_bytes_come_from_the_terraform_format(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ clients can), then waits for every accepted order to reach a terminal state.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -258,6 +259,7 @@ def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> 
         executions=executions,
         executions_per_order=meter.aws_calls[("stepfunctions", "StartExecution")] / orders,
         order_item_bytes=order_item_bytes(stack, meter),
+        log_compression_ratio=len(gzip.compress(log_text.encode(), 6)) / max(1, len(log_text.encode())),
         log_lines_per_order={level: n / orders for level, n in lines.items()},
         log_bytes_per_order={level: n / orders for level, n in size.items()},
         peak_memory_mb=peak_memory_mb(COLD_START_INIT),
@@ -268,7 +270,9 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
     """Each stage of .chalice/config.json priced with its own settings."""
     import app as app_module
 
-    production = Production(batch_size=app_module.FULFILLMENT_BATCH_SIZE)
+    production = Production(
+        batch_size=app_module.FULFILLMENT_BATCH_SIZE, batching_window_s=app_module.FULFILLMENT_BATCHING_WINDOW_SECONDS
+    )
     costs: dict[str, Any] = {}
     for name in read_config()["stages"]:
         stage = load_stage(name)
@@ -279,6 +283,9 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
                 "workflow_log_level": stage.workflow_log_level,
                 "log_level": stage.log_level,
                 "xray": stage.xray,
+                "xray_sampling_rate": stage.xray_sampling_rate,
+                "log_retention_days": stage.log_retention_days,
+                "fulfillment_batch": production.batch(stage),
                 "memory_mb": {function: stage.memory_mb(function) for function in sorted(measured.functions)},
             },
             "usd_per_million_orders": {k: round(v, 3) for k, v in totals(lines).items()},
@@ -351,6 +358,7 @@ def main(
         "state_transitions_per_execution": round(measured.transitions_per_execution, 2),
         "order_item_bytes": round(measured.order_item_bytes, 1),
         "function_log_bytes_per_order": {k: round(v, 1) for k, v in measured.log_bytes_per_order.items()},
+        "log_compression_ratio": round(measured.log_compression_ratio, 3),
         "cost_by_stage": costs,
         "cold_start": cold_start_ms(),
         "package": package_size() if with_package else None,

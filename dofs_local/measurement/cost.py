@@ -44,14 +44,15 @@ DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 DYNAMODB_READS = {"GetItem", "Query"}
 # SQS requests that the Lambda service's poller makes for an SQS-triggered function, once a batch.
 POLLER_OPERATIONS = {"ReceiveMessage", "DeleteMessageBatch"}
-# X-Ray records what AWS's default sampling rule picks, 1 request/s and 5 % of the rest, for the
-# API stage and for Lambda's SQS-triggered invocations alike (the functions and the workflow
-# follow the API's decision). Per order that is the 5 %; the 1/s is a fixed monthly amount.
-# docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html
-XRAY_SAMPLING_RATE = 0.05
-# CloudWatch bills storage per GB-month; the stages keep logs 30 days (var.log_retention_days),
-# and the model bills each ingested byte for one month, uncompressed (an upper bound).
-LOG_STORAGE_MONTHS = 1.0
+# X-Ray traces the stage's share of API requests (the functions and the workflow follow the API's
+# decision); an SQS-triggered invocation has no upstream decision, and Lambda samples those at
+# its own fixed 5 %. Each rule's reservoir (requests/s) is a fixed monthly amount, not per order.
+# docs.aws.amazon.com/lambda/latest/dg/services-xray.html
+LAMBDA_XRAY_SAMPLING_RATE = 0.05
+# Lambda polls a standard queue with five pollers to start with, each filling its own batch
+# within the batching window. docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+LAMBDA_SQS_POLLERS = 5
+DAYS_PER_MONTH = 30
 
 # The execution log level's events: docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
 _FATAL_EVENTS = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
@@ -95,6 +96,7 @@ class Measured:
     executions: tuple[tuple[ExecutionEvent, ...], ...]  # a sample of execution histories
     executions_per_order: float
     order_item_bytes: float  # DynamoDB size of a terminal orders item (the largest it gets)
+    log_compression_ratio: float  # gzip -6 of the functions' lines: CloudWatch stores logs compressed
     log_lines_per_order: Mapping[str, float]  # the functions' JSON lines, by level
     log_bytes_per_order: Mapping[str, float]
     peak_memory_mb: Mapping[str, float] = field(default_factory=dict)  # per function, cold process
@@ -129,9 +131,18 @@ def function_usage(invocations: Iterable[Any], orders: int, batched: bool) -> Fu
 
 @dataclass(frozen=True)
 class Production:
-    """What differs between the local run and a stage at production rates."""
+    """The SQS event sources' settings (app.py), which decide the batches at production rates."""
 
-    batch_size: int  # the SQS event sources' batch size, full at production rates
+    batch_size: int
+    batching_window_s: float
+
+    def batch(self, stage: Stage) -> int:
+        """Messages per invocation at the rate the stage is sized for (its API throttling rate):
+        each poller collects a window's share; the local stage is priced at full batches."""
+        if stage.api_throttling_rate_limit is None:
+            return self.batch_size
+        per_poller = stage.api_throttling_rate_limit * self.batching_window_s / LAMBDA_SQS_POLLERS
+        return max(1, min(self.batch_size, math.floor(per_poller)))
 
 
 def latency_s(call: str) -> float:
@@ -257,18 +268,19 @@ def function_log(measured: Measured, level: str) -> tuple[float, float]:
     )
 
 
-def _log_line(item: str, events: float, size: float) -> Line:
-    """Ingestion and one month's storage of `events` log events of `size` bytes in all."""
+def _log_line(item: str, events: float, size: float, measured: Measured, stage: Stage) -> Line:
+    """Ingestion of `events` log events of `size` bytes in all, and their storage, compressed,
+    for the stage's retention."""
     gb = (size + events * CLOUDWATCH_LOGS_EVENT_OVERHEAD_BYTES.value) / 1e9
-    price = PRICES_USD["cloudwatch_logs_per_gb_ingested"] + PRICES_USD["cloudwatch_logs_per_gb_month_stored"] * (
-        LOG_STORAGE_MONTHS
-    )
-    return Line("CloudWatch Logs", item, gb, price)
+    months = stage.log_retention_days / DAYS_PER_MONTH
+    storage = PRICES_USD["cloudwatch_logs_per_gb_month_stored"] * measured.log_compression_ratio * months
+    return Line("CloudWatch Logs", item, gb, PRICES_USD["cloudwatch_logs_per_gb_ingested"] + storage)
 
 
 def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, list[Line]]:
     """Per-order lines shared by both workflow types, and each type's own lines. Lines marked
     `floor` are the fixed per-request prices of the calls an order must make."""
+    batch = production.batch(stage)
     shared: list[tuple[Line, bool]] = [
         (
             Line(
@@ -284,7 +296,7 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
     lambda_log_bytes = 0.0
     durations: dict[str, float] = {}
     for function, usage in sorted(measured.functions.items()):
-        units = production.batch_size if usage.batched else 1
+        units = batch if usage.batched else 1
         invocations = usage.units_per_order / units
         memory = stage.memory_mb(function)
         duration = modelled_duration_s(usage, memory, units)
@@ -310,10 +322,8 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
     sqs_messages = calls.get("sqs.SendMessage", 0.0)
     for call, per_order in sorted(calls.items()):
         service, operation = call.split(".", 1)
-        if service == "sqs" and operation in POLLER_OPERATIONS:  # once per full batch
-            shared.append(
-                (Line("SQS", operation, sqs_messages / production.batch_size, PRICES_USD["sqs_per_request"]), True)
-            )
+        if service == "sqs" and operation in POLLER_OPERATIONS:  # once a batch
+            shared.append((Line("SQS", operation, sqs_messages / batch, PRICES_USD["sqs_per_request"]), True))
         elif service == "sqs":
             shared.append((Line("SQS", operation, per_order, PRICES_USD["sqs_per_request"]), True))
         elif service == "dynamodb" and operation in DYNAMODB_WRITES:
@@ -344,28 +354,32 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
             )
 
     log_lines, log_bytes = function_log(measured, stage.log_level)
-    shared.append((_log_line(f"function logs ({stage.log_level})", log_lines, log_bytes), False))
-    shared.append((_log_line("Lambda START/END/REPORT", lambda_events, lambda_log_bytes), False))
+    shared.append((_log_line(f"function logs ({stage.log_level})", log_lines, log_bytes, measured, stage), False))
+    shared.append((_log_line("Lambda START/END/REPORT", lambda_events, lambda_log_bytes, measured, stage), False))
     shared.append(
         (
             _log_line(
                 "API access logs",
                 measured.api_requests_per_order,
                 measured.api_requests_per_order * access_log_line_bytes(measured),
+                measured,
+                stage,
             ),
             False,
         )
     )
     if stage.xray:
         batched_invocations = sum(
-            usage.units_per_order / production.batch_size for usage in measured.functions.values() if usage.batched
+            usage.units_per_order / batch for usage in measured.functions.values() if usage.batched
         )
-        traces = XRAY_SAMPLING_RATE * (measured.api_requests_per_order + batched_invocations)
+        traces = (
+            stage.xray_sampling_rate * measured.api_requests_per_order + LAMBDA_XRAY_SAMPLING_RATE * batched_invocations
+        )
         shared.append(
             (
                 Line(
                     "X-Ray",
-                    f"traces recorded ({XRAY_SAMPLING_RATE:.0%} sampled)",
+                    f"traces recorded ({stage.xray_sampling_rate:.0%} of requests)",
                     traces,
                     PRICES_USD["xray_per_trace_recorded"],
                 ),
@@ -386,6 +400,9 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
     )
     express_gb_s = round_up(execution_s, EXPRESS_DURATION_STEP_S) * EXPRESS_MEMORY_CHUNK_MB / 1024
     log_events, log_size = execution_log_events(measured, stage)
+    execution_logs = _log_line(
+        f"execution logs ({stage.workflow_log_level})", executions * log_events, executions * log_size, measured, stage
+    )
     express_requests = Line("Step Functions", "EXPRESS requests", executions, PRICES_USD["sfn_express_per_request"])
     return {
         "shared": [line for line, _ in shared if line.quantity_per_order > 0],
@@ -399,7 +416,7 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
                 executions * express_gb_s,
                 PRICES_USD["sfn_express_per_gb_second"],
             ),
-            _log_line(f"execution logs ({stage.workflow_log_level})", executions * log_events, executions * log_size),
+            execution_logs,
         ],
         "STANDARD": [
             Line(
@@ -408,7 +425,7 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
                 executions * measured.transitions_per_execution,
                 PRICES_USD["sfn_standard_per_transition"],
             ),
-            _log_line(f"execution logs ({stage.workflow_log_level})", executions * log_events, executions * log_size),
+            execution_logs,
         ],
     }
 
@@ -427,8 +444,9 @@ def wall_clock_upper_bound(measured: Measured, stage: Stage, production: Product
     """The Lambda GB-s lines priced at measured wall-clock time instead (an upper bound: local
     calls are slower than AWS's, and the machine's load adds to them)."""
     total = 0.0
+    batch = production.batch(stage)
     for function, usage in measured.functions.items():
-        units = production.batch_size if usage.batched else 1
+        units = batch if usage.batched else 1
         memory = stage.memory_mb(function)
         duration = round_up(units * usage.wall_s_per_unit, LAMBDA_DURATION_STEP_S)
         total += usage.units_per_order / units * duration * memory / 1024 * PRICES_USD["lambda_per_gb_second"] * 1e6
