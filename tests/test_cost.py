@@ -53,13 +53,10 @@ def measured(**overrides: Any) -> Measured:
         "orders": 1000,
         "api_requests_per_order": 1.0,
         "api_response_bytes": 120.0,
-        "aws_calls_per_order": {
-            "dynamodb.PutItem": 1.0,
-            "dynamodb.UpdateItem": 2.0,
+        "service_calls_per_order": {
             "sqs.SendMessage": 1.0,
             "sqs.ReceiveMessage": 0.6,  # local batches of 1.7: the model uses production's 10
             "sqs.DeleteMessageBatch": 0.6,
-            "stepfunctions.StartExecution": 1.0,
             "lambda.Invoke": 2.0,
         },
         "functions": {
@@ -227,18 +224,17 @@ def test_the_model_is_the_same_on_the_same_counters_and_robust_to_an_outlier() -
     rng = random.Random(14)
 
     def runs(outlier: bool) -> list[Invocation]:
-        made = [
-            Invocation(0.01, rng.uniform(0.0019, 0.0021), 0, Counter({"dynamodb.UpdateItem": 1})) for _ in range(99)
-        ]
-        made.append(Invocation(0.2, 0.08 if outlier else 0.002, 0, Counter({"dynamodb.UpdateItem": 1})))
+        update = Counter({"dynamodb.UpdateItem": 1})
+        made = [Invocation(0.01, rng.uniform(0.0019, 0.0021), (), Counter(update)) for _ in range(99)]
+        made.append(Invocation(0.2, 0.08 if outlier else 0.002, (), Counter(update)))
         return made
 
     rng.seed(14)
-    first = function_usage(runs(outlier=False), 100, batched=False)
+    first = function_usage(runs(outlier=False), 100)
     rng.seed(14)
-    again = function_usage(runs(outlier=False), 100, batched=False)
+    again = function_usage(runs(outlier=False), 100)
     rng.seed(14)
-    cold = function_usage(runs(outlier=True), 100, batched=False)
+    cold = function_usage(runs(outlier=True), 100)
     assert first == again
     assert total(measured(functions={"store_order": first}), dev()) == total(
         measured(functions={"store_order": again}), dev()
@@ -246,9 +242,13 @@ def test_the_model_is_the_same_on_the_same_counters_and_robust_to_an_outlier() -
     assert cold.cpu_s_per_unit == pytest.approx(first.cpu_s_per_unit, rel=0.02)
 
 
-def test_batched_cpu_is_per_message() -> None:
-    invocations = [Invocation(0.1, 0.004, 2, Counter({"dynamodb.UpdateItem": 2})) for _ in range(5)]
-    fulfill = function_usage(invocations, orders=10, batched=True)
+def test_batched_work_is_per_delivery_and_each_message_counts_once() -> None:
+    """Five batches of two, one message of them delivered twice (the local stage's short
+    visibility timeout): ten deliveries, nine messages."""
+    ids = [("m1", "m2"), ("m3", "m4"), ("m5", "m6"), ("m7", "m8"), ("m9", "m1")]
+    invocations = [Invocation(0.1, 0.004, batch, Counter({"dynamodb.UpdateItem": 2})) for batch in ids]
+    fulfill = function_usage(invocations, orders=9)
+    assert fulfill.batched
     assert fulfill.cpu_s_per_unit == pytest.approx(0.002)
     assert fulfill.units_per_order == pytest.approx(1.0)
     assert fulfill.calls_per_unit == {"dynamodb.UpdateItem": pytest.approx(1.0)}

@@ -242,18 +242,19 @@ def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> 
     lines, size = log_lines_by_level(log_text)
     asl = (PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json").read_text()
     functions = {
-        name: function_usage(runs, orders, batched=any(run.messages for run in runs))
+        name: function_usage(runs, orders)
         for name, runs in meter.invocations.items()
         if runs and name != RECONCILER_HANDLER  # scheduled: a fixed monthly amount, not per order
     }
     calls = Counter({f"{s}.{o}": n for (s, o), n in meter.aws_calls.items()})
-    for run in meter.invocations.get(RECONCILER_HANDLER, []):
-        calls.subtract(run.calls)
+    for runs in meter.invocations.values():  # the functions' own calls are in their usage
+        for run in runs:
+            calls.subtract(run.calls)
     return Measured(
         orders=orders,
         api_requests_per_order=phase.sent / orders,
         api_response_bytes=phase.post_response_bytes,
-        aws_calls_per_order={call: n / orders for call, n in sorted(calls.items()) if n > 0},
+        service_calls_per_order={call: n / orders for call, n in sorted(calls.items()) if n > 0},
         functions=functions,
         workflow_functions=frozenset(name for name in functions if f"${{{name}_arn}}" in asl),
         executions=executions,
@@ -343,7 +344,7 @@ def main(
         "phases": [asdict(p) for p in phases],
         "costed_phase": phases[0].name,
         "orders_costed": measured.orders,
-        "aws_requests_per_order": {call: round(n, 3) for call, n in measured.aws_calls_per_order.items()},
+        "service_requests_per_order": {call: round(n, 3) for call, n in measured.service_calls_per_order.items()},
         "lambda": {
             name: {
                 "units_per_order": round(usage.units_per_order, 3),

@@ -90,7 +90,9 @@ class Measured:
     orders: int
     api_requests_per_order: float
     api_response_bytes: float  # mean POST response body, the access log's responseLength
-    aws_calls_per_order: Mapping[str, float]  # "service.Operation", every caller
+    # "service.Operation" that AWS makes itself, outside the functions: the workflow's SendMessage
+    # and Invokes, the SQS pollers' ReceiveMessage and DeleteMessageBatch
+    service_calls_per_order: Mapping[str, float]
     functions: Mapping[str, FunctionUsage]
     workflow_functions: frozenset[str]  # the functions the state machine invokes
     executions: tuple[tuple[ExecutionEvent, ...], ...]  # a sample of execution histories
@@ -112,20 +114,25 @@ class Measured:
         return statistics.fmean(counts) if counts else 0.0
 
 
-def function_usage(invocations: Iterable[Any], orders: int, batched: bool) -> FunctionUsage:
-    """From a Meter's invocations of one function (metering.Invocation)."""
+def function_usage(invocations: Iterable[Any], orders: int) -> FunctionUsage:
+    """From a Meter's invocations of one function (metering.Invocation). An SQS-triggered
+    function counts each message once: the local stage's 2 s visibility timeout redelivers
+    messages when the machine is slow, which AWS's 180 s (6 x the function's timeout) does not.
+    Its CPU time and calls are per delivery."""
     runs = list(invocations)
-    units = [max(1, run.messages) if batched else 1 for run in runs]
+    batched = any(run.message_ids for run in runs)
+    deliveries = [max(1, len(run.message_ids)) for run in runs]
     calls: Counter[str] = Counter()
     for run in runs:
         calls.update(run.calls)
-    total_units = sum(units)
+    total = sum(deliveries)
+    units = len({message for run in runs for message in run.message_ids}) if batched else total
     return FunctionUsage(
         batched=batched,
-        units_per_order=total_units / orders,
-        cpu_s_per_unit=statistics.median(run.cpu_s / n for run, n in zip(runs, units, strict=True)),
-        calls_per_unit={call: count / total_units for call, count in sorted(calls.items())},
-        wall_s_per_unit=sum(run.wall_s for run in runs) / total_units,
+        units_per_order=units / orders,
+        cpu_s_per_unit=statistics.median(run.cpu_s / n for run, n in zip(runs, deliveries, strict=True)),
+        calls_per_unit={call: count / total for call, count in sorted(calls.items())},
+        wall_s_per_unit=sum(run.wall_s for run in runs) / total,
     )
 
 
@@ -277,6 +284,29 @@ def _log_line(item: str, events: float, size: float, measured: Measured, stage: 
     return Line("CloudWatch Logs", item, gb, PRICES_USD["cloudwatch_logs_per_gb_ingested"] + storage)
 
 
+def request_lines(calls: Mapping[str, float], item_bytes: float, batch: int) -> list[Line]:
+    """SQS and DynamoDB requests per order: the pollers' once a batch, writes by item size and
+    with the by-status index's own writes."""
+    lines: list[Line] = []
+    write_units = max(1, math.ceil(item_bytes / 1024))
+    wru = PRICES_USD["dynamodb_per_write_request_unit"]
+    for call, per_order in sorted(calls.items()):
+        service, operation = call.split(".", 1)
+        if service == "sqs":
+            quantity = calls.get("sqs.SendMessage", 0.0) / batch if operation in POLLER_OPERATIONS else per_order
+            lines.append(Line("SQS", operation, quantity, PRICES_USD["sqs_per_request"]))
+        elif service == "dynamodb" and operation in DYNAMODB_WRITES:
+            lines.append(Line("DynamoDB", f"{operation} WRU", per_order * write_units, wru))
+            if operation in INDEX_WRITES:
+                index_units = per_order * INDEX_WRITES[operation]
+                lines.append(Line("DynamoDB", f"{operation} by-status index WRU", index_units, wru))
+        elif service == "dynamodb" and operation == "TransactWriteItems":  # two items, twice the units
+            lines.append(Line("DynamoDB", "TransactWriteItems WRU", per_order * 2 * 2 * write_units, wru))
+        elif service == "dynamodb" and operation in DYNAMODB_READS:  # strongly consistent, under 4 KB
+            lines.append(Line("DynamoDB", f"{operation} RRU", per_order, PRICES_USD["dynamodb_per_read_request_unit"]))
+    return lines
+
+
 def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, list[Line]]:
     """Per-order lines shared by both workflow types, and each type's own lines. Lines marked
     `floor` are the fixed per-request prices of the calls an order must make."""
@@ -317,41 +347,12 @@ def bill(measured: Measured, stage: Stage, production: Production) -> dict[str, 
         lambda_events += invocations * (4 if stage.xray else 3)
         lambda_log_bytes += invocations * platform_log_bytes(duration, memory, peak, stage.xray)
 
-    calls = measured.aws_calls_per_order
-    write_units = max(1, math.ceil(measured.order_item_bytes / 1024))
+    calls: dict[str, float] = dict(measured.service_calls_per_order)
+    for usage in measured.functions.values():
+        for call, per_unit in usage.calls_per_unit.items():
+            calls[call] = calls.get(call, 0.0) + per_unit * usage.units_per_order
     sqs_messages = calls.get("sqs.SendMessage", 0.0)
-    for call, per_order in sorted(calls.items()):
-        service, operation = call.split(".", 1)
-        if service == "sqs" and operation in POLLER_OPERATIONS:  # once a batch
-            shared.append((Line("SQS", operation, sqs_messages / batch, PRICES_USD["sqs_per_request"]), True))
-        elif service == "sqs":
-            shared.append((Line("SQS", operation, per_order, PRICES_USD["sqs_per_request"]), True))
-        elif service == "dynamodb" and operation in DYNAMODB_WRITES:
-            wru = PRICES_USD["dynamodb_per_write_request_unit"]
-            shared.append((Line("DynamoDB", f"{operation} WRU", per_order * write_units, wru), True))
-            if operation in INDEX_WRITES:
-                shared.append(
-                    (
-                        Line("DynamoDB", f"{operation} by-status index WRU", per_order * INDEX_WRITES[operation], wru),
-                        True,
-                    )
-                )
-        elif service == "dynamodb" and operation == "TransactWriteItems":  # two items, twice the units
-            shared.append(
-                (
-                    Line(
-                        "DynamoDB",
-                        "TransactWriteItems WRU",
-                        per_order * 2 * 2 * write_units,
-                        PRICES_USD["dynamodb_per_write_request_unit"],
-                    ),
-                    True,
-                )
-            )
-        elif service == "dynamodb" and operation in DYNAMODB_READS:  # strongly consistent, under 4 KB
-            shared.append(
-                (Line("DynamoDB", f"{operation} RRU", per_order, PRICES_USD["dynamodb_per_read_request_unit"]), True)
-            )
+    shared.extend((line, True) for line in request_lines(calls, measured.order_item_bytes, batch))
 
     log_lines, log_bytes = function_log(measured, stage.log_level)
     shared.append((_log_line(f"function logs ({stage.log_level})", log_lines, log_bytes, measured, stage), False))

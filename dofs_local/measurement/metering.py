@@ -26,11 +26,11 @@ class Invocation:
     """One call of a handler: its wall-clock time (an upper bound: it includes the emulator's
     time and the machine's load), the CPU time of its own thread (`time.thread_time`: the
     handler's code and botocore's client side, not the emulator's threads that serve its calls),
-    the SQS messages it was given (0 unless an SQS batch) and the AWS calls it made."""
+    the SQS messages it was given (none unless an SQS batch) and the AWS calls it made."""
 
     wall_s: float
     cpu_s: float
-    messages: int
+    message_ids: tuple[str, ...] = ()
     calls: Counter[str] = field(default_factory=Counter)  # "service.Operation" -> count
 
 
@@ -109,7 +109,8 @@ class Meter:
         def timed(*args: Any, **kwargs: Any) -> Any:
             event = args[0] if args else None
             records = event.get("Records") if isinstance(event, dict) else None
-            invocation = Invocation(0.0, 0.0, len(records) if isinstance(records, list) else 0)
+            ids = tuple(str(r.get("messageId")) for r in records) if isinstance(records, list) else ()
+            invocation = Invocation(0.0, 0.0, ids)
             outer = getattr(meter._local, "invocation", None)
             meter._local.invocation = invocation
             began, cpu_began = time.perf_counter(), time.thread_time()
