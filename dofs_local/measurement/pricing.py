@@ -65,9 +65,6 @@ LAMBDA_MB_PER_VCPU = Figure(1769, "https://docs.aws.amazon.com/lambda/latest/dg/
 CLOUDWATCH_LOGS_EVENT_OVERHEAD_BYTES = Figure(
     26, "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html"
 )
-# Compressed size of stored logs relative to ingested bytes (CloudWatch bills storage compressed).
-CLOUDWATCH_LOGS_COMPRESSION_RATIO = Figure(0.15, _CLOUDWATCH)
-
 EXPRESS_MEMORY_CHUNK_MB = 64
 EXPRESS_DURATION_STEP_S = 0.1
 LAMBDA_DURATION_STEP_S = 0.001
