@@ -4,8 +4,10 @@ stage's settings read from .chalice/config.json, and nothing that varies from ru
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from dofs_local.measurement.cost import (
 )
 from dofs_local.measurement.metering import Invocation
 from dofs_local.measurement.pricing import LATENCY_S, PRICES_USD, Line, round_up
-from dofs_local.stage import Stage, load_stage
+from dofs_local.stage import Stage, load_stage, read_config
 
 PRODUCTION = Production(batch_size=10, batching_window_s=1.0)
 HISTORY = (
@@ -267,3 +269,16 @@ def test_dynamodb_item_size_follows_the_documented_rules() -> None:
 @pytest.mark.parametrize(("value", "step", "expected"), [(0.0101, 0.001, 0.011), (0.3, 0.1, 0.3), (0.31, 0.1, 0.4)])
 def test_round_up(value: float, step: float, expected: float) -> None:
     assert round_up(value, step) == pytest.approx(expected)
+
+
+def test_a_stage_cost_settings_come_from_its_config(tmp_path: Path) -> None:
+    config = read_config()
+    stage = config["stages"]["dev"]
+    stage["lambda_functions"]["store_order"]["lambda_memory_size"] = 512
+    stage["dofs"] |= {"workflow_log_level": "FATAL", "xray_sampling_rate": 0.25, "log_retention_days": 7}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    loaded = load_stage("dev", path)
+    assert (loaded.memory_mb("store_order"), loaded.memory_mb("api_handler")) == (512, stage["lambda_memory_size"])
+    assert (loaded.workflow_log_level, loaded.xray_sampling_rate, loaded.log_retention_days) == ("FATAL", 0.25, 7)
+    assert loaded.api_throttling_rate_limit == stage["dofs"]["api_throttling_rate_limit"]
