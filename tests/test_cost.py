@@ -24,7 +24,7 @@ from dofs_local.measurement.cost import (
     modelled_duration_s,
     totals,
 )
-from dofs_local.measurement.metering import Invocation
+from dofs_local.measurement.metering import Invocation, Meter, MeteredLogStream
 from dofs_local.measurement.pricing import LATENCY_S, PRICES_USD, Line, round_up
 from dofs_local.stage import Stage, load_stage, read_config
 
@@ -44,9 +44,16 @@ FAILED_HISTORY = (
 )
 
 
-def usage(cpu_s: float, calls: dict[str, float], batched: bool = False, units: float = 1.0) -> FunctionUsage:
+def usage(cpu_s: float, calls: dict[str, float], batched: bool = False, debug_lines: int = 0) -> FunctionUsage:
+    """One INFO line of 400 bytes per unit, and `debug_lines` DEBUG lines of 500."""
     return FunctionUsage(
-        batched=batched, units_per_order=units, cpu_s_per_unit=cpu_s, calls_per_unit=calls, wall_s_per_unit=0.05
+        batched=batched,
+        units_per_order=1.0,
+        cpu_s_per_unit=cpu_s,
+        calls_per_unit=calls,
+        wall_s_per_unit=0.05,
+        log_lines_per_unit={"INFO": 1.0, "DEBUG": float(debug_lines)},
+        log_bytes_per_unit={"INFO": 400.0, "DEBUG": 500.0 * debug_lines},
     )
 
 
@@ -62,7 +69,7 @@ def measured(**overrides: Any) -> Measured:
             "lambda.Invoke": 2.0,
         },
         "functions": {
-            "api_handler": usage(0.004, {"dynamodb.PutItem": 1, "stepfunctions.StartExecution": 1}),
+            "api_handler": usage(0.004, {"dynamodb.PutItem": 1, "stepfunctions.StartExecution": 1}, debug_lines=10),
             "validate_order": usage(0.0005, {}),
             "store_order": usage(0.002, {"dynamodb.UpdateItem": 1}),
             "fulfill_order": usage(0.002, {"dynamodb.UpdateItem": 1}, batched=True),
@@ -72,8 +79,6 @@ def measured(**overrides: Any) -> Measured:
         "executions_per_order": 1.0,
         "order_item_bytes": 900.0,
         "log_compression_ratio": 0.2,
-        "log_lines_per_order": {"INFO": 4.0, "DEBUG": 10.0},
-        "log_bytes_per_order": {"INFO": 1600.0, "DEBUG": 5000.0},
         "peak_memory_mb": {"api_handler": 90.0},
     }
     values.update(overrides)
@@ -248,12 +253,29 @@ def test_batched_work_is_per_delivery_and_each_message_counts_once() -> None:
     """Five batches of two, one message of them delivered twice (the local stage's short
     visibility timeout): ten deliveries, nine messages."""
     ids = [("m1", "m2"), ("m3", "m4"), ("m5", "m6"), ("m7", "m8"), ("m9", "m1")]
-    invocations = [Invocation(0.1, 0.004, batch, Counter({"dynamodb.UpdateItem": 2})) for batch in ids]
+    invocations = [
+        Invocation(0.1, 0.004, batch, Counter({"dynamodb.UpdateItem": 2}), Counter({"INFO": 2}), Counter({"INFO": 600}))
+        for batch in ids
+    ]
     fulfill = function_usage(invocations, orders=9)
     assert fulfill.batched
     assert fulfill.cpu_s_per_unit == pytest.approx(0.002)
     assert fulfill.units_per_order == pytest.approx(1.0)
     assert fulfill.calls_per_unit == {"dynamodb.UpdateItem": pytest.approx(1.0)}
+    assert (fulfill.log_lines_per_unit, fulfill.log_bytes_per_unit) == ({"INFO": 1.0}, {"INFO": 300.0})
+
+
+def test_log_lines_count_for_the_invocation_that_wrote_them() -> None:
+    meter = Meter()
+    stream = MeteredLogStream(meter)
+    invocation = Invocation(0.0, 0.0)
+    stream.write('{"level":"INFO","message":"outside any handler"}\n')
+    meter._local.invocation = invocation
+    stream.write('{"level":"INFO","message":"order stored"}\n')
+    stream.write('{"level":"DEBUG","message":"x"}\n')
+    meter._local.invocation = None
+    assert invocation.log_lines == Counter({"INFO": 1, "DEBUG": 1})
+    assert invocation.log_bytes["INFO"] == len('{"level":"INFO","message":"order stored"}\n')
 
 
 def test_dynamodb_item_size_follows_the_documented_rules() -> None:

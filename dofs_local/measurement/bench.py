@@ -7,7 +7,6 @@ clients can), then waits for every accepted order to reach a terminal state.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import random
@@ -34,12 +33,13 @@ from dofs_local.measurement.cost import (
     Production,
     bill,
     dynamodb_item_bytes,
+    function_log,
     function_usage,
     totals,
     wall_clock_upper_bound,
 )
 from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
-from dofs_local.measurement.metering import Meter
+from dofs_local.measurement.metering import Meter, MeteredLogStream
 from dofs_local.scenarios.client import post
 from dofs_local.stage import PROJECT_DIR, load_stage, read_config
 
@@ -159,21 +159,6 @@ def order_item_bytes(stack: LocalPipeline, meter: Meter) -> float:
     return statistics.fmean(dynamodb_item_bytes(item) for item in items) if items else 1024.0
 
 
-def log_lines_by_level(text: str) -> tuple[dict[str, int], dict[str, int]]:
-    """The functions' JSON lines (Powertools) and their bytes, by level."""
-    lines: Counter[str] = Counter()
-    size: Counter[str] = Counter()
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "level" in entry:
-            lines[str(entry["level"])] += 1
-            size[str(entry["level"])] += len(line.encode()) + 1  # and its newline
-    return dict(lines), dict(size)
-
-
 COLD_START_INIT = {
     "validate_order": "runtime.business_rules()",
     "api_handler": "runtime.order_api()",
@@ -239,7 +224,6 @@ def package_size() -> dict[str, float]:
 def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> Measured:
     orders = max(1, phase.accepted)
     executions = sample_executions(stack, meter, phase.name)
-    lines, size = log_lines_by_level(log_text)
     asl = (PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json").read_text()
     functions = {
         name: function_usage(runs, orders)
@@ -261,8 +245,6 @@ def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> 
         executions_per_order=meter.aws_calls[("stepfunctions", "StartExecution")] / orders,
         order_item_bytes=order_item_bytes(stack, meter),
         log_compression_ratio=len(gzip.compress(log_text.encode(), 6)) / max(1, len(log_text.encode())),
-        log_lines_per_order={level: n / orders for level, n in lines.items()},
-        log_bytes_per_order={level: n / orders for level, n in size.items()},
         peak_memory_mb=peak_memory_mb(COLD_START_INIT),
     )
 
@@ -316,7 +298,7 @@ def main(
     out_dir.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     meter.install(app_module)
-    logs = io.StringIO()
+    logs = MeteredLogStream(meter)
     phases = [Phase(f"rate{int(r)}", r, duration) for r in rates] + [Phase("open", None, duration)]
     rng = random.Random(5)  # noqa: S311 - a reproducible order mix
     print(f"bench: {len(phases)} phases of {duration:.0f} s, success rate {success_rate}, {clients} clients max")
@@ -358,7 +340,7 @@ def main(
         },
         "state_transitions_per_execution": round(measured.transitions_per_execution, 2),
         "order_item_bytes": round(measured.order_item_bytes, 1),
-        "function_log_bytes_per_order": {k: round(v, 1) for k, v in measured.log_bytes_per_order.items()},
+        "function_log_bytes_per_order": round(function_log(measured, "DEBUG")[1], 1),
         "log_compression_ratio": round(measured.log_compression_ratio, 3),
         "cost_by_stage": costs,
         "cold_start": cold_start_ms(),

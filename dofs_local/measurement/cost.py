@@ -73,6 +73,8 @@ class FunctionUsage:
     cpu_s_per_unit: float  # median
     calls_per_unit: Mapping[str, float]  # "service.Operation" -> calls
     wall_s_per_unit: float  # mean, the upper bound
+    log_lines_per_unit: Mapping[str, float] = field(default_factory=dict)  # its JSON lines, by level
+    log_bytes_per_unit: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,6 @@ class Measured:
     executions_per_order: float
     order_item_bytes: float  # DynamoDB size of a terminal orders item (the largest it gets)
     log_compression_ratio: float  # gzip -6 of the functions' lines: CloudWatch stores logs compressed
-    log_lines_per_order: Mapping[str, float]  # the functions' JSON lines, by level
-    log_bytes_per_order: Mapping[str, float]
     peak_memory_mb: Mapping[str, float] = field(default_factory=dict)  # per function, cold process
 
     @property
@@ -123,8 +123,12 @@ def function_usage(invocations: Iterable[Any], orders: int) -> FunctionUsage:
     batched = any(run.message_ids for run in runs)
     deliveries = [max(1, len(run.message_ids)) for run in runs]
     calls: Counter[str] = Counter()
+    lines: Counter[str] = Counter()
+    size: Counter[str] = Counter()
     for run in runs:
         calls.update(run.calls)
+        lines.update(run.log_lines)
+        size.update(run.log_bytes)
     total = sum(deliveries)
     units = len({message for run in runs for message in run.message_ids}) if batched else total
     return FunctionUsage(
@@ -133,6 +137,8 @@ def function_usage(invocations: Iterable[Any], orders: int) -> FunctionUsage:
         cpu_s_per_unit=statistics.median(run.cpu_s / n for run, n in zip(runs, deliveries, strict=True)),
         calls_per_unit={call: count / total for call, count in sorted(calls.items())},
         wall_s_per_unit=sum(run.wall_s for run in runs) / total,
+        log_lines_per_unit={level: n / total for level, n in sorted(lines.items())},
+        log_bytes_per_unit={level: n / total for level, n in sorted(size.items())},
     )
 
 
@@ -268,11 +274,15 @@ _LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 def function_log(measured: Measured, level: str) -> tuple[float, float]:
     """The functions' own lines and bytes per order at a Powertools log level."""
     threshold = _LEVELS.index(level.upper()) if level.upper() in _LEVELS else 1
-    kept = [name for name in measured.log_lines_per_order if name in _LEVELS and _LEVELS.index(name) >= threshold]
-    return (
-        sum(measured.log_lines_per_order[name] for name in kept),
-        sum(measured.log_bytes_per_order[name] for name in kept),
-    )
+
+    def kept(name: str) -> bool:
+        return name in _LEVELS and _LEVELS.index(name) >= threshold
+
+    lines = bytes_ = 0.0
+    for usage in measured.functions.values():
+        lines += sum(n for name, n in usage.log_lines_per_unit.items() if kept(name)) * usage.units_per_order
+        bytes_ += sum(n for name, n in usage.log_bytes_per_unit.items() if kept(name)) * usage.units_per_order
+    return lines, bytes_
 
 
 def _log_line(item: str, events: float, size: float, measured: Measured, stage: Stage) -> Line:

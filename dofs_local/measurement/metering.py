@@ -4,6 +4,8 @@ and when each order became terminal."""
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -32,6 +34,31 @@ class Invocation:
     cpu_s: float
     message_ids: tuple[str, ...] = ()
     calls: Counter[str] = field(default_factory=Counter)  # "service.Operation" -> count
+    log_lines: Counter[str] = field(default_factory=Counter)  # its JSON log lines, by level
+    log_bytes: Counter[str] = field(default_factory=Counter)
+
+
+_LEVEL = re.compile(r'"level":\s*"(\w+)"')
+
+
+class MeteredLogStream(io.StringIO):
+    """The functions' log stream: each line written while a handler runs counts for that
+    invocation (logging writes in the caller's thread), so a message the local stage redelivers
+    does not add lines to an order's bill."""
+
+    def __init__(self, meter: Meter) -> None:
+        super().__init__()
+        self._meter = meter
+
+    def write(self, text: str) -> int:
+        current: Invocation | None = getattr(self._meter._local, "invocation", None)
+        if current is not None:
+            for line in text.splitlines():
+                level = _LEVEL.search(line)
+                if level is not None:
+                    current.log_lines[level.group(1)] += 1
+                    current.log_bytes[level.group(1)] += len(line.encode()) + 1  # and its newline
+        return super().write(text)
 
 
 class Meter:
