@@ -23,6 +23,9 @@ DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 STUCK_ORDERS_METRIC = "StuckOrdersFound"
 
 logger = Logger(service=SERVICE)
+# Every line is billed by the byte (docs/PERFORMANCE.md): no reader uses the code location, and
+# the function's ARN and memory are in its log group's name and its REPORT line.
+logger.remove_keys(["location"])
 
 
 def count_dead_lettered(source: str) -> None:
@@ -77,23 +80,24 @@ def order_context(order_id: str, operation: str) -> Iterator[None]:
 
 
 Handler = Callable[[Any, Any], Any]
-_LAMBDA_KEYS = ("cold_start", "function_name", "function_memory_size", "function_arn", "function_request_id")
+_LAMBDA_KEYS = ("cold_start", "function_name", "function_request_id")
 _cold_start = [True]  # the first invocation in this process is the cold start
 _cold_start_lock = threading.Lock()
 
 
 def lambda_log_context(handler: Handler) -> Handler:
     """What `Logger.inject_lambda_context` adds to every log line of an invocation (cold start,
-    function name, request id, ...), kept per thread: the local pipeline runs several invocations
-    of one process at once, where Powertools' own keys (shared by all threads) would mix them up.
-    Chalice applies it to every function through `ConvertToMiddleware` (app.py)."""
+    function name, request id; not its ARN and memory, see above), kept per thread: the local
+    pipeline runs several invocations of one process at once, where Powertools' own keys (shared
+    by all threads) would mix them up. Chalice applies it to every function through `ConvertToMiddleware` (app.py)."""
 
     def invoke(event: Any, context: Any) -> Any:
         if context is None:  # called directly, as a plain function (tests)
             return handler(event, context)
         with _cold_start_lock:
             cold_start, _cold_start[0] = _cold_start[0], False
-        logger.thread_safe_append_keys(cold_start=cold_start, **build_lambda_context_model(context).__dict__)
+        lambda_keys = {k: v for k, v in build_lambda_context_model(context).__dict__.items() if k in _LAMBDA_KEYS}
+        logger.thread_safe_append_keys(cold_start=cold_start, **lambda_keys)
         try:
             return handler(event, context)
         finally:

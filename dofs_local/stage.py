@@ -34,6 +34,15 @@ class Stage:
     function_timeouts_seconds: dict[str, int]
     lambda_memory_mb: int
     function_environments: dict[str, dict[str, str]]
+    # What the stage pays for on AWS (docs/PERFORMANCE.md prices each stage with these).
+    function_memory_mb: dict[str, int]  # per-function lambda_memory_size, where set
+    xray: bool  # Chalice traces the functions and (Terraform) the API stage and the workflow
+    xray_sampling_rate: float  # share of API requests traced beyond the reservoir
+    workflow_log_level: str
+    log_retention_days: int
+    api_throttling_rate_limit: (
+        float | None
+    )  # requests/s the stage is sized for (None: local)  # the state machine's execution log level
 
     @property
     def prefix(self) -> str:
@@ -69,6 +78,15 @@ class Stage:
     def state_machine_arn(self) -> str:
         return f"arn:aws:states:{self.region}:{LOCAL_ACCOUNT_ID}:stateMachine:{self.state_machine_name}"
 
+    def memory_mb(self, handler: str) -> int:
+        """The memory Chalice packages for a function: its own lambda_memory_size, else the stage's."""
+        return self.function_memory_mb.get(handler, self.lambda_memory_mb)
+
+    @property
+    def log_level(self) -> str:
+        """The functions' log level (Powertools)."""
+        return self.environment.get("POWERTOOLS_LOG_LEVEL", "INFO")
+
     def function_timeout_seconds(self, handler: str) -> int:
         """The timeout Chalice packages for a function: its own lambda_timeout, else the stage's."""
         return self.function_timeouts_seconds.get(handler, self.lambda_timeout_seconds)
@@ -91,6 +109,10 @@ class Stage:
 # Chalice's own defaults when neither the stage nor the top level sets lambda_memory_size / lambda_timeout.
 CHALICE_DEFAULT_MEMORY_MB = 128
 CHALICE_DEFAULT_TIMEOUT_SECONDS = 60
+# AWS's default sampling rule (5 % beyond 1 request/s) and infra's default retention, for a
+# stage that sets neither (the local stage).
+DEFAULT_XRAY_SAMPLING_RATE = 0.05
+DEFAULT_LOG_RETENTION_DAYS = 30
 
 
 class UnknownStageError(ValueError):
@@ -135,4 +157,16 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
             handler: dict(function.get("environment_variables", {}))
             for handler, function in raw.get("lambda_functions", {}).items()
         },
+        function_memory_mb={
+            handler: int(function["lambda_memory_size"])
+            for handler, function in raw.get("lambda_functions", {}).items()
+            if "lambda_memory_size" in function
+        },
+        xray=bool(raw.get("xray", config.get("xray", False))),
+        xray_sampling_rate=float(settings.get("xray_sampling_rate", DEFAULT_XRAY_SAMPLING_RATE)),
+        workflow_log_level=settings["workflow_log_level"],
+        log_retention_days=int(settings.get("log_retention_days", DEFAULT_LOG_RETENTION_DAYS)),
+        api_throttling_rate_limit=(
+            float(settings["api_throttling_rate_limit"]) if "api_throttling_rate_limit" in settings else None
+        ),
     )

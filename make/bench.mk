@@ -10,5 +10,5 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP) ## Measure throughput, latency, cold start and $/million orders ([BENCH_RATES=5,10,25,50] [BENCH_DURATION=20])
+bench: $(BENCH_STAMP) ## Measure throughput, latency, cold start and $/million orders per stage ([BENCH_RATES=5,10,25,50] [BENCH_DURATION=20])
 	$(BIN)/python -m dofs_local bench --rates $(BENCH_RATES) --duration $(BENCH_DURATION) --success-rate $(BENCH_SUCCESS_RATE)

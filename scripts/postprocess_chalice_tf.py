@@ -54,6 +54,21 @@ VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
 API_KEY_SECURITY_NAME = "api_key"
 # The API can be left out (enable_api_gateway = false): the offline emulator cannot import it.
 API_COUNT = "${var.enable_api_gateway ? 1 : 0}"
+# One JSON line per API request (the cost model prices its bytes: dofs_local/measurement/cost.py).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "integrationError": "$context.integration.error",
+    },
+    separators=(",", ":"),
+)
 
 
 def variable_description(name: str) -> str:
@@ -250,20 +265,7 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
                     "xray_tracing_enabled": "${var.enable_xray}",
                     "access_log_settings": {
                         "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
-                        "format": json.dumps(
-                            {
-                                "requestId": "$context.requestId",
-                                "ip": "$context.identity.sourceIp",
-                                "apiKeyId": "$context.identity.apiKeyId",
-                                "requestTime": "$context.requestTime",
-                                "httpMethod": "$context.httpMethod",
-                                "resourcePath": "$context.resourcePath",
-                                "status": "$context.status",
-                                "responseLength": "$context.responseLength",
-                                "integrationError": "$context.integration.error",
-                            },
-                            separators=(",", ":"),
-                        ),
+                        "format": ACCESS_LOG_FORMAT,
                     },
                 }
             },

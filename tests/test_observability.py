@@ -75,6 +75,7 @@ def test_every_line_of_an_invocation_carries_its_lambda_context_and_order(
     for line in (first, second):
         assert line["function_name"] == "dofs-local-validate_order"
         assert (line["order_id"], line["operation"]) == ("ctx-1", "validate_order")
+        assert not {"location", "function_arn", "function_memory_size"} & line.keys(), "bytes no one reads"
     assert (first["cold_start"], second["cold_start"]) == (True, False)
     assert first["function_request_id"] != second["function_request_id"]
     assert "function_name" not in plain, "nothing is left over from the previous invocation"

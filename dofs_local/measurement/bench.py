@@ -6,7 +6,7 @@ clients can), then waits for every accepted order to reach a terminal state.
 
 from __future__ import annotations
 
-import io
+import gzip
 import json
 import os
 import random
@@ -26,11 +26,22 @@ from typing import Any
 
 import boto3
 
-from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
-from dofs_local.measurement.cost import Measured, bill, totals
-from dofs_local.measurement.metering import Meter
+from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions
+from dofs_local.measurement.cost import (
+    ExecutionEvent,
+    Measured,
+    Production,
+    bill,
+    dynamodb_item_bytes,
+    function_log,
+    function_usage,
+    totals,
+    wall_clock_upper_bound,
+)
+from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
+from dofs_local.measurement.metering import Meter, MeteredLogStream
 from dofs_local.scenarios.client import post
-from dofs_local.stage import PROJECT_DIR, load_stage
+from dofs_local.stage import PROJECT_DIR, load_stage, read_config
 
 SAMPLED_EXECUTIONS = 60
 
@@ -50,6 +61,7 @@ class Phase:
     to_terminal_ms: dict[str, float] = field(default_factory=dict)
     cpu_s_per_order: float = 0.0
     peak_rss_mb: float = 0.0
+    post_response_bytes: float = 0.0  # mean body of a 202, the access log's responseLength
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -66,6 +78,7 @@ def order_body(phase: str, index: int, rng: random.Random) -> bytes:
 
 def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rng: random.Random) -> None:
     posts: list[tuple[str, float, float, int]] = []  # order id, wall start, latency ms, status
+    accepted_bodies: list[int] = []
     lock = threading.Lock()
 
     def send(index: int) -> None:
@@ -74,6 +87,8 @@ def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rn
         status, payload, latency = post(stack.api_url, body)
         with lock:
             posts.append((payload.get("order_id", ""), started, latency, status))
+            if status == 202:
+                accepted_bodies.append(len(json.dumps(payload)))
 
     cpu_before = time.process_time()
     began = time.monotonic()
@@ -113,35 +128,35 @@ def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rn
     phase.to_terminal_ms = percentiles([(terminal[o] - accepted[o][0]) * 1000 for o in terminal])
     phase.cpu_s_per_order = round((time.process_time() - cpu_before) / max(1, len(accepted)), 4)
     phase.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    phase.post_response_bytes = statistics.fmean(accepted_bodies) if accepted_bodies else 0.0
 
 
-def sample_executions(stack: LocalPipeline, meter: Meter, prefix: str) -> tuple[list[float], float]:
-    """Mean duration and state transitions (retries included) of a sample of executions."""
+def sample_executions(stack: LocalPipeline, meter: Meter, prefix: str) -> tuple[tuple[ExecutionEvent, ...], ...]:
+    """The histories of a sample of the phase's executions (their log records are priced)."""
     assert stack.resources is not None
     stepfunctions = boto3.client("stepfunctions", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
-    durations: list[float] = []
-    transitions: list[int] = []
+    histories: list[tuple[ExecutionEvent, ...]] = []
     with meter.uncounted():
         executions = stepfunctions.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]
-        ours = [execution for execution in executions if execution["name"].startswith(f"{prefix}-")]
-        for execution in ours[:SAMPLED_EXECUTIONS]:
-            described = stepfunctions.describe_execution(executionArn=execution["executionArn"])
-            if "stopDate" in described:
-                durations.append((described["stopDate"] - described["startDate"]).total_seconds())
-            events = stepfunctions.get_execution_history(executionArn=execution["executionArn"])["events"]
-            entered = sum(event["type"].endswith("StateEntered") for event in events)
-            scheduled = sum(event["type"] == "TaskScheduled" for event in events)
-            task_states = sum(event["type"] == "TaskStateEntered" for event in events)
-            transitions.append(entered + max(0, scheduled - task_states))
-    return durations, statistics.fmean(transitions) if transitions else 0.0
+        ours = sorted(execution["name"] for execution in executions if execution["name"].startswith(f"{prefix}-"))
+        arns = {execution["name"]: execution["executionArn"] for execution in executions}
+        for name in ours[:SAMPLED_EXECUTIONS]:
+            events = stepfunctions.get_execution_history(executionArn=arns[name])["events"]
+            histories.append(tuple(_execution_event(event) for event in events))
+    return tuple(histories)
 
 
-def mean_item_bytes(stack: LocalPipeline, meter: Meter) -> float:
+def _execution_event(event: dict[str, Any]) -> ExecutionEvent:
+    details: dict[str, Any] = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
+    return ExecutionEvent(event["type"], details)
+
+
+def order_item_bytes(stack: LocalPipeline, meter: Meter) -> float:
+    """Mean DynamoDB size of the (terminal, so largest) orders items."""
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
     with meter.uncounted():
         items = dynamodb.scan(TableName=stack.stage.orders_table, Limit=200)["Items"]
-    # DynamoDB sizes an item by its attribute names and values; its JSON form is a close upper bound.
-    return statistics.fmean(len(json.dumps(item)) for item in items) if items else 1024.0
+    return statistics.fmean(dynamodb_item_bytes(item) for item in items) if items else 1024.0
 
 
 COLD_START_INIT = {
@@ -204,24 +219,75 @@ def package_size() -> dict[str, float]:
         return {"zip_mb": round(archive.stat().st_size / 1e6, 2), "unzipped_mb": round(unzipped / 1e6, 2)}
 
 
-# Durations bill Lambda and EXPRESS by the millisecond, so the bill uses the first phase (the
-# lowest rate), where the stack is not saturated: at higher rates the durations measure the
-# queueing of one CPU-bound process, not the work an order needs.
-def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_bytes: int) -> Measured:
-    durations, transitions = sample_executions(stack, meter, phase.name)
+# The bill comes from the first phase (the lowest rate): nothing in it is wall-clock time, but
+# the first phase is the one where the local batch sizes and retries are least disturbed.
+def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> Measured:
+    orders = max(1, phase.accepted)
+    executions = sample_executions(stack, meter, phase.name)
+    asl = (PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json").read_text()
+    functions = {
+        name: function_usage(runs, orders)
+        for name, runs in meter.invocations.items()
+        if runs and name != RECONCILER_HANDLER  # scheduled: a fixed monthly amount, not per order
+    }
+    calls = Counter({f"{s}.{o}": n for (s, o), n in meter.aws_calls.items()})
+    for runs in meter.invocations.values():  # the functions' own calls are in their usage
+        for run in runs:
+            calls.subtract(run.calls)
     return Measured(
-        orders=phase.accepted,
-        aws_calls=Counter({k: v for k, v in meter.aws_calls.items() if k[0] in {"sqs", "dynamodb"}}),
-        invocations={name: list(times) for name, times in meter.invocations.items()},
-        api_requests=phase.sent,
-        executions=meter.aws_calls[("stepfunctions", "StartExecution")],
-        execution_seconds=durations,
-        transitions_per_execution=transitions,
-        order_item_bytes=mean_item_bytes(stack, meter),
-        log_bytes=log_bytes,
-        lambda_memory_mb=load_stage("dev").lambda_memory_mb,
-        all_calls=Counter(meter.aws_calls),
+        orders=orders,
+        api_requests_per_order=phase.sent / orders,
+        api_response_bytes=phase.post_response_bytes,
+        service_calls_per_order={call: n / orders for call, n in sorted(calls.items()) if n > 0},
+        functions=functions,
+        workflow_functions=frozenset(name for name in functions if f"${{{name}_arn}}" in asl),
+        executions=executions,
+        executions_per_order=meter.aws_calls[("stepfunctions", "StartExecution")] / orders,
+        order_item_bytes=order_item_bytes(stack, meter),
+        log_compression_ratio=len(gzip.compress(log_text.encode(), 6)) / max(1, len(log_text.encode())),
+        peak_memory_mb=peak_memory_mb(COLD_START_INIT),
     )
+
+
+def stage_costs(measured: Measured) -> dict[str, Any]:
+    """Each stage of .chalice/config.json priced with its own settings."""
+    import app as app_module
+
+    production = Production(
+        batch_size=app_module.FULFILLMENT_BATCH_SIZE, batching_window_s=app_module.FULFILLMENT_BATCHING_WINDOW_SECONDS
+    )
+    costs: dict[str, Any] = {}
+    for name in read_config()["stages"]:
+        stage = load_stage(name)
+        lines = bill(measured, stage, production)
+        costs[name] = {
+            "settings": {
+                "workflow_type": stage.workflow_type,
+                "workflow_log_level": stage.workflow_log_level,
+                "log_level": stage.log_level,
+                "xray": stage.xray,
+                "xray_sampling_rate": stage.xray_sampling_rate,
+                "log_retention_days": stage.log_retention_days,
+                "fulfillment_batch": production.batch(stage),
+                "memory_mb": {function: stage.memory_mb(function) for function in sorted(measured.functions)},
+            },
+            "usd_per_million_orders": {k: round(v, 3) for k, v in totals(lines).items()},
+            "lambda_gb_s_at_wall_clock_usd": round(wall_clock_upper_bound(measured, stage, production), 3),
+            "lines": {
+                kind: [
+                    asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 4)}
+                    for line in kind_lines
+                ]
+                for kind, kind_lines in lines.items()
+            },
+            "memory_below_headroom": {
+                function: measured.peak_memory_mb[function]
+                for function in measured.functions
+                if function in measured.peak_memory_mb
+                and stage.memory_mb(function) < measured.peak_memory_mb[function] * HEADROOM
+            },
+        }
+    return costs
 
 
 def main(
@@ -232,7 +298,7 @@ def main(
     out_dir.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     meter.install(app_module)
-    logs = io.StringIO()
+    logs = MeteredLogStream(meter)
     phases = [Phase(f"rate{int(r)}", r, duration) for r in rates] + [Phase("open", None, duration)]
     rng = random.Random(5)  # noqa: S311 - a reproducible order mix
     print(f"bench: {len(phases)} phases of {duration:.0f} s, success rate {success_rate}, {clients} clients max")
@@ -248,49 +314,46 @@ def main(
                 run_phase(stack, meter, phase, clients, rng)
                 print(f"  {phase.name}: {phase.accepted} accepted, {phase.terminal} terminal", flush=True)
                 if measured is None:  # the bill comes from the first, lightest phase: see measure()
-                    measured = measure(stack, meter, phase, len(logs.getvalue()) - logged_before)
+                    measured = measure(stack, meter, phase, logs.getvalue()[logged_before:])
     finally:
         meter.uninstall()
     assert measured is not None
-    lines = bill(measured)
+    costs = stage_costs(measured)
     report = {
         "machine": _machine(),
         "command": " ".join(sys.argv),
         "success_rate": success_rate,
         "phases": [asdict(p) for p in phases],
         "costed_phase": phases[0].name,
-        "aws_requests_per_order": {
-            f"{s}.{o}": round(n / measured.orders, 3) for (s, o), n in sorted(measured.all_calls.items())
-        },
+        "orders_costed": measured.orders,
+        "service_requests_per_order": {call: round(n, 3) for call, n in measured.service_calls_per_order.items()},
         "lambda": {
             name: {
-                "invocations_per_order": round(len(d) / measured.orders, 3),
-                "mean_ms": round(statistics.fmean(d) * 1000, 2),
+                "units_per_order": round(usage.units_per_order, 3),
+                "batched": usage.batched,
+                "cpu_ms_per_unit_median": round(usage.cpu_s_per_unit * 1000, 3),
+                "wall_ms_per_unit_mean": round(usage.wall_s_per_unit * 1000, 2),
+                "calls_per_unit": {call: round(n, 3) for call, n in usage.calls_per_unit.items()},
+                "peak_memory_mb": measured.peak_memory_mb.get(name),
             }
-            for name, d in sorted(measured.invocations.items())
+            for name, usage in sorted(measured.functions.items())
         },
         "state_transitions_per_execution": round(measured.transitions_per_execution, 2),
-        "execution_seconds_mean": round(statistics.fmean(measured.execution_seconds), 3)
-        if measured.execution_seconds
-        else None,
-        "cost_usd_per_million_orders": {k: round(v, 2) for k, v in totals(lines).items()},
-        "cost_lines": {
-            kind: [
-                asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 3)} for line in kind_lines
-            ]
-            for kind, kind_lines in lines.items()
-        },
+        "order_item_bytes": round(measured.order_item_bytes, 1),
+        "function_log_bytes_per_order": round(function_log(measured, "DEBUG")[1], 1),
+        "log_compression_ratio": round(measured.log_compression_ratio, 3),
+        "cost_by_stage": costs,
         "cold_start": cold_start_ms(),
         "package": package_size() if with_package else None,
     }
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str))
-    _print_report(report, lines)
+    _print_report(report)
     _plot(phases, out_dir / "latency.png")
     print(f"\nwrote {out_dir / 'bench.json'} and {out_dir / 'latency.png'}")
     return 0
 
 
-def _print_report(report: dict[str, Any], lines: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any]) -> None:
     header = "phase     target/s  accepted/s  terminal/s   POST p50/p95/p99 ms     to-terminal p50/p95/p99 ms"
     print(f"\n{header}   CPU s/order  RSS MB")
     for p in report["phases"]:
@@ -301,13 +364,26 @@ def _print_report(report: dict[str, Any], lines: dict[str, Any]) -> None:
             f"{p['name']:<9} {target:>8}  {p['accepted_per_s']:>10}  {p['terminal_per_s']:>10}   {post_ms:>20}   "
             f"{term_ms:>26}   {p['cpu_s_per_order']:>10}  {p['peak_rss_mb']:>6}"
         )
-    print("\n$ per million orders (us-east-1 list prices, dofs_local/pricing.py)")
-    for kind in ("shared", "EXPRESS", "STANDARD"):
-        for line in lines[kind]:
-            quantity = f"{line.quantity_per_order:>10.4f}/order"
-            print(f"  {line.service:<16} {line.item:<40} {quantity}  ${line.usd_per_million_orders:>8.3f}")
-    totals_ = report["cost_usd_per_million_orders"]
-    print(f"  total: EXPRESS ${totals_['EXPRESS']:.2f}   STANDARD ${totals_['STANDARD']:.2f}")
+    print(
+        f"\n$ per million orders, per stage (us-east-1 list prices: dofs_local/measurement/pricing.py), "
+        f"from {report['orders_costed']} orders of {report['costed_phase']}"
+    )
+    for stage, cost in report["cost_by_stage"].items():
+        print(f"\n  stage {stage}: {json.dumps(cost['settings'])}")
+        for kind in ("shared", "EXPRESS", "STANDARD"):
+            for line in cost["lines"][kind]:
+                quantity = f"{line['quantity_per_order']:>12.6f}/order"
+                item = f"{kind + ': ' if kind != 'shared' else ''}{line['item']}"
+                print(f"    {line['service']:<16} {item:<58} {quantity}  ${line['usd_per_million_orders']:>8.3f}")
+        total = cost["usd_per_million_orders"]
+        ratio = total["EXPRESS"] / total["floor"]
+        print(
+            f"  {stage}: EXPRESS ${total['EXPRESS']:.2f}   STANDARD ${total['STANDARD']:.2f}"
+            f"   floor ${total['floor']:.2f}   EXPRESS/floor {ratio:.3f}   (Lambda GB-s at wall-clock, upper bound: "
+            f"${cost['lambda_gb_s_at_wall_clock_usd']:.2f})"
+        )
+        for function, peak in cost["memory_below_headroom"].items():
+            print(f"  WARNING {stage}: {function} peaks at {peak} MB, within {HEADROOM}x of its memory")
     print("\ncold start:", json.dumps(report["cold_start"]))
     print("package   :", json.dumps(report["package"]))
 

@@ -1,13 +1,17 @@
 """What one run of the local stack did, counted in-process: every AWS request (from botocore),
-every Lambda invocation with its duration, and when each order became terminal."""
+every Lambda invocation with its wall-clock time, its own CPU time and the AWS calls it made,
+and when each order became terminal."""
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -19,10 +23,48 @@ from chalicelib.repository import DeadLetterOutcome, DynamoOrderRepository
 API_HANDLER = "api_handler"
 
 
+@dataclass
+class Invocation:
+    """One call of a handler: its wall-clock time (an upper bound: it includes the emulator's
+    time and the machine's load), the CPU time of its own thread (`time.thread_time`: the
+    handler's code and botocore's client side, not the emulator's threads that serve its calls),
+    the SQS messages it was given (none unless an SQS batch) and the AWS calls it made."""
+
+    wall_s: float
+    cpu_s: float
+    message_ids: tuple[str, ...] = ()
+    calls: Counter[str] = field(default_factory=Counter)  # "service.Operation" -> count
+    log_lines: Counter[str] = field(default_factory=Counter)  # its JSON log lines, by level
+    log_bytes: Counter[str] = field(default_factory=Counter)
+
+
+_LEVEL = re.compile(r'"level":\s*"(\w+)"')
+
+
+class MeteredLogStream(io.StringIO):
+    """The functions' log stream: each line written while a handler runs counts for that
+    invocation (logging writes in the caller's thread), so a message the local stage redelivers
+    does not add lines to an order's bill."""
+
+    def __init__(self, meter: Meter) -> None:
+        super().__init__()
+        self._meter = meter
+
+    def write(self, text: str) -> int:
+        current: Invocation | None = getattr(self._meter._local, "invocation", None)
+        if current is not None:
+            for line in text.splitlines():
+                level = _LEVEL.search(line)
+                if level is not None:
+                    current.log_lines[level.group(1)] += 1
+                    current.log_bytes[level.group(1)] += len(line.encode()) + 1  # and its newline
+        return super().write(text)
+
+
 class Meter:
     def __init__(self) -> None:
         self.aws_calls: Counter[tuple[str, str]] = Counter()
-        self.invocations: defaultdict[str, list[float]] = defaultdict(list)
+        self.invocations: defaultdict[str, list[Invocation]] = defaultdict(list)
         self.terminal_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -79,8 +121,12 @@ class Meter:
             finally:
                 empty_poll = operation == "ReceiveMessage" and not (result or {}).get("Messages")
                 if not getattr(meter._local, "off", False) and not empty_poll:
+                    service = client.meta.service_model.service_name
                     with meter._lock:
-                        meter.aws_calls[(client.meta.service_model.service_name, operation)] += 1
+                        meter.aws_calls[(service, operation)] += 1
+                    current: Invocation | None = getattr(meter._local, "invocation", None)
+                    if current is not None:  # this thread is running a handler: its call
+                        current.calls[f"{service}.{operation}"] += 1
 
         return make_api_call
 
@@ -88,13 +134,21 @@ class Meter:
         meter = self
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
+            event = args[0] if args else None
+            records = event.get("Records") if isinstance(event, dict) else None
+            ids = tuple(str(r.get("messageId")) for r in records) if isinstance(records, list) else ()
+            invocation = Invocation(0.0, 0.0, ids)
+            outer = getattr(meter._local, "invocation", None)
+            meter._local.invocation = invocation
+            began, cpu_began = time.perf_counter(), time.thread_time()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - began
+                invocation.cpu_s = time.thread_time() - cpu_began
+                invocation.wall_s = time.perf_counter() - began
+                meter._local.invocation = outer
                 with meter._lock:
-                    meter.invocations[name].append(elapsed)
+                    meter.invocations[name].append(invocation)
 
         return timed
 

@@ -145,6 +145,7 @@ module "stepfunctions" {
   order_queue_url             = module.sqs.queue_url
   order_queue_arn             = module.sqs.queue_arn
   log_retention_days          = var.log_retention_days
+  log_level                   = local.settings.workflow_log_level
   enable_xray                 = local.xray
   permissions_boundary_arn    = var.permissions_boundary_arn
   tags                        = local.tags
