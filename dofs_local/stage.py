@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.settings import CorsSettings
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
@@ -46,6 +48,11 @@ class Stage:
     @property
     def failed_orders_table(self) -> str:
         return self.environment["FAILED_ORDERS_TABLE"]
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        """The browser origins the stage's API allows: its CORS_ALLOWED_ORIGINS, as app.py reads it."""
+        return CorsSettings.from_env(self.environment).cors_allowed_origins
 
     @property
     def order_queue_name(self) -> str:

@@ -282,8 +282,9 @@ class _RequestHandler(ChaliceRequestHandler):
         super().__init__(*args, **kwargs)
 
     def _generic_handle(self) -> None:
-        # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key.
-        if self._api_key is not None and not hmac.compare_digest(
+        # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key,
+        # except to a CORS preflight: browsers send OPTIONS without the page's headers.
+        if self._api_key is not None and self.command != "OPTIONS" and not hmac.compare_digest(
             self.headers.get("x-api-key", "").encode(), self._api_key.encode()
         ):
             self._parse_payload()  # read the body, so the connection stays usable
