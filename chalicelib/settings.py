@@ -77,7 +77,9 @@ class CorsSettings(_EnvironmentSettings):
         origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
         for origin in origins:
             if not _ORIGIN.fullmatch(origin):
-                raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com or http://localhost:3000")
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://shop.example.com or http://localhost:3000"
+                )
         return origins
 
 

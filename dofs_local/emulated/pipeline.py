@@ -284,8 +284,10 @@ class _RequestHandler(ChaliceRequestHandler):
     def _generic_handle(self) -> None:
         # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key,
         # except to a CORS preflight: browsers send OPTIONS without the page's headers.
-        if self._api_key is not None and self.command != "OPTIONS" and not hmac.compare_digest(
-            self.headers.get("x-api-key", "").encode(), self._api_key.encode()
+        if (
+            self._api_key is not None
+            and self.command != "OPTIONS"
+            and not hmac.compare_digest(self.headers.get("x-api-key", "").encode(), self._api_key.encode())
         ):
             self._parse_payload()  # read the body, so the connection stays usable
             self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')
