@@ -47,7 +47,8 @@ def test_every_route_uses_the_stages_setting(monkeypatch: pytest.MonkeyPatch) ->
     """app.py imported afresh, as a function's cold start imports it, in a stage that allows an origin."""
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", LOCAL_FRONT_END)
     spec = importlib.util.spec_from_file_location("app_of_a_stage_with_cors", PROJECT_DIR / "app.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     routes = [entry for methods in module.app.routes.values() for entry in methods.values()]
