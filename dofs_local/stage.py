@@ -36,6 +36,7 @@ class Stage:
     function_timeouts_seconds: dict[str, int]
     lambda_memory_mb: int
     function_environments: dict[str, dict[str, str]]
+    layers: tuple[str, ...] = ()  # the Lambda layers every function gets (Powertools' on AWS)
 
     @property
     def prefix(self) -> str:
@@ -142,4 +143,5 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
             handler: dict(function.get("environment_variables", {}))
             for handler, function in raw.get("lambda_functions", {}).items()
         },
+        layers=tuple(raw.get("layers", config.get("layers", ()))),
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import json
 from importlib.metadata import version
 
+import boto3
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -15,6 +17,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
+from dofs_local.stage import load_stage
 
 
 def _label(patch: MotoPatch) -> str:
@@ -58,3 +61,26 @@ def test_patches_apply_once_and_cache() -> None:
         assert getattr(client_for, "__dofs_cached__", False)
     first = lambda_eval_utils.boto_client_for("us-east-1", "lambda")  # type: ignore[attr-defined]
     assert lambda_eval_utils.boto_client_for("us-east-1", "lambda") is first  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_function_may_use_a_public_layer_and_no_unknown_other() -> None:
+    lambda_ = boto3.client("lambda")
+    [powertools] = load_stage("dev").layers
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    role = boto3.client("iam").create_role(RoleName="function", AssumeRolePolicyDocument=json.dumps(trust))
+    function = {
+        "Runtime": "python3.11",
+        "Role": role["Role"]["Arn"],
+        "Handler": "app.handler",
+        "Code": {"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    }
+    lambda_.create_function(FunctionName="with-powertools", Layers=[powertools], **function)
+    assert [
+        layer["Arn"] for layer in lambda_.get_function(FunctionName="with-powertools")["Configuration"]["Layers"]
+    ] == [powertools]
+    unknown = "arn:aws:lambda:us-east-1:999999999999:layer:nobody:1"
+    with pytest.raises(lambda_.exceptions.ClientError, match=r"UnknownLayerVersion|ResourceNotFound|not found"):
+        lambda_.create_function(FunctionName="with-unknown", Layers=[unknown], **function)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.models import botocore_stubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -130,6 +130,26 @@ def reuse_workflow_clients() -> None:
         module.boto_client_for = cached_client  # type: ignore[attr-defined]
 
 
+# Accounts that publish public layers every account may use: Powertools for AWS Lambda (Python).
+PUBLIC_LAYER_ACCOUNTS = frozenset({"017000801446"})
+
+
+def accept_public_layers() -> None:
+    """A layer version of a public publisher exists, as on AWS; moto's own layers as before."""
+    original = LambdaFunction._get_layers_data
+    if getattr(original, "__dofs_public_layers__", False):
+        return
+
+    def layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+        public = {arn for arn in layers_versions_arns if arn.split(":")[4] in PUBLIC_LAYER_ACCOUNTS}
+        own = [arn for arn in layers_versions_arns if arn not in public]
+        known = iter(original(self, own) if own else [])
+        return [{"Arn": arn, "CodeSize": 0} if arn in public else next(known) for arn in layers_versions_arns]
+
+    layers_data.__dofs_public_layers__ = True  # type: ignore[attr-defined]
+    LambdaFunction._get_layers_data = layers_data  # type: ignore[method-assign]
+
+
 def make_backends_atomic() -> None:
     for backend, names in ((DynamoDBBackend, _DYNAMODB_WRITES), (SQSBackend, _SQS_WRITES)):
         for name in names:
@@ -163,6 +183,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_WRITES),
     *(MotoPatch(SQSBackend, name, ("self", "queue_name")) for name in _SQS_WRITES),
     MotoPatch(LambdaBackend, "invoke", ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
+    MotoPatch(LambdaFunction, "_get_layers_data", ("self", "layers_versions_arns")),
 )
 
 
@@ -172,4 +193,5 @@ def apply_all() -> None:
     memoise_backend_routing()
     reuse_workflow_clients()
     parse_definitions_once()
+    accept_public_layers()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)
