@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerDataType
 from moto.core.models import botocore_stubber
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -140,11 +140,11 @@ def accept_public_layers() -> None:
     if getattr(original, "__dofs_public_layers__", False):
         return
 
-    def layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+    def layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[LayerDataType]:
         public = {arn for arn in layers_versions_arns if arn.split(":")[4] in PUBLIC_LAYER_ACCOUNTS}
         own = [arn for arn in layers_versions_arns if arn not in public]
         known = iter(original(self, own) if own else [])
-        return [{"Arn": arn, "CodeSize": 0} if arn in public else next(known) for arn in layers_versions_arns]
+        return [LayerDataType(Arn=arn, CodeSize=0) if arn in public else next(known) for arn in layers_versions_arns]
 
     layers_data.__dofs_public_layers__ = True  # type: ignore[attr-defined]
     LambdaFunction._get_layers_data = layers_data  # type: ignore[method-assign]
