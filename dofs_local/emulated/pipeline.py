@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+import importlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +28,8 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
+from chalicelib.cors import route_cors
+from chalicelib.settings import CorsSettings
 from dofs_local.emulated import faults, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
@@ -179,6 +183,7 @@ class LocalPipeline:
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage.name)
+        self._import_app_for_the_stage()
         app = config.chalice_app
         if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
             server = LocalDevServer(app, config, self.options.host, self.options.api_port)
@@ -195,6 +200,17 @@ class LocalPipeline:
         import app as app_module  # loaded by create_config_obj above
 
         return app_module, server
+
+    def _import_app_for_the_stage(self) -> None:
+        """app.py reads the stage's CORS setting when it is imported, as a Lambda container does.
+        Imported earlier in this process under other settings (the tests import it), it is
+        imported again with the stage's variables; otherwise Chalice imports it below."""
+        imported = sys.modules.get("app")
+        stage_cors = route_cors(CorsSettings.from_env(self.stage.environment))
+        if imported is None or stage_cors == imported.CORS:
+            return
+        os.environ.update(self.stage.environment)
+        importlib.reload(imported)
 
     def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
         """The app's own `on_sqs_message` settings (batch size, window), bound to local queues."""
