@@ -7,7 +7,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from dofs_local.stage import load_stage
+from dofs_local.stage import load_stage, read_config
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE
 
@@ -53,3 +53,15 @@ def test_every_function_gets_the_powertools_layer_of_its_region_and_runtime(pack
         assert match["region"] == stage.region, name
         assert f"python{match['python'][0]}.{match['python'][1:]}" == function["runtime"], name
         assert match["arch"] == function.get("architectures", ["x86_64"])[0], name
+
+
+def test_every_deployed_stage_attaches_the_powertools_layer_of_its_region() -> None:
+    """The package leaves Powertools out: a stage without the layer would fail every cold start."""
+    deployed = [name for name in read_config()["stages"] if name != "local"]
+    assert {"dev", "prod"} <= set(deployed)
+    for name in deployed:
+        stage = load_stage(name)
+        [layer] = stage.layers
+        match = POWERTOOLS_LAYER.fullmatch(layer)
+        assert match, f"{name}: {layer} is not a Powertools v3 layer"
+        assert match["region"] == stage.region, name
