@@ -34,12 +34,14 @@ test: lint typecheck unit ## Everything CI runs: lint, types, tests
 
 # The inner loop: pytest's --inner-loop (tests/conftest.py) leaves out what needs the emulator,
 # a packaged app, Terraform or the scanners. Bytecode is cached, as on any developer's machine
-# (pytest rewrites every test module's asserts again when it may not write its cache).
+# (pytest rewrites every test module's asserts again when it may not write its cache). The tests
+# run on two workers (pytest-xdist), a file's tests on one, so each file's cached parses (HCL,
+# moto's service models) are built once.
 check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --inner-loop -q
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

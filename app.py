@@ -7,11 +7,15 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Request, Response, SQSEvent
 
 from chalicelib import runtime, workflow_tasks
-from chalicelib.observability import lambda_log_context
+from chalicelib.cors import route_cors
+from chalicelib.observability import lambda_log_context, traced
+from chalicelib.settings import CorsSettings
 
 app = Chalice(app_name="dofs")
 # Every function's log lines carry the invocation's Lambda context (cold start, request id).
 app.register_middleware(ConvertToMiddleware(lambda_log_context))
+# Every invocation is an X-Ray subsegment, its AWS calls nested in it (off outside Lambda).
+app.register_middleware(ConvertToMiddleware(traced))
 
 # Terraform fills these references: the Chalice package becomes a module whose inputs are
 # the queues that infra/ creates (see infra/README.md).
@@ -22,23 +26,26 @@ FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
 # On AWS every route needs an x-api-key of the stage's usage plan (scripts/postprocess_chalice_tf.py
 # adds it to the package); `chalice local` and the local stack ignore it unless told to require one.
 API_KEY_REQUIRED = True
+# The stage's allowed browser origin (CORS_ALLOWED_ORIGINS), read at import as Chalice needs it:
+# a malformed value fails the cold start, named. API Gateway answers the preflight (OPTIONS) itself.
+CORS = route_cors(CorsSettings.from_env())
 # How often the reconciler looks for stuck orders on AWS; the stuck-order threshold (15 minutes in
 # dev) is the stage's setting. The local stack runs it on a timer of its own (dofs_local).
 RECONCILE_EVERY_MINUTES = 5
 
 
-@app.route("/order", methods=["POST"], content_types=["*/*"], api_key_required=API_KEY_REQUIRED)
+@app.route("/order", methods=["POST"], content_types=["*/*"], api_key_required=API_KEY_REQUIRED, cors=CORS)
 def create_order() -> Response:
     request = _current_request()
     return runtime.order_api().create_order(request.raw_body, request.headers.get("content-type"))
 
 
-@app.route("/order/{order_id}", methods=["GET"], api_key_required=API_KEY_REQUIRED)
+@app.route("/order/{order_id}", methods=["GET"], api_key_required=API_KEY_REQUIRED, cors=CORS)
 def get_order(order_id: str) -> Response:
     return runtime.order_api().get_order(order_id)
 
 
-@app.route("/openapi.json", methods=["GET"], api_key_required=API_KEY_REQUIRED)
+@app.route("/openapi.json", methods=["GET"], api_key_required=API_KEY_REQUIRED, cors=CORS)
 def openapi_document() -> dict[str, Any]:
     from chalicelib import openapi  # builds its models on first use: no function's cold start pays
 

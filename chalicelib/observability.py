@@ -1,4 +1,9 @@
-"""Structured JSON logging and metrics (Powertools), one module-level instance each."""
+"""Structured JSON logging, metrics and X-Ray tracing (Powertools), one module-level instance each.
+
+Powertools (and the X-Ray SDK its Tracer uses) comes from the AWS-managed Powertools layer on
+AWS (`layers` in .chalice/config.json), not from the function's package; locally and in the
+tests from requirements-dev.txt.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 
 if TYPE_CHECKING:
@@ -26,6 +31,9 @@ logger = Logger(service=SERVICE)
 # Every line is billed by the byte (docs/PERFORMANCE.md): no reader uses the code location, and
 # the function's ARN and memory are in its log group's name and its REPORT line.
 logger.remove_keys(["location"])
+# Traces only inside Lambda: Powertools turns it off where no X-Ray daemon listens (the tests,
+# `chalice local`), and the local stage sets POWERTOOLS_TRACE_DISABLED for the local stack too.
+tracer = Tracer(service=SERVICE)
 
 
 def count_dead_lettered(source: str) -> None:
@@ -71,10 +79,13 @@ _metrics_lock = threading.Lock()
 @contextmanager
 def order_context(order_id: str, operation: str) -> Iterator[None]:
     """Every log line in the block carries the order and the operation (this thread only:
-    the local stack runs several handlers at once)."""
+    the local stack runs several handlers at once), and the block is an X-Ray subsegment
+    annotated with the order, so X-Ray finds an order's traces even inside a batch of ten."""
     logger.thread_safe_append_keys(order_id=order_id, operation=operation)
     try:
-        yield
+        with tracer.provider.in_subsegment(name=f"## {operation}") as subsegment:
+            subsegment.put_annotation(key="order_id", value=order_id)
+            yield
     finally:
         logger.thread_safe_remove_keys(["order_id", "operation"])
 
@@ -83,6 +94,12 @@ Handler = Callable[[Any, Any], Any]
 _LAMBDA_KEYS = ("cold_start", "function_name", "function_request_id")
 _cold_start = [True]  # the first invocation in this process is the cold start
 _cold_start_lock = threading.Lock()
+
+
+def traced(handler: Handler) -> Handler:
+    """Each invocation as an X-Ray subsegment with its cold start and errors. Chalice applies it to
+    every function (app.py); responses stay out of the trace: they hold orders."""
+    return tracer.capture_lambda_handler(handler, capture_response=False)
 
 
 def lambda_log_context(handler: Handler) -> Handler:

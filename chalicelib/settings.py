@@ -8,6 +8,7 @@ this is the only place they are written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -53,6 +54,33 @@ class BusinessRules(_EnvironmentSettings):
             return raw
         codes = frozenset(code.strip().upper() for code in raw.split(",") if code.strip())
         return codes or DEFAULT_SUPPORTED_CURRENCIES
+
+
+# An origin as a browser sends it: scheme, host and an optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+class CorsSettings(_EnvironmentSettings):
+    """Which browser origins may call the API (docs/CONTRACT.md section 2): none by default.
+
+    At most one per stage: API Gateway answers a preflight itself, from a mock integration whose
+    `Access-Control-Allow-Origin` is a constant, so it cannot pick one origin out of several.
+    """
+
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode, Field(max_length=1)] = ()
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated_origins(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        origins = tuple(origin.strip() for origin in raw.split(",") if origin.strip())
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://shop.example.com or http://localhost:3000"
+                )
+        return origins
 
 
 class Settings(BusinessRules):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalicelib.settings import CorsSettings
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
@@ -38,11 +40,10 @@ class Stage:
     function_memory_mb: dict[str, int]  # per-function lambda_memory_size, where set
     xray: bool  # Chalice traces the functions and (Terraform) the API stage and the workflow
     xray_sampling_rate: float  # share of API requests traced beyond the reservoir
-    workflow_log_level: str
+    workflow_log_level: str  # the state machine's execution log level
     log_retention_days: int
-    api_throttling_rate_limit: (
-        float | None
-    )  # requests/s the stage is sized for (None: local)  # the state machine's execution log level
+    api_throttling_rate_limit: float | None  # requests/s the stage is sized for (None: local)
+    layers: tuple[str, ...] = ()  # the Lambda layers every function gets (Powertools' on AWS)
 
     @property
     def prefix(self) -> str:
@@ -55,6 +56,11 @@ class Stage:
     @property
     def failed_orders_table(self) -> str:
         return self.environment["FAILED_ORDERS_TABLE"]
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        """The browser origins the stage's API allows: its CORS_ALLOWED_ORIGINS, as app.py reads it."""
+        return CorsSettings.from_env(self.environment).cors_allowed_origins
 
     @property
     def order_queue_name(self) -> str:
@@ -169,4 +175,5 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
         api_throttling_rate_limit=(
             float(settings["api_throttling_rate_limit"]) if "api_throttling_rate_limit" in settings else None
         ),
+        layers=tuple(raw.get("layers", config.get("layers", ()))),
     )

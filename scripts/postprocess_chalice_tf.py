@@ -7,8 +7,9 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 
 - edits `chalice.tf.json` only where Terraform cannot: drops the `null_data_source` (and with it
   the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.10, hashicorp/aws
-  >= 5.100, < 7.0); when asked (the default), marks every API operation as requiring an API key
-  in the generated OpenAPI body, exactly as Chalice does for `api_key_required=True`;
+  >= 5.100, < 7.0); when asked (the default), marks every API operation but the CORS preflights
+  (OPTIONS) as requiring an API key in the generated OpenAPI body, exactly as Chalice does for
+  `api_key_required=True`;
 - writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
   no `stage_name`/`stage_description` on the deployment (a `triggers` hash redeploys instead),
   `ReportBatchItemFailures` and a maximum concurrency (`var.event_source_maximum_concurrency`) on
@@ -82,8 +83,12 @@ def variable_description(name: str) -> str:
     )
 
 
+# A browser's CORS preflight (OPTIONS) carries no x-api-key: API Gateway must answer it without one.
+KEYED_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head"})
+
+
 def require_api_key(swagger: dict[str, Any]) -> dict[str, Any]:
-    """What Chalice writes for routes declared with `api_key_required=True`."""
+    """What Chalice writes for routes declared with `api_key_required=True`, on every method but OPTIONS."""
     swagger.setdefault("securityDefinitions", {})[API_KEY_SECURITY_NAME] = {
         "type": "apiKey",
         "name": "x-api-key",
@@ -91,7 +96,7 @@ def require_api_key(swagger: dict[str, Any]) -> dict[str, Any]:
     }
     for path in swagger.get("paths", {}).values():
         for method, operation in path.items():
-            if method in {"get", "put", "post", "delete", "patch", "head", "options"}:
+            if method in KEYED_METHODS:
                 operation["security"] = [{API_KEY_SECURITY_NAME: []}]
     return swagger
 

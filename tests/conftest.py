@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import settings
 from moto import mock_aws
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from chalicelib import runtime
 from chalicelib.models import Order, OrderRequest
@@ -39,6 +40,19 @@ moto_patches.apply_all()
 # Each test's encrypted tables make moto create a KMS key, with a new 2048-bit RSA key pair
 # (60 ms of CPU) that nothing reads: one pair per size serves them all.
 setattr(moto.kms.utils, "rsa", types.SimpleNamespace(generate_private_key=functools.cache(rsa.generate_private_key)))  # noqa: B010
+
+
+def _validate_definition_once(definition: str, validate: Any = StepFunctionsParserBackend._validate_definition) -> None:
+    """moto validates a new state machine's definition by parsing it with ANTLR in pure Python,
+    about half of each test's provisioning; every test creates the same one. A definition found
+    valid stays valid; an invalid one is refused every time."""
+    if definition not in _VALID_DEFINITIONS:
+        validate(definition)
+        _VALID_DEFINITIONS.add(definition)
+
+
+_VALID_DEFINITIONS: set[str] = set()
+StepFunctionsParserBackend._validate_definition = staticmethod(_validate_definition_once)  # type: ignore[method-assign]
 
 
 @functools.cache

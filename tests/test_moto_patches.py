@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 import time
 from importlib.metadata import version
 from typing import Any
@@ -31,7 +32,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
-from dofs_local.stage import LOCAL_ACCOUNT_ID
+from dofs_local.stage import LOCAL_ACCOUNT_ID, load_stage
 
 
 def _label(patch: MotoPatch) -> str:
@@ -133,6 +134,11 @@ def test_a_response_class_s_methods_are_listed_once(monkeypatch: pytest.MonkeyPa
     assert names_of(Responses) == ["send_message"]
     assert listed == [Responses]
 
+    # An action added later (the Terraform apply test adds two Step Functions calls) is found.
+    Responses.validate_definition = lambda self: None  # type: ignore[attr-defined]
+    assert names_of(Responses) == ["send_message", "validate_definition"]
+    assert listed == [Responses, Responses]
+
 
 def test_sqs_reads_the_same_clock_without_datetimes() -> None:
     moto_patches.apply_all()
@@ -206,3 +212,26 @@ def test_the_interpreter_calls_this_server_in_process(monkeypatch: pytest.Monkey
         assert interpreter_sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "from the workflow"
     finally:
         interpreter_sqs.delete_queue(QueueUrl=queue_url)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_function_may_use_a_public_layer_and_no_unknown_other() -> None:
+    lambda_ = boto3.client("lambda")
+    [powertools] = load_stage("dev").layers
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    role = boto3.client("iam").create_role(RoleName="function", AssumeRolePolicyDocument=json.dumps(trust))
+    function = {
+        "Runtime": "python3.11",
+        "Role": role["Role"]["Arn"],
+        "Handler": "app.handler",
+        "Code": {"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    }
+    lambda_.create_function(FunctionName="with-powertools", Layers=[powertools], **function)
+    assert [
+        layer["Arn"] for layer in lambda_.get_function(FunctionName="with-powertools")["Configuration"]["Layers"]
+    ] == [powertools]
+    unknown = "arn:aws:lambda:us-east-1:999999999999:layer:nobody:1"
+    with pytest.raises(lambda_.exceptions.ClientError, match=r"UnknownLayerVersion|ResourceNotFound|not found"):
+        lambda_.create_function(FunctionName="with-unknown", Layers=[unknown], **function)

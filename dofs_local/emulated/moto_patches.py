@@ -44,7 +44,7 @@ import moto.backends
 import moto.core.responses
 import moto.sqs.models
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerDataType
 from moto.core.base_backend import BackendDict
 from moto.core.botocore_stubber import BotocoreStubber, MockRawResponse
 from moto.core.models import botocore_stubber
@@ -230,11 +230,20 @@ def parse_update_expressions_once() -> None:
 
 
 def list_action_methods_once() -> None:
-    """A response class's methods are fixed; moto listed them (inspect.getmembers) per request."""
+    """moto listed a response class's methods (inspect.getmembers) at every request. List them
+    once per class, again only when a class in its MRO gains or loses an attribute (a test or a
+    patch can add an action to a response class after the first request)."""
     names_of = getattr(moto.core.responses, "method_names_from_class")  # noqa: B009 - not re-exported
     if getattr(names_of, "__dofs_cached__", False):
         return
-    cached = functools.lru_cache(maxsize=None)(names_of)
+    listed: dict[tuple[Any, ...], list[str]] = {}
+
+    def cached(clazz: Any) -> list[str]:
+        key = (clazz, *(len(vars(base)) for base in getattr(clazz, "__mro__", ())))
+        if key not in listed:
+            listed[key] = names_of(clazz)
+        return listed[key]
+
     cached.__dofs_cached__ = True  # type: ignore[attr-defined]
     setattr(moto.core.responses, "method_names_from_class", cached)  # noqa: B010
 
@@ -266,6 +275,26 @@ def cheaper_sqs_bookkeeping() -> None:
     setattr(sqs, "unix_time", unix_time)  # noqa: B010
     setattr(sqs, "unix_time_millis", unix_time_millis)  # noqa: B010
     SQSBackend.is_message_valid_based_on_retention_period = _retention_check  # type: ignore[method-assign]
+
+
+# Accounts that publish public layers every account may use: Powertools for AWS Lambda (Python).
+PUBLIC_LAYER_ACCOUNTS = frozenset({"017000801446"})
+
+
+def accept_public_layers() -> None:
+    """A layer version of a public publisher exists, as on AWS; moto's own layers as before."""
+    original = LambdaFunction._get_layers_data
+    if getattr(original, "__dofs_public_layers__", False):
+        return
+
+    def layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[LayerDataType]:
+        public = {arn for arn in layers_versions_arns if arn.split(":")[4] in PUBLIC_LAYER_ACCOUNTS}
+        own = [arn for arn in layers_versions_arns if arn not in public]
+        known = iter(original(self, own) if own else [])
+        return [LayerDataType(Arn=arn, CodeSize=0) if arn in public else next(known) for arn in layers_versions_arns]
+
+    layers_data.__dofs_public_layers__ = True  # type: ignore[attr-defined]
+    LambdaFunction._get_layers_data = layers_data  # type: ignore[method-assign]
 
 
 def make_backends_atomic() -> None:
@@ -309,6 +338,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(moto.sqs.models, "unix_time", ("dt",)),
     MotoPatch(moto.sqs.models, "unix_time_millis", ("dt",)),
     MotoPatch(SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
+    MotoPatch(LambdaFunction, "_get_layers_data", ("self", "layers_versions_arns")),
 )
 
 
@@ -322,4 +352,5 @@ def apply_all() -> None:
     parse_update_expressions_once()
     list_action_methods_once()
     cheaper_sqs_bookkeeping()
+    accept_public_layers()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+import importlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +31,8 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
 
 from chalicelib import runtime
+from chalicelib.cors import route_cors
+from chalicelib.settings import CorsSettings
 from dofs_local.emulated import faults, lambda_bridge, moto_patches
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
@@ -198,6 +202,7 @@ class LocalPipeline:
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage.name)
+        self._import_app_for_the_stage()
         app = config.chalice_app
         if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
             server = LocalDevServer(app, config, self.options.host, self.options.api_port)
@@ -214,6 +219,17 @@ class LocalPipeline:
         import app as app_module  # loaded by create_config_obj above
 
         return app_module, server
+
+    def _import_app_for_the_stage(self) -> None:
+        """app.py reads the stage's CORS setting when it is imported, as a Lambda container does.
+        Imported earlier in this process under other settings (the tests import it), it is
+        imported again with the stage's variables; otherwise Chalice imports it below."""
+        imported = sys.modules.get("app")
+        stage_cors = route_cors(CorsSettings.from_env(self.stage.environment))
+        if imported is None or stage_cors == imported.CORS:
+            return
+        os.environ.update(self.stage.environment)
+        importlib.reload(imported)
 
     def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
         """The app's own `on_sqs_message` settings (batch size, window), bound to local queues."""
@@ -310,9 +326,12 @@ class _RequestHandler(ChaliceRequestHandler):
         super().__init__(*args, **kwargs)
 
     def _generic_handle(self) -> None:
-        # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key.
-        if self._api_key is not None and not hmac.compare_digest(
-            self.headers.get("x-api-key", "").encode(), self._api_key.encode()
+        # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key,
+        # except to a CORS preflight: browsers send OPTIONS without the page's headers.
+        if (
+            self._api_key is not None
+            and self.command != "OPTIONS"
+            and not hmac.compare_digest(self.headers.get("x-api-key", "").encode(), self._api_key.encode())
         ):
             self._parse_payload()  # read the body, so the connection stays usable
             self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')

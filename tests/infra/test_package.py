@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scripts.postprocess_chalice_tf import postprocess
+from dofs_local.stage import load_stage
+from scripts.postprocess_chalice_tf import postprocess, require_api_key
 from scripts.tfmodel import load_module, parse_file
+from tests.infra.conftest import STAGE
 
 HANDLERS = {
     "api_handler",
@@ -62,12 +64,39 @@ def test_stage_with_throttling_access_logs_and_a_regional_endpoint(packaged_app:
     assert module.outputs["EndpointURL"]["value"] == "${one(aws_api_gateway_stage.api[*].invoke_url)}"
 
 
-def test_every_operation_requires_an_api_key(packaged_app: Path) -> None:
+def test_every_operation_but_the_preflights_requires_an_api_key(packaged_app: Path) -> None:
     swagger = json.loads(load_module(packaged_app).locals["chalice_api_swagger"])
     assert swagger["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
-    operations = [operation for path in swagger["paths"].values() for operation in path.values()]
-    assert operations
-    assert all(operation.get("security") == [{"api_key": []}] for operation in operations)
+    operations = [(method, operation) for path in swagger["paths"].values() for method, operation in path.items()]
+    assert {method for method, _ in operations} == {"get", "post", "options"}
+    for method, operation in operations:
+        if method == "options":
+            assert "security" not in operation, "a browser's preflight carries no x-api-key"
+        else:
+            assert operation["security"] == [{"api_key": []}]
+
+
+def test_api_gateway_answers_preflights_from_the_stages_origin(packaged_app: Path) -> None:
+    """dev allows one origin (.chalice/config.json): API Gateway's mock integration answers it."""
+    allowed = load_stage(STAGE).cors_allowed_origins
+    assert allowed
+    swagger = json.loads(load_module(packaged_app).locals["chalice_api_swagger"])
+    for path, methods in swagger["paths"].items():
+        preflight = methods["options"]["x-amazon-apigateway-integration"]
+        assert preflight["type"] == "mock", path
+        headers = preflight["responses"]["default"]["responseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == f"'{allowed[0]}'", path
+        allowed_methods = headers["method.response.header.Access-Control-Allow-Methods"].strip("'").split(",")
+        assert set(allowed_methods) == {method.upper() for method in methods}, path
+
+
+def test_the_api_key_is_never_required_of_a_preflight() -> None:
+    """The post-processing on its own, against an OpenAPI body with a preflight, as Chalice writes one."""
+    swagger = require_api_key(
+        {"paths": {"/order": {"post": {}, "options": {"x-amazon-apigateway-integration": {"type": "mock"}}}}}
+    )
+    assert swagger["paths"]["/order"]["post"]["security"] == [{"api_key": []}]
+    assert "security" not in swagger["paths"]["/order"]["options"]
 
 
 def test_sqs_mappings_report_batch_item_failures(packaged_app: Path) -> None:

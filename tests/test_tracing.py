@@ -1,0 +1,78 @@
+"""X-Ray through Powertools' Tracer: in Lambda every invocation is a subsegment and each order's
+work one inside it, annotated with the order id; outside Lambda (tests, the local stack) it is off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import aws_xray_sdk
+import pytest
+from aws_lambda_powertools import Tracer
+from aws_xray_sdk.core import xray_recorder
+from aws_xray_sdk.core.context import Context
+
+from app import validate_order
+from chalicelib import observability
+from dofs_local.emulated.lambda_bridge import LambdaContext
+from dofs_local.stage import load_stage
+from tests.conftest import make_order
+
+
+class KeptEmitter:
+    """What the X-Ray SDK would send to the daemon over UDP, kept instead."""
+
+    def __init__(self) -> None:
+        self.entities: list[Any] = []
+
+    def send_entity(self, entity: Any) -> None:
+        self.entities.append(entity)
+
+    def set_daemon_address(self, address: str | None) -> None:
+        return None
+
+
+@pytest.fixture
+def traced_as_in_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptEmitter]:
+    """Tracing on, as in Lambda, under a sampled segment (Lambda's own), sending nowhere."""
+    emitter = KeptEmitter()
+    monkeypatch.setattr(xray_recorder, "_emitter", emitter)
+    monkeypatch.setattr(xray_recorder, "_context", Context())
+    monkeypatch.setattr(observability.tracer, "disabled", False)
+    aws_xray_sdk.global_sdk_config.set_sdk_enabled(True)
+    try:
+        xray_recorder.begin_segment("lambda", sampling=1)
+        yield emitter
+    finally:
+        aws_xray_sdk.global_sdk_config.set_sdk_enabled(False)
+
+
+def test_an_invocation_is_a_subsegment_and_the_order_is_annotated(traced_as_in_lambda: KeptEmitter) -> None:
+    validate_order({"order": make_order("traced-1").to_payload()}, LambdaContext("dofs-dev-validate_order"))
+    xray_recorder.end_segment()
+    [segment] = traced_as_in_lambda.entities
+    [invocation] = segment.subsegments
+    assert invocation.name.startswith("## ")
+    assert "ColdStart" in invocation.annotations
+    [order_work] = invocation.subsegments
+    assert order_work.name == "## validate_order"
+    assert order_work.annotations == {"order_id": "traced-1"}
+    assert "response" not in str(invocation.metadata), "responses (orders) stay out of traces"
+
+
+def test_the_tests_never_trace() -> None:
+    assert observability.tracer.disabled
+    assert not aws_xray_sdk.global_sdk_config.sdk_enabled()
+
+
+@pytest.mark.parametrize(("stage", "traced"), [("dev", True), ("local", False)])
+def test_only_deployed_stages_trace_even_where_lambda_is_emulated(
+    monkeypatch: pytest.MonkeyPatch, stage: str, traced: bool
+) -> None:
+    """Where the environment looks like Lambda's, the stage's own variables decide: the local
+    stack sets POWERTOOLS_TRACE_DISABLED, so it never tries to reach an X-Ray daemon."""
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    for name, value in load_stage(stage).environment.items():
+        monkeypatch.setenv(name, value)
+    assert bool(Tracer._is_tracer_disabled()) is not traced
