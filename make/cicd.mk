@@ -8,7 +8,7 @@ STAGE ?= dev
 TERRAFORM ?= terraform
 TERRAFORM_VERSION ?= 1.11.4
 TERRAFORM_INSTALL_DIR ?= /usr/local/bin
-CICD_STAGE_DIR = infra/stages/$(STAGE)
+CICD_STAGE_DIR = infra/stage
 PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 # The stage's worst case from an accepted order to a terminal state (workflow, every receive of
@@ -17,15 +17,11 @@ SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(ST
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
 
-# `terraform init` of the stage against its S3 state: STATE_BUCKET, or infra/bootstrap's name
-# for it (dofs-tfstate-{account}-{region}), the same rule as `make plan`.
+# `terraform init` of infra/stage for STAGE against its S3 state (infra/stages/STAGE.s3.tfbackend;
+# STATE_BUCKET, or infra/bootstrap's name for it), with the stage's package in build/app: the
+# same as `make plan` does.
 define cicd_init_stage
-	@bucket='$(STATE_BUCKET)'; \
-	if [ -z "$$bucket" ]; then \
-		bucket=$$($(BIN)/python -c 'import boto3, sys; from dofs_local.stage import load_stage; region = load_stage(sys.argv[1]).region; print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
-	fi; \
-	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init (state bucket $$bucket)"; \
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=backend.s3.tfbackend "-backend-config=bucket=$$bucket" $(1)
+	$(BIN)/python scripts/infra.py init --stage '$(STAGE)' $(1)
 endef
 
 .PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs

@@ -73,7 +73,7 @@ def provision(stage: Stage, session: Any) -> Resources:
 
 
 def _create_orders_table(dynamodb: Any, name: str) -> None:
-    """The orders table with its `by-status` index, as infra/stages/dev creates it."""
+    """The orders table with its `by-status` index, as infra/stage creates it."""
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=[

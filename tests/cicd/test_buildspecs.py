@@ -173,8 +173,9 @@ def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> 
     assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
     # The package and the modules that the plan refers to travel with it; providers do not.
     assert any(fnmatch.fnmatch("build/package/dev/chalice.tf.json", pattern) for pattern in artifacts["files"])
+    assert any(fnmatch.fnmatch("build/app/chalice.tf.json", pattern) for pattern in artifacts["files"])
     assert "**/.terraform/**/*" in excluded
-    assert not any(fnmatch.fnmatch("infra/stages/dev/.terraform.lock.hcl", pattern) for pattern in excluded)
+    assert not any(fnmatch.fnmatch("infra/stage/.terraform.lock.hcl", pattern) for pattern in excluded)
 
 
 def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
@@ -207,7 +208,7 @@ def test_deploy_plan_applies_the_saved_plan_and_never_plans_again() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     applies = [line for line in lines if " apply " in line]
-    assert applies == [f"terraform -chdir=infra/stages/dev apply -input=false '{ROOT}/build/tfplan-dev'"]
+    assert applies == [f"terraform -chdir=infra/stage apply -input=false '{ROOT}/build/tfplan-dev'"]
     assert not [line for line in lines if re.search(r"terraform\S* .*\bplan\b(?!-)", line) and "tfplan" not in line]
     assert any("scripts/infra.py check --stage dev" in line for line in lines), "prerequisites are checked first"
     assert lines.index(applies[0]) > next(i for i, line in enumerate(lines) if " init " in line)

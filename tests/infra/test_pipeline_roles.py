@@ -61,7 +61,9 @@ IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
 STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
 STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
-STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
+STAGE_VARIABLES = [
+    arg for name, value in {"stage": STAGE, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")
+]
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def pipeline(
         found = session["Credentials"]
         roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
 
-    stage_dir = root / "infra" / "stages" / STAGE
+    stage_dir = root / "infra" / "stage"
     override = {
         **provider_override(moto_endpoint, ENDPOINT_SERVICES),
         "terraform": {"backend": s3_backend(moto_endpoint)},
@@ -262,7 +264,8 @@ def pipeline(
         plan_role = found_pipeline.as_role("plan")
         # What `make plan STAGE=dev` runs (scripts/infra.py), with the emulator's variables.
         plan_role.run(stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
-                      "-backend-config=backend.s3.tfbackend", f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+                      f"-backend-config=../stages/{STAGE}.s3.tfbackend",
+                      f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
         yield found_pipeline
     finally:
         set_enforcement(on=False)
@@ -455,3 +458,168 @@ def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
     run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
     assert DENIED == []
     assert pipeline.role_client("plan", "lambda").list_functions()["Functions"] == []
+
+
+# --- a dev role and prod's resources -----------------------------------------------------------
+
+OTHER_STAGE = "prod"
+# The condition keys by which the build policies scope what AWS names by id (API Gateway, KMS
+# keys, event source mappings): a resource's or a request's tags.
+TAG_CONDITION_PREFIXES = ("aws:ResourceTag/", "aws:RequestTag/")
+
+
+def stage_resource_arns(stage: str) -> dict[str, str]:
+    """One resource of each kind the stage creates, by service: the ARNs the build roles' policies
+    must tell apart (names for most; ids, scoped by tags, for API Gateway and KMS)."""
+    prefix = f"{APP}-{stage}"
+    at = f"{REGION}:{ACCOUNT_ID}"
+    return {
+        "dynamodb": f"arn:aws:dynamodb:{at}:table/{prefix}-orders",
+        "sqs": f"arn:aws:sqs:{at}:{prefix}-order_queue",
+        "states": f"arn:aws:states:{at}:stateMachine:{prefix}-order-workflow",
+        "lambda": f"arn:aws:lambda:{at}:function:{prefix}-fulfill_order",
+        "iam": f"{IAM_ARN}:role/{prefix}-fulfill_order",
+        "logs": f"arn:aws:logs:{at}:log-group:/aws/lambda/{prefix}-fulfill_order",
+        "cloudwatch": f"arn:aws:cloudwatch:{at}:alarm:{prefix}-order_dlq-not-empty",
+        "sns": f"arn:aws:sns:{at}:{prefix}-alarms",
+        "events": f"arn:aws:events:{at}:rule/{prefix}-reconcile_orders-event",
+        "s3": f"arn:aws:s3:::{STATE_BUCKET}/{APP}/{stage}/terraform.tfstate",
+        "apigateway": f"arn:aws:apigateway:{REGION}::/restapis/a1b2c3d4e5/stages/api",
+        "kms": f"arn:aws:kms:{at}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    }
+
+
+def stage_tags(stage: str) -> dict[str, str]:
+    tags = {"Project": APP, "Stage": stage}
+    return {f"{kind}{key}": value for kind in TAG_CONDITION_PREFIXES for key, value in tags.items()}
+
+
+def _tags_satisfy(condition: dict[str, Any], tags: dict[str, str]) -> bool:
+    """StringEquals on a tag key, against the resource's and request's tags; every other condition
+    counts as met (more permissive than AWS, so a leak is never hidden)."""
+    for key, expected in condition.get("StringEquals", {}).items():
+        if key.startswith(TAG_CONDITION_PREFIXES) and tags.get(key) not in (
+            [expected] if isinstance(expected, str) else expected
+        ):
+            return False
+    return True
+
+
+def permits(statements: list[dict[str, Any]], action: str, resource: str, tags: dict[str, str]) -> bool:
+    """moto's IAM policy evaluator for the action and resource of each statement (wildcards
+    included); tag conditions evaluated here, as moto evaluates no tag condition key; an
+    explicit Deny wins."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    allowed = False
+    for statement in statements:
+        matched = IAMPolicyStatement({key: value for key, value in statement.items() if key != "Condition"})
+        result = matched.is_action_permitted(action, resource)
+        if result is PermissionResult.NEUTRAL or not _tags_satisfy(statement.get("Condition", {}), tags):
+            continue
+        if result is PermissionResult.DENIED:
+            return False
+        allowed = True
+    return allowed
+
+
+def role_statements(pipeline: Pipeline, role: str) -> list[dict[str, Any]]:
+    """Every statement of the role's inline and attached policies, as IAM holds them."""
+    iam = pipeline.admin_client("iam")
+    documents = [
+        iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    ]
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(
+            iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
+        )
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        found = parsed["Statement"]
+        statements += [found] if isinstance(found, dict) else found
+    return statements
+
+
+def changing_actions(statements: list[dict[str, Any]]) -> set[str]:
+    """The Allow statements' actions that change something (not Get/List/Describe), by service."""
+    reads = ("Get", "List", "Describe", "Head")
+    return {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        for action in _actions(statement)
+        if not action.partition(":")[2].startswith(reads)
+    }
+
+
+@pytest.mark.parametrize("build", ["plan", "deploy", "smoke"])
+def test_10_a_dev_build_role_s_policies_permit_no_change_to_prod(pipeline: Pipeline, build: str) -> None:
+    """Every changing action a dev build role holds, evaluated against one prod resource of its
+    service (by ARN, with prod's tags): none is permitted. The same actions against dev's
+    resources are (for the Deploy role: the control that the evaluation can say yes)."""
+    set_enforcement(on=False)
+    try:
+        statements = role_statements(pipeline, f"{CICD_PREFIX}-{build}")
+    finally:
+        set_enforcement(on=True)
+    prod, dev = stage_resource_arns(OTHER_STAGE), stage_resource_arns(STAGE)
+    actions = sorted(action for action in changing_actions(statements) if action.partition(":")[0] in prod)
+    leaks = [
+        action
+        for action in actions
+        if permits(statements, action, prod[action.partition(":")[0]], stage_tags(OTHER_STAGE))
+    ]
+    assert leaks == []
+    if build == "deploy":
+        on_dev = [
+            action
+            for action in actions
+            if permits(statements, action, dev[action.partition(":")[0]], stage_tags(STAGE))
+        ]
+        assert len(on_dev) > 50
+        assert {
+            "dynamodb:DeleteTable",
+            "lambda:UpdateFunctionCode",
+            "sqs:SetQueueAttributes",
+            "iam:PutRolePolicy",
+        } <= set(on_dev)
+
+
+def test_11_a_dev_role_is_refused_a_change_to_prod_under_iam_enforcement(pipeline: Pipeline) -> None:
+    """moto's enforcement compares resources for SQS queues and IAM roles: prod's queue and a prod
+    function's role exist (made by the administrator); the dev Deploy role may change dev's own but
+    is refused prod's."""
+    set_enforcement(on=False)
+    admin_sqs, admin_iam = pipeline.admin_client("sqs"), pipeline.admin_client("iam")
+    trust_statement = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [trust_statement]})
+    queues = {
+        stage: admin_sqs.create_queue(QueueName=f"{APP}-{stage}-order_queue")["QueueUrl"]
+        for stage in (STAGE, OTHER_STAGE)
+    }
+    for stage in (STAGE, OTHER_STAGE):
+        admin_iam.create_role(RoleName=f"{APP}-{stage}-fulfill_order", AssumeRolePolicyDocument=trust)
+    set_enforcement(on=True)
+    sqs, iam = pipeline.role_client("deploy", "sqs"), pipeline.role_client("deploy", "iam")
+    policy = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"}]}
+    )
+    DENIED.clear()
+    sqs.set_queue_attributes(QueueUrl=queues[STAGE], Attributes={"VisibilityTimeout": "60"})
+    iam.put_role_policy(RoleName=f"{APP}-{STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
+    assert DENIED == []
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sqs.set_queue_attributes(QueueUrl=queues[OTHER_STAGE], Attributes={"VisibilityTimeout": "60"})
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sqs.delete_queue(QueueUrl=queues[OTHER_STAGE])
+    with pytest.raises(ClientError, match="AccessDenied"):
+        iam.put_role_policy(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        iam.delete_role(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order")
+    assert sorted(DENIED) == sorted(
+        f"{CICD_PREFIX}-deploy {action}"
+        for action in ("sqs:SetQueueAttributes", "sqs:DeleteQueue", "iam:PutRolePolicy", "iam:DeleteRole")
+    )

@@ -49,7 +49,11 @@ def test_a_bad_argument_is_named_and_exits_2(capsys: pytest.CaptureFixture[str],
 
 
 def test_an_unknown_stage_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "--stage", "qa", "show", "a") == (2, "", "error: unknown stage 'qa'; known stages: dev, local, prod\n")
+    assert run(capsys, "--stage", "qa", "show", "a") == (
+        2,
+        "",
+        "error: unknown stage 'qa'; known stages: dev, local, prod\n",
+    )
 
 
 def _closed_port() -> int:
