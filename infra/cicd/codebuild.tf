@@ -13,7 +13,7 @@ resource "aws_cloudwatch_log_group" "build" {
 resource "aws_codebuild_project" "build" {
   for_each = local.builds
 
-  name           = "${local.prefix}-${each.key}"
+  name           = local.build_project_names[each.key]
   description    = each.value.description
   service_role   = aws_iam_role.codebuild[each.key].arn
   build_timeout  = var.build_timeout_minutes

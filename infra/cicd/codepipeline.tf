@@ -3,10 +3,13 @@
 # source, so it applies exactly the plan file that was reviewed, built from the same commit.
 
 resource "aws_codepipeline" "this" {
-  name           = local.prefix
+  name           = local.pipeline_name
   role_arn       = aws_iam_role.codepipeline.arn
   pipeline_type  = "V2"
   execution_mode = "QUEUED" # one execution at a time: each plan is made against the state the previous one left
+  # Creating a pipeline starts its first run, which needs the role's permissions (the policy
+  # names the projects by their built ARNs, so this makes no cycle).
+  depends_on = [aws_iam_role_policy.codepipeline]
 
   artifact_store {
     type     = "S3"

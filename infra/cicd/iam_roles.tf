@@ -91,7 +91,7 @@ data "aws_iam_policy_document" "codepipeline" {
   statement {
     sid       = "OwnBuilds"
     actions   = ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"]
-    resources = [for project in aws_codebuild_project.build : project.arn]
+    resources = values(local.build_project_arns) # built from their names (main.tf)
   }
 
   dynamic "statement" {
@@ -276,44 +276,39 @@ locals {
   ]...)
 }
 
-data "aws_iam_policy_document" "codebuild" {
-  for_each = local.builds
-
-  dynamic "statement" {
-    for_each = { for sid, statement in local.build_statements : sid => statement if contains(statement.builds, each.key) }
-
-    content {
-      sid = statement.key
-      # Each build writes its own log group only.
-      actions   = statement.value.actions
-      resources = statement.value.resources != null ? statement.value.resources : ["${aws_cloudwatch_log_group.build[each.key].arn}:*"]
-
-      dynamic "condition" {
-        for_each = local.conditions[statement.value.condition]
-
-        content {
-          test     = condition.value.test
-          variable = condition.value.variable
-          values   = condition.value.values
-        }
+# Both kinds of build policy as one map, rendered by one block: "<build>" => the build's inline
+# policy, "stage-<name>" => a stage policy; each { sid => { effect, actions, resources, condition } }.
+locals {
+  build_policies = merge(
+    {
+      for build in keys(local.builds) : build => {
+        for sid, statement in local.build_statements : sid => {
+          effect  = "Allow"
+          actions = statement.actions
+          # Each build writes its own log group only.
+          resources = statement.resources != null ? statement.resources : ["${aws_cloudwatch_log_group.build[build].arn}:*"]
+          condition = statement.condition
+        } if contains(statement.builds, build)
       }
-    }
-  }
+    },
+    {
+      for name, statements in local.stage_statements : "stage-${name}" => {
+        for sid, statement in statements : sid => {
+          effect    = statement.effect
+          actions   = statement.actions
+          resources = statement.resources
+          condition = statement.condition
+        } if try(statement.enabled, true)
+      }
+    },
+  )
 }
 
-resource "aws_iam_role_policy" "codebuild" {
-  for_each = local.builds
-
-  name   = "build"
-  role   = aws_iam_role.codebuild[each.key].id
-  policy = data.aws_iam_policy_document.codebuild[each.key].json
-}
-
-data "aws_iam_policy_document" "stage" {
-  for_each = local.stage_statements
+data "aws_iam_policy_document" "builds" {
+  for_each = local.build_policies
 
   dynamic "statement" {
-    for_each = { for sid, statement in each.value : sid => statement if try(statement.enabled, true) }
+    for_each = each.value
 
     content {
       sid       = statement.key
@@ -334,12 +329,20 @@ data "aws_iam_policy_document" "stage" {
   }
 }
 
+resource "aws_iam_role_policy" "codebuild" {
+  for_each = local.builds
+
+  name   = "build"
+  role   = aws_iam_role.codebuild[each.key].id
+  policy = data.aws_iam_policy_document.builds[each.key].json
+}
+
 resource "aws_iam_policy" "stage" {
   for_each = local.stage_statements
 
   name        = "${local.prefix}-stage-${each.key}"
   description = "${each.key} of ${local.stage_prefix} for the pipeline's builds (infra/cicd/iam_roles.tf)."
-  policy      = data.aws_iam_policy_document.stage[each.key].json
+  policy      = data.aws_iam_policy_document.builds["stage-${each.key}"].json
 }
 
 resource "aws_iam_role_policy_attachment" "stage" {
@@ -397,8 +400,9 @@ resource "aws_iam_role" "events" {
 
 data "aws_iam_policy_document" "events" {
   statement {
+    sid       = "StartOwnPipeline"
     actions   = ["codepipeline:StartPipelineExecution"]
-    resources = [aws_codepipeline.this.arn]
+    resources = [local.pipeline_arn] # built from its name (main.tf)
   }
 }
 

@@ -17,6 +17,15 @@ locals {
   prefix       = "${var.app_name}-cicd-${var.stage}"
   stage_prefix = "${var.app_name}-${var.stage}"
 
+  # The pipeline's and the build projects' ARNs, built from their names: the pipeline role's
+  # and the EventBridge role's policies name them, and reading them from the resources would
+  # leave those documents unknown wherever the resources cannot be created (the emulator), so
+  # the policy analysis could not see them. The checks below compare them with the real ARNs.
+  pipeline_name       = local.prefix
+  pipeline_arn        = "arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${local.pipeline_name}"
+  build_project_names = { for build in keys(local.builds) : build => "${local.prefix}-${build}" }
+  build_project_arns  = { for build, name in local.build_project_names : build => "arn:${local.partition}:codebuild:${local.region}:${local.account_id}:project/${name}" }
+
   tags = merge(var.tags, {
     Project = var.app_name
     Stage   = var.stage
@@ -68,4 +77,18 @@ resource "aws_codestarconnections_connection" "github" {
 
   name          = substr("${local.prefix}-github", 0, 32)
   provider_type = "GitHub"
+}
+
+check "pipeline_arn" {
+  assert {
+    condition     = aws_codepipeline.this.arn == local.pipeline_arn
+    error_message = "The pipeline's roles name ${local.pipeline_arn}, but the pipeline is ${aws_codepipeline.this.arn}."
+  }
+}
+
+check "build_project_arns" {
+  assert {
+    condition     = { for build, project in aws_codebuild_project.build : build => project.arn } == local.build_project_arns
+    error_message = "The pipeline role may start ${jsonencode(local.build_project_arns)}, but the projects are ${jsonencode({ for build, project in aws_codebuild_project.build : build => project.arn })}."
+  }
 }

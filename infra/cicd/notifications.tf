@@ -62,7 +62,7 @@ resource "aws_cloudwatch_event_rule" "pipeline_failed" {
   event_pattern = jsonencode({
     source        = ["aws.codepipeline"]
     "detail-type" = ["CodePipeline Pipeline Execution State Change"]
-    resources     = [aws_codepipeline.this.arn]
+    resources     = [local.pipeline_arn] # built from its name (main.tf), so the topic policy is known without the pipeline
     detail = {
       state = ["FAILED"]
     }

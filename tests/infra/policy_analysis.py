@@ -17,45 +17,51 @@ from typing import Any
 from cloudsplaining.scan.policy_document import PolicyDocument
 from parliament import analyze_policy_string  # type: ignore[import-untyped]
 
-# (address, sid, finding) -> why it stays. Addresses drop the for_each key: "[...]" matches any.
+# (address, sid, finding) -> why it stays. An address names one document, or drops the for_each
+# key: "[...]" matches any.
 READ_WILDCARD = (
     'a read-only wildcard (Describe*/Get*/List*): the account-level calls it also names need Resource "*", so '
     "this scoped statement does not grant them; only the stage's resources are read"
 )
+STAGE = 'cicd:data.aws_iam_policy_document.builds["stage-{}"]'  # the stage policies (iam_roles.tf)
+STAGE_READ, WRITE_DATA, WRITE_ROLES, WRITE_CONTROL = (
+    STAGE.format(name) for name in ("read", "write-data", "write-roles", "write-control")
+)
 ALLOWED: dict[tuple[str, str, str], str] = {
     # Read-only wildcards of the Plan and Deploy roles (iam_roles.tf, stage_statements.read).
     **{
-        ("cicd:data.aws_iam_policy_document.stage[...]", sid, "parliament RESOURCE_MISMATCH"): READ_WILDCARD
+        (STAGE_READ, sid, "parliament RESOURCE_MISMATCH"): READ_WILDCARD
         for sid in ("Functions", "StateMachines", "Tables", "Topics")
     },
-    ("cicd:data.aws_iam_policy_document.stage[...]", "TopicKey", "parliament RESOURCE_MISMATCH"): (
+    (WRITE_CONTROL, "TopicKey", "parliament RESOURCE_MISMATCH"): (
         "kms:CreateAlias/DeleteAlias/UpdateAlias need permission on the key and on the alias: one statement per "
         "resource type (TopicKey on the stage-tagged key, TopicKeyAlias on alias/{app}-{stage}-*)"
     ),
-    ("cicd:data.aws_iam_policy_document.stage[...]", "TopicKeyAlias", "parliament RESOURCE_MISMATCH"): (
+    (WRITE_CONTROL, "TopicKeyAlias", "parliament RESOURCE_MISMATCH"): (
         "the alias half of CreateAlias/DeleteAlias/UpdateAlias; the key half is TopicKey"
     ),
-    ("cicd:data.aws_iam_policy_document.stage[...]", "Topics", "parliament RESOURCE_MISMATCH"): (
+    (WRITE_CONTROL, "Topics", "parliament RESOURCE_MISMATCH"): (
         "sns:Unsubscribe/SetSubscriptionAttributes act on subscription ARNs, which are the topic's ARN plus an id: "
         "the topic pattern {app}-{stage}-* matches them"
     ),
-    ("cicd:data.aws_iam_policy_document.stage[...]", "EventSourceMappings", "parliament RESOURCE_STAR"): (
+    (WRITE_DATA, "EventSourceMappings", "parliament RESOURCE_STAR"): (
         "event source mapping ids are random: the lambda:FunctionArn condition limits the calls to the stage's "
         "functions"
     ),
-    ("cicd:data.aws_iam_policy_document.stage[...]", "CreateTopicKey", "parliament RESOURCE_STAR"): (
+    (WRITE_CONTROL, "CreateTopicKey", "parliament RESOURCE_STAR"): (
         'kms:CreateKey, and kms:TagResource for tag-on-create, have no key ARN yet: AWS requires "*"; the '
         "aws:RequestTag condition requires the stage's tags"
     ),
-    ("cicd:data.aws_iam_policy_document.stage[...]", "BoundedRoles", "parliament MISMATCHED_TYPE_BUT_USABLE"): (
+    (WRITE_ROLES, "BoundedRoles", "parliament MISMATCHED_TYPE_BUT_USABLE"): (
         "StringEquals on iam:PermissionsBoundary, as in AWS's own examples; the ARN compares as a string"
     ),
     **{
-        ("cicd:data.aws_iam_policy_document.stage[...]", "*", f"cloudsplaining privilege escalation {path}"): (
+        (document, "*", f"cloudsplaining privilege escalation {path}"): (
             "the Deploy role writes the stage's roles and functions: only roles named {app}-{stage}* and only with "
             "the stage boundary (BoundedRoles), which caps them at what the functions and workflow do; "
             "DeleteRolePermissionsBoundary and changes to the boundary policy are denied"
         )
+        for document in (WRITE_DATA, WRITE_ROLES)
         for path in (
             "PutRolePolicy",
             "UpdateRolePolicyToAssumeIt",
@@ -164,6 +170,6 @@ def _allowed(finding: tuple[str, str, str]) -> bool:
     """An allowance names the finding's kind (e.g. "parliament RESOURCE_MISMATCH"), not its detail."""
     address, sid, text = finding
     return any(
-        (normalised(address), sid) == (allowed_address, allowed_sid) and text.startswith(kind)
+        allowed_address in (address, normalised(address)) and sid == allowed_sid and text.startswith(kind)
         for allowed_address, allowed_sid, kind in ALLOWED
     )

@@ -19,12 +19,13 @@ and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,16 @@ STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
 CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
 CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stage": STAGE}
 # infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
-# without a location (AWS does not), so the projects and the pipeline are left out.
-CICD_IAM = ("aws_iam_role_policy.codebuild", "aws_iam_role_policy_attachment.stage", "aws_iam_policy.stage_boundary")
+# without a location (AWS does not), so the projects and the pipeline are left out; the policies
+# naming them use their ARNs built from their names (infra/cicd/main.tf).
+CICD_IAM = (
+    "aws_iam_role_policy.codebuild",
+    "aws_iam_role_policy_attachment.stage",
+    "aws_iam_policy.stage_boundary",
+    "aws_iam_role_policy.codepipeline",
+    "aws_iam_role_policy.events",
+    "aws_sns_topic_policy.notifications",
+)
 CICD_PREFIX = f"{APP}-cicd-{STAGE}"
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
@@ -341,8 +350,10 @@ def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeli
         set_enforcement(on=True)
 
 
-def rendered_policies(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
-    """ "root:address" -> document, of every aws_iam_policy_document of the three root modules."""
+@pytest.fixture(scope="module")
+def rendered(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
+    """ "root:address" -> document, of every aws_iam_policy_document of the three root modules,
+    the stage as the Deploy role applied it (test_2)."""
     shown = {
         "stage": json.loads(run_as(pipeline, "plan", "show", "-json").stdout),
         "cicd": json.loads(pipeline.admin.run(pipeline.root / "infra" / "cicd", "show", "-json").stdout),
@@ -355,22 +366,49 @@ def rendered_policies(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_6_every_policy_the_project_writes_is_analysed(pipeline: Pipeline) -> None:
+def test_6_every_policy_the_project_writes_is_analysed(rendered: dict[str, dict[str, Any]]) -> None:
     """Function roles, the workflow's role, key and topic policies of the stage (as the Deploy
-    role applied them), the pipeline's build roles and stage policies, the bootstrap's: each
-    rendered by Terraform, no finding of parliament or cloudsplaining left unexplained."""
-    documents = rendered_policies(pipeline)
+    role applied them), the pipeline's, its EventBridge rule's and build roles' policies, the
+    stage policies, the notification topic's, the bootstrap's: each rendered by Terraform, no
+    finding of parliament or cloudsplaining left unexplained."""
     expected_documents = (
         "stage:module.iam.data.aws_iam_policy_document.function",
         "stage:module.stepfunctions.data.aws_iam_policy_document.this",
-        "cicd:data.aws_iam_policy_document.stage",
-        "cicd:data.aws_iam_policy_document.codebuild",
+        'cicd:data.aws_iam_policy_document.builds["stage-',
+        'cicd:data.aws_iam_policy_document.builds["plan"]',
+        "cicd:data.aws_iam_policy_document.codepipeline",
+        "cicd:data.aws_iam_policy_document.events",
+        "cicd:data.aws_iam_policy_document.notifications",
         "bootstrap:data.aws_iam_policy_document.tls_only",
     )
     for expected in expected_documents:
-        assert any(address.startswith(expected) for address in documents), expected
-    unexplained = policy_analysis.unexplained(documents)
+        assert any(address.startswith(expected) for address in rendered), expected
+    unexplained = policy_analysis.unexplained(rendered)
     assert unexplained == [], "\n".join(f"({address!r}, {sid!r}, {finding!r})" for address, sid, finding in unexplained)
+
+
+PIPELINE_POLICY = "cicd:data.aws_iam_policy_document.codepipeline"
+PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{CICD_PREFIX}-test"
+
+
+@pytest.mark.parametrize(
+    ("planted", "finding"),
+    [
+        # A project ARN built without "project/": the built ARNs' format is what parliament checks.
+        ({"Sid": "OwnBuilds", "Effect": "Allow", "Action": ["codebuild:StartBuild"],
+          "Resource": [PROJECT_ARN.replace("project/", "")]}, "parliament RESOURCE_MISMATCH"),
+        ({"Sid": "AnyBuild", "Effect": "Allow", "Action": ["codebuild:StartBuild"], "Resource": "*"},
+         "cloudsplaining write without constraints"),
+    ],
+)  # fmt: skip
+def test_6_a_bad_statement_planted_in_the_pipeline_role_s_policy_is_reported(
+    rendered: dict[str, dict[str, Any]], planted: dict[str, Any], finding: str
+) -> None:
+    document = copy.deepcopy(rendered[PIPELINE_POLICY])
+    assert PROJECT_ARN in json.dumps(document)  # the real policy names the built project ARNs
+    document["Statement"].append(planted)
+    found = policy_analysis.unexplained({PIPELINE_POLICY: document})
+    assert any(sid == planted["Sid"] and text.startswith(finding) for _, sid, text in found), found
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -378,39 +416,146 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [actions] if isinstance(actions, str) else list(actions)
 
 
-def test_7_the_rendered_build_policies_are_scoped_as_issue_10_requires(pipeline: Pipeline) -> None:
-    """What moto does not enforce, checked on the rendered policies: the boundary condition on
-    every role-writing call (defect 3), tag conditions on API Gateway (defect 9), the topic
-    key's and the event source mappings' tagging actions (defect 2)."""
-    documents = rendered_policies(pipeline)
-    stage = 'cicd:data.aws_iam_policy_document.stage["{}"]'
-    roles = documents[stage.format("write-roles")]["Statement"]
-    sets_permissions = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
-                        "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}  # fmt: skip
-    for statement in roles:
-        if statement["Effect"] == "Allow" and sets_permissions & set(_actions(statement)):
-            assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN, statement
-    denied = {action for statement in roles if statement["Effect"] == "Deny" for action in _actions(statement)}
-    assert "iam:DeleteRolePermissionsBoundary" in denied
-    tag_conditions = [
-        {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
+def _resources(statement: dict[str, Any]) -> list[str]:
+    resources = statement.get("Resource", [])
+    return [resources] if isinstance(resources, str) else list(resources)
+
+
+def _allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for statement in statements if statement["Effect"] == "Allow" for action in _actions(statement)}
+
+
+# Issue 10's scoping of the pipeline's build policies, which moto does not enforce.
+SETS_ROLE_PERMISSIONS = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+                         "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}  # fmt: skip
+TOPIC_KEY_WRITES = {"kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:TagResource",
+                    "kms:CreateAlias", "kms:ScheduleKeyDeletion"}  # fmt: skip
+STAGE_READS = {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "lambda:ListTags"}
+API_GATEWAY = f"arn:aws:apigateway:{REGION}::"
+API_ACCOUNT = f"{API_GATEWAY}/account"  # the region's API Gateway settings: no tags, no stage
+STAGE_API_PATHS = ("/restapis", "/apikeys", "/usageplans", "/tags/")  # the stage's only by their tags
+TAG_CONDITIONS = [
+    {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
+]
+
+
+def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
+    """What issue 10 requires of the rendered build policies: the boundary condition on every
+    role-writing call of any pipeline policy (defect 3), API Gateway only on the stage's tagged APIs, keys and usage
+    plans (defect 9), the topic key's and the event source mappings' tagging actions (defect 2)."""
+    found = []
+    pipeline_statements = [
+        (address, statement)
+        for address, document in documents.items()
+        if address.startswith("cicd:")
+        for statement in document["Statement"]
     ]
-    for address, document in documents.items():
-        for statement in document["Statement"] if address.startswith("cicd:") else []:
-            resources = statement.get("Resource", [])
-            if any(action.startswith("apigateway:") for action in _actions(statement)) and not str(resources).endswith(
-                "/account"
-            ):
-                assert statement.get("Condition", {}).get("StringEquals") in tag_conditions, (address, statement)
-    control = {
-        action for statement in documents[stage.format("write-control")]["Statement"] for action in _actions(statement)
+    for address, statement in pipeline_statements:
+        sets_permissions = sorted(SETS_ROLE_PERMISSIONS & set(_actions(statement)))
+        boundary = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PermissionsBoundary")
+        if statement["Effect"] == "Allow" and sets_permissions and boundary != BOUNDARY_ARN:
+            found.append(f"{address} {statement.get('Sid')}: {sets_permissions} without the stage boundary")
+    denied = {
+        action
+        for _, statement in pipeline_statements
+        if statement["Effect"] == "Deny"
+        for action in _actions(statement)
     }
-    assert {"kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:TagResource", "kms:CreateAlias",
-            "kms:ScheduleKeyDeletion"} <= control  # fmt: skip
-    read = {action for statement in documents[stage.format("read")]["Statement"] for action in _actions(statement)}
-    assert {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags", "lambda:ListTags"} <= read
-    data = documents[stage.format("write-data")]["Statement"]
-    assert [s for s in data if "lambda:TagResource" in _actions(s) and "event-source-mapping" in str(s["Resource"])]
+    if "iam:DeleteRolePermissionsBoundary" not in denied:
+        found.append("iam:DeleteRolePermissionsBoundary is not denied")
+    for address, statement in pipeline_statements:
+        if statement["Effect"] != "Allow" or not any(a.startswith("apigateway:") for a in _actions(statement)):
+            continue
+        where = f"{address} {statement.get('Sid')}"
+        stage_resources = [resource for resource in _resources(statement) if resource != API_ACCOUNT]
+        for resource in stage_resources:
+            if not resource.removeprefix(API_GATEWAY).startswith(STAGE_API_PATHS):
+                found.append(f"{where}: API Gateway on {resource}")
+        if stage_resources and statement.get("Condition", {}).get("StringEquals") not in TAG_CONDITIONS:
+            found.append(f"{where}: API Gateway without the stage's tags")
+    missing_writes = TOPIC_KEY_WRITES - _allowed_actions(documents[policy_analysis.WRITE_CONTROL]["Statement"])
+    missing_reads = STAGE_READS - _allowed_actions(documents[policy_analysis.STAGE_READ]["Statement"])
+    found += [f"the Deploy role lacks {sorted(missing_writes)}"] if missing_writes else []
+    found += [f"the Plan and Deploy roles lack {sorted(missing_reads)}"] if missing_reads else []
+    tags_mappings = [
+        statement
+        for statement in documents[policy_analysis.WRITE_DATA]["Statement"]
+        if "lambda:TagResource" in _actions(statement) and ":event-source-mapping:" in str(statement["Resource"])
+    ]
+    found += [] if tags_mappings else ["the Deploy role cannot tag event source mappings"]
+    return found
+
+
+def test_7_the_rendered_build_policies_are_scoped_as_issue_10_requires(rendered: dict[str, dict[str, Any]]) -> None:
+    assert scoping_violations(rendered) == []
+
+
+Statements = list[dict[str, Any]]
+
+
+def _without(statements: Statements, sid: str) -> Statements:
+    kept = [statement for statement in statements if statement.get("Sid") != sid]
+    assert len(kept) == len(statements) - 1, sid
+    return kept
+
+
+def _changed(statements: Statements, sid: str, **changes: Any) -> Statements:
+    changed = [{**statement, **changes} if statement.get("Sid") == sid else statement for statement in statements]
+    assert changed != statements, sid
+    return [{key: value for key, value in statement.items() if value is not None} for statement in changed]
+
+
+SMOKE_POLICY = 'cicd:data.aws_iam_policy_document.builds["smoke"]'
+
+# name: (document, mutation of its statements, the one violation it must cause)
+MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
+    "defect 2, no key creation": (
+        policy_analysis.WRITE_CONTROL,
+        lambda statements: _without(statements, "CreateTopicKey"),
+        "the Deploy role lacks ['kms:CreateKey']",
+    ),
+    "defect 2, untagged mappings": (
+        policy_analysis.WRITE_DATA,
+        lambda statements: _without(statements, "TagEventSourceMappings"),
+        "the Deploy role cannot tag event source mappings",
+    ),
+    "defect 2, no key reads": (
+        policy_analysis.STAGE_READ,
+        lambda statements: _without(statements, "TopicKey"),
+        "the Plan and Deploy roles lack ['kms:GetKeyPolicy', 'kms:GetKeyRotationStatus', 'kms:ListResourceTags']",
+    ),
+    "defect 3, no boundary condition": (
+        policy_analysis.WRITE_ROLES,
+        lambda statements: _changed(statements, "BoundedRoles", Condition=None),
+        f"{policy_analysis.WRITE_ROLES} BoundedRoles: ['iam:CreateRole', 'iam:DeleteRolePolicy', "
+        "'iam:DetachRolePolicy', 'iam:PutRolePermissionsBoundary', 'iam:PutRolePolicy'] without the stage boundary",
+    ),
+    "defect 3, the boundary may be removed": (
+        policy_analysis.WRITE_ROLES,
+        lambda statements: _without(statements, "KeepBoundary"),
+        "iam:DeleteRolePermissionsBoundary is not denied",
+    ),
+    "defect 9, any API": (
+        policy_analysis.WRITE_CONTROL,
+        lambda statements: _changed(statements, "Api", Resource="*"),
+        f"{policy_analysis.WRITE_CONTROL} Api: API Gateway on *",
+    ),
+    "defect 9, the smoke role reads any key": (
+        SMOKE_POLICY,
+        lambda statements: _changed(statements, "ReadApiKey", Condition=None),
+        f"{SMOKE_POLICY} ReadApiKey: API Gateway without the stage's tags",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_7_the_scoping_check_catches_each_defect_put_back(rendered: dict[str, dict[str, Any]], mutation: str) -> None:
+    """Each defect of issue 10 the scoping check guards against, put back into the rendered
+    policies: the check reports it, and only it."""
+    address, mutate, violation = MUTATIONS[mutation]
+    documents = copy.deepcopy(rendered)
+    documents[address]["Statement"] = mutate(documents[address]["Statement"])
+    assert scoping_violations(documents) == [violation]
 
 
 @pytest.mark.skipif(
