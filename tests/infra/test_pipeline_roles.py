@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
-from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
+from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
 from tests.infra.test_apply import (
     EMULATOR_VARIABLES,
     ENDPOINT_SERVICES,
@@ -53,7 +53,8 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 APP = "dofs"
 STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
 CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
-CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stage": STAGE}
+# infra/cicd with every stage, as it promotes them: the dev roles are exercised, prod's are there.
+CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stages": json.dumps(STAGES)}
 # infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
 # without a location (AWS does not), so the projects and the pipeline are left out; the policies
 # naming them use their ARNs built from their names (infra/cicd/main.tf).
@@ -65,10 +66,17 @@ CICD_IAM = (
     "aws_iam_role_policy.events",
     "aws_sns_topic_policy.notifications",
 )
-CICD_PREFIX = f"{APP}-cicd-{STAGE}"
+CICD_PREFIX = f"{APP}-cicd-{STAGE}"  # the stage's builds, roles and boundary; the test build is {app}-cicd-test
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
+OTHER_STAGE = next(stage for stage in STAGES if stage != STAGE)  # prod: what a dev role must not reach
+
+
+def build_role(build: str) -> str:
+    """A build's CodeBuild role: {app}-cicd-test, or the stage's {app}-cicd-{stage}-{build}."""
+    return f"{APP}-cicd-test" if build == "test" else f"{CICD_PREFIX}-{build}"
+
+
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
-STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
 STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
 STAGE_VARIABLES = [
     arg for name, value in {"stage": STAGE, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")
@@ -254,7 +262,7 @@ def pipeline(
     sts = admin_client(moto_endpoint, "sts")
     roles = {}
     for build in ("test", "plan", "deploy", "smoke"):
-        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
+        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{build_role(build)}", RoleSessionName=f"codebuild-{build}")
         found = session["Credentials"]
         roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
 
@@ -375,7 +383,8 @@ def test_6_every_policy_the_project_writes_is_analysed(rendered: dict[str, dict[
         "stage:module.iam.data.aws_iam_policy_document.function",
         "stage:module.stepfunctions.data.aws_iam_policy_document.this",
         'cicd:data.aws_iam_policy_document.builds["stage-',
-        'cicd:data.aws_iam_policy_document.builds["plan"]',
+        f'cicd:data.aws_iam_policy_document.builds["{STAGE}-plan"]',
+        f'cicd:data.aws_iam_policy_document.builds["{OTHER_STAGE}-deploy"]',
         "cicd:data.aws_iam_policy_document.codepipeline",
         "cicd:data.aws_iam_policy_document.events",
         "cicd:data.aws_iam_policy_document.notifications",
@@ -388,7 +397,7 @@ def test_6_every_policy_the_project_writes_is_analysed(rendered: dict[str, dict[
 
 
 PIPELINE_POLICY = "cicd:data.aws_iam_policy_document.codepipeline"
-PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{CICD_PREFIX}-test"
+PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{build_role('test')}"
 
 
 @pytest.mark.parametrize(
@@ -434,9 +443,23 @@ STAGE_READS = {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResource
 API_GATEWAY = f"arn:aws:apigateway:{REGION}::"
 API_ACCOUNT = f"{API_GATEWAY}/account"  # the region's API Gateway settings: no tags, no stage
 STAGE_API_PATHS = ("/restapis", "/apikeys", "/usageplans", "/tags/")  # the stage's only by their tags
-TAG_CONDITIONS = [
-    {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
-]
+
+
+def document_stage(address: str) -> str | None:
+    """The stage a pipeline policy document is for: its builds' (builds["<stage>-plan"]) and
+    stage policies (builds["stage-<stage>-read"]); None for the pipeline's own."""
+    return next(
+        (stage for stage in STAGES if f'builds["{stage}-' in address or f'builds["stage-{stage}-' in address), None
+    )
+
+
+def boundary_arn(stage: str | None) -> str | None:
+    return f"{IAM_ARN}:policy/{APP}-cicd-{stage}-stage-boundary" if stage else None
+
+
+def tag_conditions(stage: str | None) -> list[dict[str, str]]:
+    tags = {"Project": APP, "Stage": stage}
+    return [{f"aws:{kind}Tag/{key}": value for key, value in tags.items() if value} for kind in ("Resource", "Request")]
 
 
 def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
@@ -453,7 +476,8 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
     for address, statement in pipeline_statements:
         sets_permissions = sorted(SETS_ROLE_PERMISSIONS & set(_actions(statement)))
         boundary = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PermissionsBoundary")
-        if statement["Effect"] == "Allow" and sets_permissions and boundary != BOUNDARY_ARN:
+        expected = boundary_arn(document_stage(address))
+        if statement["Effect"] == "Allow" and sets_permissions and (boundary is None or boundary != expected):
             found.append(f"{address} {statement.get('Sid')}: {sets_permissions} without the stage boundary")
     denied = {
         action
@@ -471,7 +495,8 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
         for resource in stage_resources:
             if not resource.removeprefix(API_GATEWAY).startswith(STAGE_API_PATHS):
                 found.append(f"{where}: API Gateway on {resource}")
-        if stage_resources and statement.get("Condition", {}).get("StringEquals") not in TAG_CONDITIONS:
+        tags = statement.get("Condition", {}).get("StringEquals")
+        if stage_resources and (document_stage(address) is None or tags not in tag_conditions(document_stage(address))):
             found.append(f"{where}: API Gateway without the stage's tags")
     missing_writes = TOPIC_KEY_WRITES - _allowed_actions(documents[policy_analysis.WRITE_CONTROL]["Statement"])
     missing_reads = STAGE_READS - _allowed_actions(documents[policy_analysis.STAGE_READ]["Statement"])
@@ -505,7 +530,7 @@ def _changed(statements: Statements, sid: str, **changes: Any) -> Statements:
     return [{key: value for key, value in statement.items() if value is not None} for statement in changed]
 
 
-SMOKE_POLICY = 'cicd:data.aws_iam_policy_document.builds["smoke"]'
+SMOKE_POLICY = f'cicd:data.aws_iam_policy_document.builds["{STAGE}-smoke"]'
 
 # name: (document, mutation of its statements, the one violation it must cause)
 MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
@@ -606,8 +631,6 @@ def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
 
 
 # --- a dev role and prod's resources -----------------------------------------------------------
-
-OTHER_STAGE = "prod"
 # The condition keys by which the build policies scope what AWS names by id (API Gateway, KMS
 # keys, event source mappings): a resource's or a request's tags.
 TAG_CONDITION_PREFIXES = ("aws:ResourceTag/", "aws:RequestTag/")
