@@ -335,19 +335,41 @@ def test_stages_apply_side_by_side_without_sharing_a_resource(applied_stacks: di
     two stages' states, and every one is tagged with its own stage. The first stage's second plan
     (test_a_second_plan_changes_nothing, after every stage was applied) shows the later applies
     changed nothing of it."""
+    states = {
+        stage: json.loads(stack.terraform.run(stack.workdir, "show", "-json").stdout)
+        for stage, stack in applied_stacks.items()
+    }
+    assert sharing_violations(states) == []
+    assert sum(len(list(_managed_resources(state["values"]["root_module"]))) for state in states.values()) > 100
+
+
+def sharing_violations(states: dict[str, dict[str, Any]]) -> list[str]:
+    """Resources (by id or ARN) in two stages' `terraform show -json` states, and resources
+    tagged with another stage (or none) where they take tags."""
     owners: dict[str, str] = {}
-    shared = []
-    for stage, stack in applied_stacks.items():
-        state = json.loads(stack.terraform.run(stack.workdir, "show", "-json").stdout)
+    found = []
+    for stage, state in states.items():
         for resource in _managed_resources(state["values"]["root_module"]):
             values = resource["values"]
-            for identifier in {values.get("arn"), values.get("id")} - {None, ""}:
+            for identifier in sorted({values.get("arn"), values.get("id")} - {None, ""}):
                 if owners.setdefault(identifier, stage) != stage:
-                    shared.append(f"{resource['address']}: {identifier} ({owners[identifier]} and {stage})")
-            if "tags_all" in values:
-                assert (values["tags_all"] or {}).get("Stage") == stage, resource["address"]
-    assert shared == []
-    assert len(owners) > 100  # both stages' resources were read
+                    found.append(f"{resource['address']}: {identifier} in {owners[identifier]} and {stage}")
+            if "tags_all" in values and (values["tags_all"] or {}).get("Stage") != stage:
+                found.append(f"{stage} {resource['address']}: tagged {values['tags_all']}")
+    return found
+
+
+def test_the_sharing_check_catches_a_shared_or_mistagged_resource() -> None:
+    def state(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"values": {"root_module": {"child_modules": [{"resources": list(resources)}]}}}
+
+    queue = {"mode": "managed", "address": "module.sqs.aws_sqs_queue.dlq", "values": {"arn": "arn:q", "id": "q"}}
+    tagged = {"mode": "managed", "address": "aws_sns_topic.t", "values": {"arn": "arn:t", "tags_all": {"Stage": "dev"}}}
+    assert sharing_violations({"dev": state(queue), "prod": state({**queue, "address": "other"})}) == [
+        "other: arn:q in dev and prod",
+        "other: q in dev and prod",
+    ]
+    assert sharing_violations({"prod": state(tagged)}) == ["prod aws_sns_topic.t: tagged {'Stage': 'dev'}"]
 
 
 def _managed_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:

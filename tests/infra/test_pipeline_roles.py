@@ -723,6 +723,30 @@ def changing_actions(statements: list[dict[str, Any]]) -> set[str]:
     }
 
 
+def test_the_prod_evaluation_catches_a_statement_reaching_prod() -> None:
+    """A name pattern wider than the stage's, or a tag condition naming no stage, reaches prod;
+    the stage's own pattern and tag do not."""
+    prod, prod_tags = stage_resource_arns(OTHER_STAGE), stage_tags(OTHER_STAGE)
+    table = prod["dynamodb"].rsplit("/", 1)[0]
+
+    def allow(resource: str, condition: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        statement = {"Effect": "Allow", "Action": ["dynamodb:DeleteTable", "apigateway:DELETE"], "Resource": [resource]}
+        return [statement | ({"Condition": condition} if condition else {})]
+
+    assert permits(allow(f"{table}/{APP}-*"), "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+    assert not permits(allow(f"{table}/{APP}-{STAGE}-*"), "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+    api = f"arn:aws:apigateway:{REGION}::/restapis/*"
+    assert permits(allow(api), "apigateway:DELETE", prod["apigateway"], prod_tags)
+    dev_only = {"StringEquals": {"aws:ResourceTag/Stage": STAGE}}
+    assert not permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], prod_tags)
+    assert permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], stage_tags(STAGE))
+    denied = [
+        *allow(f"{table}/*"),
+        {"Effect": "Deny", "Action": "dynamodb:*", "Resource": f"{table}/{APP}-{OTHER_STAGE}-*"},
+    ]
+    assert not permits(denied, "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+
+
 @pytest.mark.parametrize("build", ["plan", "deploy", "smoke"])
 def test_10_a_dev_build_role_s_policies_permit_no_change_to_prod(pipeline: Pipeline, build: str) -> None:
     """Every changing action a dev build role holds, evaluated against one prod resource of its
