@@ -479,14 +479,16 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
         expected = boundary_arn(document_stage(address))
         if statement["Effect"] == "Allow" and sets_permissions and (boundary is None or boundary != expected):
             found.append(f"{address} {statement.get('Sid')}: {sets_permissions} without the stage boundary")
-    denied = {
-        action
-        for _, statement in pipeline_statements
-        if statement["Effect"] == "Deny"
-        for action in _actions(statement)
-    }
-    if "iam:DeleteRolePermissionsBoundary" not in denied:
-        found.append("iam:DeleteRolePermissionsBoundary is not denied")
+    stages = {named for address, _ in pipeline_statements if (named := document_stage(address)) is not None}
+    for stage in sorted(stages):
+        denied = {
+            action
+            for address, statement in pipeline_statements
+            if statement["Effect"] == "Deny" and document_stage(address) == stage
+            for action in _actions(statement)
+        }
+        if "iam:DeleteRolePermissionsBoundary" not in denied:
+            found.append(f"iam:DeleteRolePermissionsBoundary is not denied to {stage}'s builds")
     for address, statement in pipeline_statements:
         if statement["Effect"] != "Allow" or not any(a.startswith("apigateway:") for a in _actions(statement)):
             continue
@@ -558,7 +560,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
     "defect 3, the boundary may be removed": (
         policy_analysis.WRITE_ROLES,
         lambda statements: _without(statements, "KeepBoundary"),
-        "iam:DeleteRolePermissionsBoundary is not denied",
+        f"iam:DeleteRolePermissionsBoundary is not denied to {STAGE}'s builds",
     ),
     "defect 9, any API": (
         policy_analysis.WRITE_CONTROL,
