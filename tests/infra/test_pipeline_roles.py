@@ -20,6 +20,7 @@ and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -660,32 +661,52 @@ def stage_resource_arns(stage: str) -> dict[str, str]:
 
 
 def stage_tags(stage: str) -> dict[str, str]:
+    """The request context of a call on the stage's resources: their tags, and (for event source
+    mappings, scoped by the function they feed) the function."""
     tags = {"Project": APP, "Stage": stage}
-    return {f"{kind}{key}": value for kind in TAG_CONDITION_PREFIXES for key, value in tags.items()}
+    return {
+        **{f"{kind}{key}": value for kind in TAG_CONDITION_PREFIXES for key, value in tags.items()},
+        "lambda:FunctionArn": stage_resource_arns(stage)["lambda"],
+    }
 
 
-def _tags_satisfy(condition: dict[str, Any], tags: dict[str, str]) -> bool:
-    """StringEquals on a tag key, against the resource's and request's tags; every other condition
-    counts as met (more permissive than AWS, so a leak is never hidden)."""
-    for key, expected in condition.get("StringEquals", {}).items():
-        if key.startswith(TAG_CONDITION_PREFIXES) and tags.get(key) not in (
-            [expected] if isinstance(expected, str) else expected
-        ):
-            return False
+# What AWS lets no policy scope to a stage (iam_roles.tf: "AWS requires *"): Step Functions' log
+# delivery and the definition check act on the account, not on a named resource.
+ACCOUNT_LEVEL = frozenset({
+    "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
+    "states:ValidateStateMachineDefinition",
+})  # fmt: skip
+EXACT_OPERATORS = ("StringEquals", "ArnEquals")
+PATTERN_OPERATORS = ("StringLike", "ArnLike")
+
+
+def _context_satisfies(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The condition's keys that the context has (tags, lambda:FunctionArn), with the equality and
+    pattern operators; every other key and operator counts as met (more permissive than AWS, so
+    a leak is never hidden)."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            if key not in context or operator not in EXACT_OPERATORS + PATTERN_OPERATORS:
+                continue
+            values = [expected] if isinstance(expected, str) else expected
+            if operator in EXACT_OPERATORS and context[key] not in values:
+                return False
+            if operator in PATTERN_OPERATORS and not any(fnmatch.fnmatchcase(context[key], value) for value in values):
+                return False
     return True
 
 
 def permits(statements: list[dict[str, Any]], action: str, resource: str, tags: dict[str, str]) -> bool:
     """moto's IAM policy evaluator for the action and resource of each statement (wildcards
-    included); tag conditions evaluated here, as moto evaluates no tag condition key; an
-    explicit Deny wins."""
+    included); conditions evaluated here against the context (moto's evaluator takes none of
+    these keys); an explicit Deny wins."""
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
     allowed = False
     for statement in statements:
         matched = IAMPolicyStatement({key: value for key, value in statement.items() if key != "Condition"})
         result = matched.is_action_permitted(action, resource)
-        if result is PermissionResult.NEUTRAL or not _tags_satisfy(statement.get("Condition", {}), tags):
+        if result is PermissionResult.NEUTRAL or not _context_satisfies(statement.get("Condition", {}), tags):
             continue
         if result is PermissionResult.DENIED:
             return False
@@ -742,6 +763,13 @@ def test_the_prod_evaluation_catches_a_statement_reaching_prod() -> None:
     dev_only = {"StringEquals": {"aws:ResourceTag/Stage": STAGE}}
     assert not permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], prod_tags)
     assert permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], stage_tags(STAGE))
+    dev_functions = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{APP}-{STAGE}-*"
+    mapping = [
+        {"Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*",
+         "Condition": {"ArnLike": {"lambda:FunctionArn": [dev_functions]}}}
+    ]  # fmt: skip
+    assert not permits(mapping, "lambda:CreateEventSourceMapping", prod["lambda"], prod_tags)
+    assert permits(mapping, "lambda:CreateEventSourceMapping", prod["lambda"], stage_tags(STAGE))
     denied = [
         *allow(f"{table}/*"),
         {"Effect": "Deny", "Action": "dynamodb:*", "Resource": f"{table}/{APP}-{OTHER_STAGE}-*"},
@@ -766,7 +794,10 @@ def test_10_a_dev_build_role_s_policies_permit_no_change_to_prod(pipeline: Pipel
         for action in actions
         if permits(statements, action, prod[action.partition(":")[0]], stage_tags(OTHER_STAGE))
     ]
-    assert leaks == []
+    # The account-level calls reach every stage alike: they are listed, and granted on "*" only.
+    assert sorted(set(leaks) - ACCOUNT_LEVEL) == []
+    for action in leaks:
+        assert all(_resources(found) == ["*"] for found in statements if action in _actions(found)), action
     if build == "deploy":
         on_dev = [
             action
