@@ -3,7 +3,6 @@
     python scripts/infra.py stage --stage prod     # refuses an unknown stage, naming the known ones
     python scripts/infra.py check --stage dev      # what is missing, nothing run
     python scripts/infra.py bootstrap              # state bucket (once per account and region)
-    python scripts/infra.py init --stage dev       # terraform init of infra/stage for the stage
     python scripts/infra.py plan --stage dev       # writes build/tfplan-dev
     python scripts/infra.py deploy --stage dev     # applies (asks unless AUTO_APPROVE=1)
     python scripts/infra.py destroy --stage dev    # destroys (asks unless AUTO_APPROVE=1)
@@ -178,7 +177,7 @@ def approve_args() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Terraform for a DOFS stage, after checking prerequisites.")
-    parser.add_argument("command", choices=["stage", "check", "bootstrap", "init", "plan", "deploy", "destroy"])
+    parser.add_argument("command", choices=["stage", "check", "bootstrap", "plan", "deploy", "destroy"])
     parser.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
 
