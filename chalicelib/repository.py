@@ -23,7 +23,7 @@ from chalicelib.states import ALLOWED_SOURCES, OPERATOR, REDRIVE_SOURCE, REDRIVE
 Item = dict[str, Any]
 
 # The orders table's global secondary index: hash `status`, range `updated_at`, keys only.
-# infra/stages/dev/main.tf and dofs_local/emulated/provisioning.py create it under this name.
+# infra/stage/main.tf and dofs_local/emulated/provisioning.py create it under this name.
 ORDERS_BY_STATUS_INDEX = "by-status"
 # Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
 RECONCILER = "reconciler"

@@ -19,6 +19,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
 LOCAL_ACCOUNT_ID = "123456789012"
+# The emulator's stage (`make local`); every other stage in the file is deployed to AWS by infra/stage.
+LOCAL_STAGE = "local"
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ DEFAULT_LOG_RETENTION_DAYS = 30
 
 
 class UnknownStageError(ValueError):
-    """The stage is not in .chalice/config.json."""
+    """The stage is not in .chalice/config.json (the message lists the known ones)."""
 
 
 def read_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
@@ -130,32 +132,60 @@ def read_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
     return config
 
 
+def deployable_stages(config_path: Path = CONFIG_PATH) -> list[str]:
+    """The stages infra/stage deploys to AWS: every stage of the file but the emulator's."""
+    return sorted(name for name in read_config(config_path)["stages"] if name != LOCAL_STAGE)
+
+
+def require_deployable_stage(name: str, config_path: Path = CONFIG_PATH) -> None:
+    """Refuse a stage infra/stage cannot deploy, naming the ones it can."""
+    known = deployable_stages(config_path)
+    if name not in known:
+        raise UnknownStageError(
+            f"stage {name!r} is not a deployable stage of .chalice/config.json; known stages: {', '.join(known)}"
+        )
+
+
+def _queue_visibility_timeout_seconds(settings: dict[str, Any], consumer_timeout_seconds: int) -> int:
+    """order_queue's visibility timeout: the stage's seconds where it sets them (the local stage's
+    are seconds-short), otherwise its visibility_timeout_factor times the consumer's timeout, as
+    infra/stage computes it."""
+    if "queue_visibility_timeout_seconds" in settings:
+        return int(settings["queue_visibility_timeout_seconds"])
+    return int(settings["visibility_timeout_factor"]) * consumer_timeout_seconds
+
+
 def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
     config = read_config(config_path)
     try:
         raw = config["stages"][name]
     except KeyError as exc:
-        raise UnknownStageError(f"stage {name!r} is not in .chalice/config.json") from exc
+        known = ", ".join(sorted(config["stages"]))
+        raise UnknownStageError(f"stage {name!r} is not in .chalice/config.json; known stages: {known}") from exc
     settings = raw["dofs"]
+    # A function's value wins over the stage's, and the stage's over the top level's, as in Chalice.
+    lambda_timeout_seconds = int(
+        raw.get("lambda_timeout", config.get("lambda_timeout", CHALICE_DEFAULT_TIMEOUT_SECONDS))
+    )
+    function_timeouts_seconds = {
+        handler: int(function["lambda_timeout"])
+        for handler, function in raw.get("lambda_functions", {}).items()
+        if "lambda_timeout" in function
+    }
     return Stage(
         name=name,
         app_name=config["app_name"],
         region=settings["region"],
         environment=dict(raw["environment_variables"]),
         max_receive_count=int(settings["max_receive_count"]),
-        queue_visibility_timeout_seconds=int(settings["queue_visibility_timeout_seconds"]),
+        queue_visibility_timeout_seconds=_queue_visibility_timeout_seconds(
+            settings, function_timeouts_seconds.get("fulfill_order", lambda_timeout_seconds)
+        ),
         dlq_retention_seconds=int(settings["dlq_retention_seconds"]),
         workflow_type=settings["workflow_type"],
         stuck_order_threshold_seconds=int(settings["stuck_order_threshold_seconds"]),
-        # A function's value wins over the stage's, and the stage's over the top level's, as in Chalice.
-        lambda_timeout_seconds=int(
-            raw.get("lambda_timeout", config.get("lambda_timeout", CHALICE_DEFAULT_TIMEOUT_SECONDS))
-        ),
-        function_timeouts_seconds={
-            handler: int(function["lambda_timeout"])
-            for handler, function in raw.get("lambda_functions", {}).items()
-            if "lambda_timeout" in function
-        },
+        lambda_timeout_seconds=lambda_timeout_seconds,
+        function_timeouts_seconds=function_timeouts_seconds,
         lambda_memory_mb=int(
             raw.get("lambda_memory_size", config.get("lambda_memory_size", CHALICE_DEFAULT_MEMORY_MB))
         ),

@@ -65,7 +65,7 @@ class Target:
     def function_log_groups(self) -> list[str]:
         """Each function's log group. A deployed stage's config lists every function (each has
         its role there); Chalice names the API handler {app}-{stage}, the others
-        {app}-{stage}-{handler} (infra/stages/dev/main.tf)."""
+        {app}-{stage}-{handler} (infra/stage/main.tf)."""
         return [
             f"/aws/lambda/{self.stage.prefix if handler == 'api_handler' else self.stage.function_name(handler)}"
             for handler in sorted(self.stage.function_environments)

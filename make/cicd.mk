@@ -8,7 +8,7 @@ STAGE ?= dev
 TERRAFORM ?= terraform
 TERRAFORM_VERSION ?= 1.11.4
 TERRAFORM_INSTALL_DIR ?= /usr/local/bin
-CICD_STAGE_DIR = infra/stages/$(STAGE)
+CICD_STAGE_DIR = infra/stage
 PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 # The stage's worst case from an accepted order to a terminal state (workflow, every receive of
@@ -16,16 +16,21 @@ DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(STAGE)')
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
+# In CodeBuild, a stage's Deploy outputs arrive as the secondary source DeployOutput_<stage>
+# (infra/cicd/main.tf, deploy_artifacts), in $CODEBUILD_SRC_DIR_DeployOutput_<stage>.
+DEPLOY_ARTIFACT_DIR = $(CODEBUILD_SRC_DIR_DeployOutput_$(STAGE))
+OUTPUTS_JSON ?= $(if $(DEPLOY_ARTIFACT_DIR),$(DEPLOY_ARTIFACT_DIR)/outputs.json)
 
-# `terraform init` of the stage against its S3 state: STATE_BUCKET, or infra/bootstrap's name
-# for it (dofs-tfstate-{account}-{region}), the same rule as `make plan`.
+# `terraform init` of infra/stage against the stage's S3 state (infra/stages/STAGE.s3.tfbackend;
+# STATE_BUCKET, or infra/bootstrap's name for it, the same rule as `make plan`). The package it
+# reads, build/app, is the one the plan was made with: Deploy's source is the Plan's work tree.
 define cicd_init_stage
 	@bucket='$(STATE_BUCKET)'; \
 	if [ -z "$$bucket" ]; then \
 		bucket=$$($(BIN)/python -c 'import boto3, sys; from dofs_local.stage import load_stage; region = load_stage(sys.argv[1]).region; print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
 	fi; \
 	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init (state bucket $$bucket)"; \
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=backend.s3.tfbackend "-backend-config=bucket=$$bucket" $(1)
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=../stages/$(STAGE).s3.tfbackend "-backend-config=bucket=$$bucket" $(1)
 endef
 
 .PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs
@@ -40,7 +45,7 @@ smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON
 		--timeout '$(SMOKE_TIMEOUT)' --interval '$(SMOKE_INTERVAL)' --expect '$(SMOKE_EXPECT)' \
 		$(if $(OUTPUTS_JSON),--outputs-json '$(OUTPUTS_JSON)')
 
-smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=..; reads its API key)
+smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=.., in CodeBuild the stage's DeployOutput; reads its API key)
 	@test -f '$(OUTPUTS_JSON)' || { echo "make smoke-deployed: OUTPUTS_JSON='$(OUTPUTS_JSON)' is not a file (make deploy-outputs writes it)" >&2; exit 2; }
 	@key_id=$$($(PYTHON) -c 'import json, sys; print((json.load(open(sys.argv[1])).get("api_key_id") or {}).get("value") or "")' '$(OUTPUTS_JSON)') || exit 2; \
 	key=""; \

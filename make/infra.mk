@@ -4,12 +4,17 @@
 STAGE ?= dev
 export STAGE
 
-.PHONY: package infra-check bootstrap plan deploy destroy
+.PHONY: stage-check package infra-check bootstrap plan deploy destroy
 
-package: $(STAMP) ## chalice package STAGE (default dev) as a Terraform module in build/package/STAGE
+# An unknown STAGE is refused, naming the known ones, before anything else runs (the system
+# Python is enough: dofs_local/stage.py needs no package).
+stage-check:
+	@$(PYTHON) scripts/infra.py stage --stage '$(STAGE)'
+
+package: stage-check $(STAMP) ## chalice package STAGE (dev, prod, ...; default dev) as a Terraform module in build/package/STAGE
 	$(BIN)/python scripts/package_app.py --stage $(STAGE) --out build/package/$(STAGE)
 
-infra-check: $(STAMP) ## Say which deploy prerequisites (terraform, AWS credentials) are missing
+infra-check: stage-check $(STAMP) ## Say which deploy prerequisites (terraform, AWS credentials) are missing
 	$(BIN)/python scripts/infra.py check --stage $(STAGE)
 
 bootstrap: $(STAMP) ## Create the Terraform state bucket (once per account and region)

@@ -1,14 +1,19 @@
-"""`make bootstrap|plan|deploy|destroy STAGE=dev`: checks the prerequisites, then runs Terraform.
+"""`make bootstrap|plan|deploy|destroy STAGE=<stage>`: checks the prerequisites, then runs Terraform.
 
+    python scripts/infra.py stage --stage prod     # refuses an unknown stage, naming the known ones
     python scripts/infra.py check --stage dev      # what is missing, nothing run
     python scripts/infra.py bootstrap              # state bucket (once per account and region)
     python scripts/infra.py plan --stage dev       # writes build/tfplan-dev
     python scripts/infra.py deploy --stage dev     # applies (asks unless AUTO_APPROVE=1)
     python scripts/infra.py destroy --stage dev    # destroys (asks unless AUTO_APPROVE=1)
 
-The state bucket is STATE_BUCKET when set, otherwise infra/bootstrap's name for it:
-dofs-tfstate-{account id}-{region}. Terraform variables come from the environment
-(TF_VAR_alarm_email=...) or TF_ARGS ("-var alarm_email=ops@example.com").
+Every stage is the one root infra/stage with `-var stage=<stage>`, the stage's state backend
+infra/stages/<stage>.s3.tfbackend, and its package build/package/<stage> copied to build/app (a
+module's source is a fixed path). The state bucket is STATE_BUCKET when set, otherwise
+infra/bootstrap's name for it: dofs-tfstate-{account id}-{region}. The stage's settings are in
+.chalice/config.json; other Terraform variables come from the environment (TF_VAR_...) or TF_ARGS.
+
+Only the standard library is imported at the top, so `stage` runs before `make venv`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_local.stage import UnknownStageError, load_stage  # noqa: E402
+from dofs_local.stage import UnknownStageError, load_stage, require_deployable_stage  # noqa: E402
 
 INFRA_DIR = PROJECT_DIR / "infra"
+STAGE_ROOT = INFRA_DIR / "stage"
+# infra/stage's `module "app"` source: the package of the stage being planned.
+APP_DIR = PROJECT_DIR / "build" / "app"
 MIN_TERRAFORM = (1, 10)  # S3 backend use_lockfile
 BUCKET_PREFIX = "dofs-tfstate"
 
@@ -45,6 +53,17 @@ class Checks:
 def stage_region(stage: str) -> str:
     try:
         return load_stage(stage).region
+    except UnknownStageError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def backend_config(stage: str) -> Path:
+    return INFRA_DIR / "stages" / f"{stage}.s3.tfbackend"
+
+
+def require_stage(stage: str) -> None:
+    try:
+        require_deployable_stage(stage)
     except UnknownStageError as exc:
         raise SystemExit(str(exc)) from exc
 
@@ -100,8 +119,11 @@ def check(stage: str | None, *, need_package: bool) -> tuple[Checks, str]:
     check_terraform(checks)
     check_credentials(checks, region)
     if stage is not None:
-        if not (INFRA_DIR / "stages" / stage).is_dir():
-            checks.fail(f"infra/stages/{stage} does not exist: copy infra/stages/dev (see infra/README.md)")
+        if not backend_config(stage).is_file():
+            checks.fail(
+                f"{backend_config(stage).relative_to(PROJECT_DIR)} does not exist: "
+                "add the stage's state backend (see infra/README.md, adding a stage)"
+            )
         package = PROJECT_DIR / "build" / "package" / stage / "chalice.tf.json"
         if need_package and not package.exists():
             checks.fail(f"{package.relative_to(PROJECT_DIR)} is missing: run `make package STAGE={stage}`")
@@ -124,17 +146,25 @@ def terraform(cwd: Path, *args: str) -> None:
         raise SystemExit(result.returncode)
 
 
+def select_package(stage: str) -> None:
+    """Put the stage's package where infra/stage's `module "app"` reads it (its outputs refuse
+    another stage's package)."""
+    if APP_DIR.exists():
+        shutil.rmtree(APP_DIR)
+    shutil.copytree(PROJECT_DIR / "build" / "package" / stage, APP_DIR)
+
+
 def init_stage(stage: str, bucket: str) -> Path:
-    stage_dir = INFRA_DIR / "stages" / stage
+    select_package(stage)
     terraform(
-        stage_dir,
+        STAGE_ROOT,
         "init",
         "-input=false",
         "-reconfigure",
-        "-backend-config=backend.s3.tfbackend",
+        f"-backend-config={os.path.relpath(backend_config(stage), STAGE_ROOT)}",
         f"-backend-config=bucket={bucket}",
     )
-    return stage_dir
+    return STAGE_ROOT
 
 
 def extra_args() -> list[str]:
@@ -147,9 +177,14 @@ def approve_args() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Terraform for a DOFS stage, after checking prerequisites.")
-    parser.add_argument("command", choices=["check", "bootstrap", "plan", "deploy", "destroy"])
+    parser.add_argument("command", choices=["stage", "check", "bootstrap", "plan", "deploy", "destroy"])
     parser.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
+
+    if args.command != "bootstrap":
+        require_stage(args.stage)
+    if args.command == "stage":
+        return 0
 
     if args.command == "bootstrap":
         checks, region = check(None, need_package=False)
@@ -167,14 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return 0
     stage_dir = init_stage(args.stage, bucket)
+    stage_var = f"-var=stage={args.stage}"
     if args.command == "plan":
         plan_file = PROJECT_DIR / "build" / f"tfplan-{args.stage}"
-        terraform(stage_dir, "plan", "-input=false", f"-out={plan_file}", *extra_args())
+        terraform(stage_dir, "plan", "-input=false", f"-out={plan_file}", stage_var, *extra_args())
     elif args.command == "deploy":
-        terraform(stage_dir, "apply", "-input=false", *approve_args(), *extra_args())
+        terraform(stage_dir, "apply", "-input=false", stage_var, *approve_args(), *extra_args())
         terraform(stage_dir, "output")
-    else:
-        terraform(stage_dir, "destroy", "-input=false", *approve_args(), *extra_args())
+    elif args.command == "destroy":
+        terraform(stage_dir, "destroy", "-input=false", stage_var, *approve_args(), *extra_args())
     return 0
 
 

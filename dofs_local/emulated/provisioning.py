@@ -118,7 +118,7 @@ _IN_PROCESS_CODE = _placeholder_package()
 
 
 def _create_orders_table(dynamodb: Any, name: str) -> None:
-    """The orders table with its `by-status` index, as infra/stages/dev creates it."""
+    """The orders table with its `by-status` index, as infra/stage creates it."""
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=[

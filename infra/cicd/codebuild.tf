@@ -1,5 +1,6 @@
-# One CodeBuild project per build stage. Each runs a buildspec-*.yml from the repository root,
-# which calls Make targets only: CodeBuild runs exactly what a developer runs.
+# One CodeBuild project per build: the test, and each stage's plan, deploy and smoke. Each runs a
+# buildspec-*.yml from the repository root, which calls Make targets only: CodeBuild runs
+# exactly what a developer runs, with STAGE set to its stage.
 
 resource "aws_cloudwatch_log_group" "build" {
   #checkov:skip=CKV_AWS_338:Build logs matter for days, not a year; log_retention_days (default 30) sets it, and CloudTrail keeps the audit trail.
@@ -36,9 +37,13 @@ resource "aws_codebuild_project" "build" {
     image_pull_credentials_type = "CODEBUILD"
     privileged_mode             = false
 
-    environment_variable {
-      name  = "STAGE"
-      value = var.stage
+    dynamic "environment_variable" {
+      for_each = each.value.stage != null ? [each.value.stage] : []
+
+      content {
+        name  = "STAGE"
+        value = environment_variable.value
+      }
     }
 
     environment_variable {
@@ -51,9 +56,9 @@ resource "aws_codebuild_project" "build" {
       value = var.terraform_version
     }
 
-    # The stage's roles must carry the boundary the Deploy role is held to (iam_roles.tf).
+    # The stage's roles must carry the boundary its Deploy role is held to (iam_roles.tf).
     dynamic "environment_variable" {
-      for_each = contains(["plan", "deploy"], each.key) ? [aws_iam_policy.stage_boundary.arn] : []
+      for_each = contains(["plan", "deploy"], each.value.kind) ? [aws_iam_policy.stage_boundary[each.value.stage].arn] : []
 
       content {
         name  = "TF_VAR_permissions_boundary_arn"

@@ -1,6 +1,8 @@
-# The pipeline. Stages, in this order (tests/cicd checks it): Source, Test, Plan, Approval
-# (optional, on by default), Deploy, Smoke. Deploy takes the Plan stage's artifact as its
-# source, so it applies exactly the plan file that was reviewed, built from the same commit.
+# The pipeline. Stages, in this order (tests/cicd checks it): Source, Test, then for each stage
+# of var.stages: Plan-<stage>, Approval-<stage> (every stage after the first; optional, on by
+# default), Deploy-<stage>, Smoke-<stage>. Every stage builds from the one Source artifact, and
+# Deploy takes its Plan's artifact as its source, so it applies exactly the plan file that was
+# reviewed, built from the same commit that the earlier stages deployed and smoke-tested.
 
 resource "aws_codepipeline" "this" {
   name           = local.pipeline_name
@@ -66,94 +68,22 @@ resource "aws_codepipeline" "this" {
     }
   }
 
-  stage {
-    name = "Test"
-
-    action {
-      name            = "Test"
-      category        = "Build"
-      owner           = "AWS"
-      provider        = "CodeBuild"
-      version         = "1"
-      input_artifacts = [local.source_artifact]
-
-      configuration = {
-        ProjectName = aws_codebuild_project.build["test"].name
-      }
-    }
-  }
-
-  stage {
-    name = "Plan"
-
-    action {
-      name             = "Plan"
-      category         = "Build"
-      owner            = "AWS"
-      provider         = "CodeBuild"
-      version          = "1"
-      input_artifacts  = [local.source_artifact]
-      output_artifacts = [local.plan_artifact]
-
-      configuration = {
-        ProjectName = aws_codebuild_project.build["plan"].name
-      }
-    }
-  }
-
+  # Test, then each stage's Plan, [Approval], Deploy and Smoke (local.pipeline_steps, main.tf).
   dynamic "stage" {
-    for_each = var.require_manual_approval ? [1] : []
+    for_each = local.pipeline_steps
 
     content {
-      name = "Approval"
+      name = stage.value.name
 
       action {
-        name     = "Approval"
-        category = "Approval"
-        owner    = "AWS"
-        provider = "Manual"
-        version  = "1"
-
-        configuration = {
-          NotificationArn = local.topic_arn
-          CustomData      = "Review the terraform plan printed at the end of the Plan build log (${local.prefix}-plan) before approving: Deploy applies exactly that plan to ${local.stage_prefix}."
-        }
-      }
-    }
-  }
-
-  stage {
-    name = "Deploy"
-
-    action {
-      name             = "Deploy"
-      category         = "Build"
-      owner            = "AWS"
-      provider         = "CodeBuild"
-      version          = "1"
-      input_artifacts  = [local.plan_artifact]
-      output_artifacts = [local.deploy_artifact]
-
-      configuration = {
-        ProjectName = aws_codebuild_project.build["deploy"].name
-      }
-    }
-  }
-
-  stage {
-    name = "Smoke"
-
-    action {
-      name            = "Smoke"
-      category        = "Test"
-      owner           = "AWS"
-      provider        = "CodeBuild"
-      version         = "1"
-      input_artifacts = [local.source_artifact, local.deploy_artifact]
-
-      configuration = {
-        ProjectName   = aws_codebuild_project.build["smoke"].name
-        PrimarySource = local.source_artifact
+        name             = stage.value.name
+        category         = stage.value.category
+        owner            = "AWS"
+        provider         = stage.value.provider
+        version          = "1"
+        input_artifacts  = stage.value.inputs
+        output_artifacts = stage.value.outputs
+        configuration    = stage.value.build != null ? merge(stage.value.configuration, { ProjectName = aws_codebuild_project.build[stage.value.build].name }) : stage.value.configuration
       }
     }
   }

@@ -1,6 +1,7 @@
 # Least privilege, role by role (README.md, "IAM"): the pipeline may only move artifacts and
 # start its own builds; each build only reads its inputs, writes its own logs and outputs, and:
 #   test   nothing else (make test is offline);
+# and, per stage (roles {app}-cicd-{stage}-plan, -deploy, -smoke: each only for its own stage):
 #   plan   reads the stage's resources and state, and takes/releases the state lock;
 #   deploy also creates, changes and deletes resources named {app}-{stage}*, and writes state;
 #   smoke  reads the value of the stage's API key.
@@ -16,29 +17,31 @@ locals {
   logs   = "${local.arn}:logs:${local.ra}:log-group"
   lambda = "${local.arn}:lambda:${local.ra}:function"
 
-  # The stage's resources, by the naming rule {app}-{stage}... (the API handler is "{app}-{stage}").
+  # Each stage's resources, by the naming rule {app}-{stage}... (the API handler is "{app}-{stage}").
   stage_arns = {
-    tables         = ["${local.arn}:dynamodb:${local.ra}:table/${local.stage_prefix}-*"]
-    queues         = ["${local.arn}:sqs:${local.ra}:${local.stage_prefix}-*"]
-    state_machines = ["${local.arn}:states:${local.ra}:stateMachine:${local.stage_prefix}-*"]
-    functions      = ["${local.lambda}:${local.stage_prefix}", "${local.lambda}:${local.stage_prefix}-*"]
-    roles          = ["${local.arn}:iam::${local.account_id}:role/${local.stage_prefix}-*", "${local.arn}:iam::${local.account_id}:role/${local.stage_prefix}"]
-    log_groups     = ["${local.logs}:*${local.stage_prefix}*"]
-    alarms         = ["${local.arn}:cloudwatch:${local.ra}:alarm:${local.stage_prefix}-*"]
-    dashboards     = ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${local.stage_prefix}-*"]
-    topics         = ["${local.arn}:sns:${local.ra}:${local.stage_prefix}-*"]
-    rules          = ["${local.arn}:events:${local.ra}:rule/${local.stage_prefix}-*"] # the reconciler's schedule
-    # Their ARNs carry random ids, not names: tags or the function they feed scope them.
-    event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
-    keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
-    key_aliases           = ["${local.arn}:kms:${local.ra}:alias/${local.stage_prefix}-*"]
-    # API Gateway ARNs carry ids, not names: the REST API, its keys and usage plans are the
-    # stage's by their tags (children, such as deployments, inherit their API's tags).
-    api_collections = ["${local.apigw}/restapis", "${local.apigw}/apikeys", "${local.apigw}/usageplans"]
-    api_resources   = ["${local.apigw}/restapis/*", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans/*", "${local.apigw}/tags/*"]
+    for stage, stage_prefix in local.stage_prefixes : stage => {
+      tables         = ["${local.arn}:dynamodb:${local.ra}:table/${stage_prefix}-*"]
+      queues         = ["${local.arn}:sqs:${local.ra}:${stage_prefix}-*"]
+      state_machines = ["${local.arn}:states:${local.ra}:stateMachine:${stage_prefix}-*"]
+      functions      = ["${local.lambda}:${stage_prefix}", "${local.lambda}:${stage_prefix}-*"]
+      roles          = ["${local.arn}:iam::${local.account_id}:role/${stage_prefix}-*", "${local.arn}:iam::${local.account_id}:role/${stage_prefix}"]
+      log_groups     = ["${local.logs}:*${stage_prefix}*"]
+      alarms         = ["${local.arn}:cloudwatch:${local.ra}:alarm:${stage_prefix}-*"]
+      dashboards     = ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${stage_prefix}-*"]
+      topics         = ["${local.arn}:sns:${local.ra}:${stage_prefix}-*"]
+      rules          = ["${local.arn}:events:${local.ra}:rule/${stage_prefix}-*"] # the reconciler's schedule
+      # Their ARNs carry random ids, not names: tags or the function they feed scope them.
+      event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
+      keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
+      key_aliases           = ["${local.arn}:kms:${local.ra}:alias/${stage_prefix}-*"]
+      # API Gateway ARNs carry ids, not names: the REST API, its keys and usage plans are the
+      # stage's by their tags (children, such as deployments, inherit their API's tags).
+      api_collections = ["${local.apigw}/restapis", "${local.apigw}/apikeys", "${local.apigw}/usageplans"]
+      api_resources   = ["${local.apigw}/restapis/*", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans/*", "${local.apigw}/tags/*"]
+    }
   }
 
-  state_objects = "${local.state_bucket_arn}/${local.state_key_prefix}*"
+  state_objects = { for stage, key_prefix in local.state_key_prefixes : stage => "${local.state_bucket_arn}/${key_prefix}*" }
 }
 
 # --- trust ---------------------------------------------------------------------------------
@@ -156,43 +159,50 @@ resource "aws_iam_role" "codebuild" {
 # Every policy below is written as data: sid => { actions, resources, condition, ... }, where
 # condition names an entry of local.conditions. One dynamic block renders them all.
 locals {
-  # The tags the stage puts on everything it creates (default_tags of infra/stages/<stage>):
-  # API Gateway and KMS ARNs carry ids, not names, so the roles reach them by these tags.
-  stage_tags = { Project = var.app_name, Stage = var.stage }
+  # The tags a stage puts on everything it creates (default_tags of infra/stage): API Gateway
+  # and KMS ARNs carry ids, not names, so a stage's roles reach them by these tags.
+  stage_tags = { for stage in var.stages : stage => { Project = var.app_name, Stage = stage } }
 
-  conditions = {
-    none = []
-    # Existing resources of the stage.
-    stage_resource = [for key, value in local.stage_tags : { test = "StringEquals", variable = "aws:ResourceTag/${key}", values = [value] }]
-    # Resources created (or tagged on create) with the stage's tags.
-    stage_request   = [for key, value in local.stage_tags : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
-    stage_functions = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns.functions }]
-    # Issue 10, defect 3: every role the Deploy role creates or changes carries the boundary.
-    boundary = [{ test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary.arn] }]
-    boundary_and_attachable = [
-      { test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary.arn] },
-      { test = "ArnEquals", variable = "iam:PolicyARN", values = var.stage_managed_policy_arns },
-    ]
-    passed_to_stage_services = [{ test = "StringEquals", variable = "iam:PassedToService", values = ["lambda.amazonaws.com", "states.amazonaws.com", "apigateway.amazonaws.com"] }]
-  }
+  # Conditions by name: "none", and "<stage>/<name>" for each stage.
+  conditions = merge({ none = [] }, merge([
+    for stage in var.stages : { for name, condition in {
+      # Existing resources of the stage.
+      stage_resource = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:ResourceTag/${key}", values = [value] }]
+      # Resources created (or tagged on create) with the stage's tags.
+      stage_request   = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
+      stage_functions = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns[stage].functions }]
+      # Issue 10, defect 3: every role the Deploy role creates or changes carries the boundary.
+      boundary = [{ test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary[stage].arn] }]
+      boundary_and_attachable = [
+        { test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary[stage].arn] },
+        { test = "ArnEquals", variable = "iam:PolicyARN", values = var.stage_managed_policy_arns },
+      ]
+      passed_to_stage_services = [{ test = "StringEquals", variable = "iam:PassedToService", values = ["lambda.amazonaws.com", "states.amazonaws.com", "apigateway.amazonaws.com"] }]
+    } : "${stage}/${name}" => condition }
+  ]...))
 
-  # What a build needs besides its logs and input artifacts, and which builds need it.
+  # What a build needs besides its logs and input artifacts, by the kinds of build that need it
+  # (test, plan, deploy, smoke); a stage's builds get their own stage's state and key only.
   build_statements = {
-    OwnLogs             = { builds = keys(local.builds), actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = null, condition = "none" }
-    ReadArtifacts       = { builds = keys(local.builds), actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
-    ArtifactBucket      = { builds = keys(local.builds), actions = ["s3:GetBucketAcl", "s3:GetBucketLocation"], resources = [aws_s3_bucket.artifacts.arn], condition = "none" }
-    ArtifactKey         = { builds = keys(local.builds), actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [aws_kms_key.cicd.arn], condition = "none" }
-    WriteOutputArtifact = { builds = ["plan", "deploy"], actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
-    # Terraform's S3 backend, for the stage's state only: plan reads it and takes the lock
-    # (<key>.tflock); deploy also writes it.
-    StateBucket = { builds = ["plan", "deploy"], actions = ["s3:ListBucket"], resources = [local.state_bucket_arn], condition = "none" }
-    StateRead   = { builds = ["plan", "deploy"], actions = ["s3:GetObject"], resources = [local.state_objects], condition = "none" }
-    StateLock   = { builds = ["plan", "deploy"], actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${local.state_objects}.tflock"], condition = "none" }
-    StateWrite  = { builds = ["deploy"], actions = ["s3:PutObject"], resources = [local.state_objects], condition = "none" }
-    StateKey    = { builds = var.state_kms_key_arn != null ? ["plan", "deploy"] : [], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [coalesce(var.state_kms_key_arn, "unused")], condition = "none" }
-    # The smoke test reads the value of its stage's API key (api_key_id output), and only that:
-    # the key id is known after Deploy only, so the key is found by the stage's tags.
-    ReadApiKey = { builds = ["smoke"], actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys/*"], condition = "stage_resource" }
+    for key, build in local.builds : key => {
+      for sid, statement in {
+        OwnLogs             = { kinds = ["test", "plan", "deploy", "smoke"], actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = ["${aws_cloudwatch_log_group.build[key].arn}:*"], condition = "none" }
+        ReadArtifacts       = { kinds = ["test", "plan", "deploy", "smoke"], actions = ["s3:GetObject", "s3:GetObjectVersion"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
+        ArtifactBucket      = { kinds = ["test", "plan", "deploy", "smoke"], actions = ["s3:GetBucketAcl", "s3:GetBucketLocation"], resources = [aws_s3_bucket.artifacts.arn], condition = "none" }
+        ArtifactKey         = { kinds = ["test", "plan", "deploy", "smoke"], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [aws_kms_key.cicd.arn], condition = "none" }
+        WriteOutputArtifact = { kinds = ["plan", "deploy"], actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.artifacts.arn}/*"], condition = "none" }
+        # Terraform's S3 backend, for the stage's state only: plan reads it and takes the lock
+        # (<key>.tflock); deploy also writes it.
+        StateBucket = { kinds = ["plan", "deploy"], actions = ["s3:ListBucket"], resources = [local.state_bucket_arn], condition = "none" }
+        StateRead   = { kinds = ["plan", "deploy"], actions = ["s3:GetObject"], resources = [try(local.state_objects[build.stage], "")], condition = "none" }
+        StateLock   = { kinds = ["plan", "deploy"], actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${try(local.state_objects[build.stage], "")}.tflock"], condition = "none" }
+        StateWrite  = { kinds = ["deploy"], actions = ["s3:PutObject"], resources = [try(local.state_objects[build.stage], "")], condition = "none" }
+        StateKey    = { kinds = var.state_kms_key_arn != null ? ["plan", "deploy"] : [], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [coalesce(var.state_kms_key_arn, "unused")], condition = "none" }
+        # The smoke test reads the value of its stage's API key (api_key_id output), and only that:
+        # the key id is known after Deploy only, so the key is found by the stage's tags.
+        ReadApiKey = { kinds = ["smoke"], actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys/*"], condition = "${coalesce(build.stage, "-")}/stage_resource" }
+      } : sid => statement if contains(statement.kinds, build.kind)
+    }
   }
 
   # The stage's access, policy by policy (managed policies: 6,144 characters each at most).
@@ -203,97 +213,103 @@ locals {
   # tests/infra/policy_analysis.py ALLOWED lists each finding of parliament/cloudsplaining
   # left here, with the reason given in the comment next to its statement.
   stage_statements = {
-    read = {
-      # Read-only wildcards: the account-level calls they also name need "*", so these scoped
-      # statements grant only the reads of the stage's own resources.
-      Tables              = { effect = "Allow", actions = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"], resources = local.stage_arns.tables, condition = "none" }
-      Queues              = { effect = "Allow", actions = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"], resources = local.stage_arns.queues, condition = "none" }
-      StateMachines       = { effect = "Allow", actions = ["states:Describe*", "states:List*"], resources = local.stage_arns.state_machines, condition = "none" }
-      Functions           = { effect = "Allow", actions = ["lambda:Get*", "lambda:List*"], resources = local.stage_arns.functions, condition = "none" }
-      EventSourceMappings = { effect = "Allow", actions = ["lambda:GetEventSourceMapping", "lambda:ListTags"], resources = local.stage_arns.event_source_mappings, condition = "none" }
-      Roles               = { effect = "Allow", actions = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"], resources = local.stage_arns.roles, condition = "none" }
-      Api                 = { effect = "Allow", actions = ["apigateway:GET"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
-      ApiAccount          = { effect = "Allow", actions = ["apigateway:GET"], resources = ["${local.apigw}/account"], condition = "none" }
-      LogGroups           = { effect = "Allow", actions = ["logs:ListTagsLogGroup", "logs:ListTagsForResource"], resources = local.stage_arns.log_groups, condition = "none" }
-      # These calls support no resource-level permissions: AWS requires "*".
-      List         = { effect = "Allow", actions = ["lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "kms:ListAliases", "sts:GetCallerIdentity"], resources = ["*"], condition = "none" }
-      DescribeKeys = { effect = "Allow", actions = ["kms:DescribeKey"], resources = local.stage_arns.keys, condition = "none" } # AWS-managed or given keys too
-      TopicKey     = { effect = "Allow", actions = ["kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"], resources = local.stage_arns.keys, condition = "stage_resource" }
-      Alarms       = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns.alarms, condition = "none" }
-      Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns.dashboards, condition = "none" }
-      Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns.topics, condition = "none" }
-      Rules        = { effect = "Allow", actions = ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"], resources = local.stage_arns.rules, condition = "none" }
-    }
-    write-data = {
-      Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns.tables, condition = "none" }
-      Queues        = { effect = "Allow", actions = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"], resources = local.stage_arns.queues, condition = "none" }
-      StateMachines = { effect = "Allow", actions = ["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine", "states:TagResource", "states:UntagResource"], resources = local.stage_arns.state_machines, condition = "none" }
-      # Step Functions' vended logs: AWS requires "*" for these.
-      WorkflowLogDelivery = { effect = "Allow", actions = ["states:ValidateStateMachineDefinition", "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy"], resources = ["*"], condition = "none" }
-      Functions           = { effect = "Allow", actions = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource"], resources = local.stage_arns.functions, condition = "none" }
-      # Event source mapping ARNs carry random ids: the function they feed scopes them.
-      EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "stage_functions" }
-      # default_tags tags the mappings on create (issue 10, defect 2).
-      TagEventSourceMappings   = { effect = "Allow", actions = ["lambda:TagResource"], resources = local.stage_arns.event_source_mappings, condition = "stage_request" }
-      UntagEventSourceMappings = { effect = "Allow", actions = ["lambda:UntagResource"], resources = local.stage_arns.event_source_mappings, condition = "stage_resource" }
-      LogGroups                = { effect = "Allow", actions = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource"], resources = local.stage_arns.log_groups, condition = "none" }
-    }
-    write-roles = {
-      # StringEquals, as in AWS's examples for iam:PermissionsBoundary (parliament: "usable").
-      # Issue 10, defect 3: without the boundary, a role the Deploy role writes could be given
-      # any permission and passed to a function it creates. Every call that sets a role's
-      # permissions requires the stage boundary on that role.
-      BoundedRoles = { effect = "Allow", actions = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"], resources = local.stage_arns.roles, condition = "boundary" }
-      # Calls that change no permission (iam:PermissionsBoundary does not apply to them).
-      Roles                 = { effect = "Allow", actions = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"], resources = local.stage_arns.roles, condition = "none" }
-      KeepBoundary          = { effect = "Deny", actions = ["iam:DeleteRolePermissionsBoundary"], resources = ["*"], condition = "none" }
-      KeepBoundaryPolicy    = { effect = "Deny", actions = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"], resources = [aws_iam_policy.stage_boundary.arn], condition = "none" }
-      PassStageRoles        = { effect = "Allow", actions = ["iam:PassRole"], resources = local.stage_arns.roles, condition = "passed_to_stage_services" }
-      AttachManagedPolicies = { effect = "Allow", actions = ["iam:AttachRolePolicy"], resources = local.stage_arns.roles, condition = "boundary_and_attachable", enabled = length(var.stage_managed_policy_arns) > 0 }
-    }
-    write-control = {
-      # Issue 10, defect 9: the stage's API, key and usage plan only, by its tags.
-      CreateApi  = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns.api_collections, condition = "stage_request" }
-      Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns.api_resources, condition = "stage_resource" }
-      Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns.alarms, condition = "none" }
-      Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns.dashboards, condition = "none" }
-      Rules      = { effect = "Allow", actions = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"], resources = local.stage_arns.rules, condition = "none" }
-      # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
-      Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns.topics, condition = "none" }
-      # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires
-      # "*"; the key must carry the stage's tags from its creation (tag-on-create needs TagResource).
-      CreateTopicKey = { effect = "Allow", actions = ["kms:CreateKey", "kms:TagResource"], resources = ["*"], condition = "stage_request" }
-      # CreateAlias/DeleteAlias/UpdateAlias need the key and the alias: one statement per type.
-      TopicKey      = { effect = "Allow", actions = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.keys, condition = "stage_resource" }
-      TopicKeyAlias = { effect = "Allow", actions = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns.key_aliases, condition = "none" }
+    for stage in var.stages : stage => {
+      read = {
+        # Read-only wildcards: the account-level calls they also name need "*", so these scoped
+        # statements grant only the reads of the stage's own resources.
+        Tables              = { effect = "Allow", actions = ["dynamodb:Describe*", "dynamodb:ListTagsOfResource"], resources = local.stage_arns[stage].tables, condition = "none" }
+        Queues              = { effect = "Allow", actions = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:ListDeadLetterSourceQueues"], resources = local.stage_arns[stage].queues, condition = "none" }
+        StateMachines       = { effect = "Allow", actions = ["states:Describe*", "states:List*"], resources = local.stage_arns[stage].state_machines, condition = "none" }
+        Functions           = { effect = "Allow", actions = ["lambda:Get*", "lambda:List*"], resources = local.stage_arns[stage].functions, condition = "none" }
+        EventSourceMappings = { effect = "Allow", actions = ["lambda:GetEventSourceMapping", "lambda:ListTags"], resources = local.stage_arns[stage].event_source_mappings, condition = "none" }
+        Roles               = { effect = "Allow", actions = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"], resources = local.stage_arns[stage].roles, condition = "none" }
+        Api                 = { effect = "Allow", actions = ["apigateway:GET"], resources = local.stage_arns[stage].api_resources, condition = "${stage}/stage_resource" }
+        ApiAccount          = { effect = "Allow", actions = ["apigateway:GET"], resources = ["${local.apigw}/account"], condition = "none" }
+        LogGroups           = { effect = "Allow", actions = ["logs:ListTagsLogGroup", "logs:ListTagsForResource"], resources = local.stage_arns[stage].log_groups, condition = "none" }
+        # These calls support no resource-level permissions: AWS requires "*".
+        List         = { effect = "Allow", actions = ["lambda:ListEventSourceMappings", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "kms:ListAliases", "sts:GetCallerIdentity"], resources = ["*"], condition = "none" }
+        DescribeKeys = { effect = "Allow", actions = ["kms:DescribeKey"], resources = local.stage_arns[stage].keys, condition = "none" } # AWS-managed or given keys too
+        TopicKey     = { effect = "Allow", actions = ["kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"], resources = local.stage_arns[stage].keys, condition = "${stage}/stage_resource" }
+        Alarms       = { effect = "Allow", actions = ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"], resources = local.stage_arns[stage].alarms, condition = "none" }
+        Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns[stage].dashboards, condition = "none" }
+        Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns[stage].topics, condition = "none" }
+        Rules        = { effect = "Allow", actions = ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"], resources = local.stage_arns[stage].rules, condition = "none" }
+      }
+      write-data = {
+        Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns[stage].tables, condition = "none" }
+        Queues        = { effect = "Allow", actions = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"], resources = local.stage_arns[stage].queues, condition = "none" }
+        StateMachines = { effect = "Allow", actions = ["states:CreateStateMachine", "states:UpdateStateMachine", "states:DeleteStateMachine", "states:TagResource", "states:UntagResource"], resources = local.stage_arns[stage].state_machines, condition = "none" }
+        # Step Functions' vended logs: AWS requires "*" for these.
+        WorkflowLogDelivery = { effect = "Allow", actions = ["states:ValidateStateMachineDefinition", "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy"], resources = ["*"], condition = "none" }
+        Functions           = { effect = "Allow", actions = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource"], resources = local.stage_arns[stage].functions, condition = "none" }
+        # Event source mapping ARNs carry random ids: the function they feed scopes them.
+        EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "${stage}/stage_functions" }
+        # default_tags tags the mappings on create (issue 10, defect 2).
+        TagEventSourceMappings   = { effect = "Allow", actions = ["lambda:TagResource"], resources = local.stage_arns[stage].event_source_mappings, condition = "${stage}/stage_request" }
+        UntagEventSourceMappings = { effect = "Allow", actions = ["lambda:UntagResource"], resources = local.stage_arns[stage].event_source_mappings, condition = "${stage}/stage_resource" }
+        LogGroups                = { effect = "Allow", actions = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource"], resources = local.stage_arns[stage].log_groups, condition = "none" }
+      }
+      write-roles = {
+        # StringEquals, as in AWS's examples for iam:PermissionsBoundary (parliament: "usable").
+        # Issue 10, defect 3: without the boundary, a role the Deploy role writes could be given
+        # any permission and passed to a function it creates. Every call that sets a role's
+        # permissions requires the stage boundary on that role.
+        BoundedRoles = { effect = "Allow", actions = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"], resources = local.stage_arns[stage].roles, condition = "${stage}/boundary" }
+        # Calls that change no permission (iam:PermissionsBoundary does not apply to them).
+        Roles                 = { effect = "Allow", actions = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"], resources = local.stage_arns[stage].roles, condition = "none" }
+        KeepBoundary          = { effect = "Deny", actions = ["iam:DeleteRolePermissionsBoundary"], resources = ["*"], condition = "none" }
+        KeepBoundaryPolicy    = { effect = "Deny", actions = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"], resources = [for boundary in aws_iam_policy.stage_boundary : boundary.arn], condition = "none" }
+        PassStageRoles        = { effect = "Allow", actions = ["iam:PassRole"], resources = local.stage_arns[stage].roles, condition = "${stage}/passed_to_stage_services" }
+        AttachManagedPolicies = { effect = "Allow", actions = ["iam:AttachRolePolicy"], resources = local.stage_arns[stage].roles, condition = "${stage}/boundary_and_attachable", enabled = length(var.stage_managed_policy_arns) > 0 }
+      }
+      write-control = {
+        # Issue 10, defect 9: the stage's API, key and usage plan only, by its tags.
+        CreateApi  = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns[stage].api_collections, condition = "${stage}/stage_request" }
+        Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns[stage].api_resources, condition = "${stage}/stage_resource" }
+        Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns[stage].alarms, condition = "none" }
+        Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns[stage].dashboards, condition = "none" }
+        Rules      = { effect = "Allow", actions = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"], resources = local.stage_arns[stage].rules, condition = "none" }
+        # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
+        Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns[stage].topics, condition = "none" }
+        # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires
+        # "*"; the key must carry the stage's tags from its creation (tag-on-create needs TagResource).
+        CreateTopicKey = { effect = "Allow", actions = ["kms:CreateKey", "kms:TagResource"], resources = ["*"], condition = "${stage}/stage_request" }
+        # CreateAlias/DeleteAlias/UpdateAlias need the key and the alias: one statement per type.
+        TopicKey      = { effect = "Allow", actions = ["kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns[stage].keys, condition = "${stage}/stage_resource" }
+        TopicKeyAlias = { effect = "Allow", actions = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"], resources = local.stage_arns[stage].key_aliases, condition = "none" }
+      }
     }
   }
 
-  # Which build role gets which stage policy.
-  stage_policies_of_build = { plan = ["read"], deploy = ["read", "write-data", "write-roles", "write-control"] }
+  # Which kind of build role gets which of its stage's policies.
+  stage_policies_of_kind = { plan = ["read"], deploy = ["read", "write-data", "write-roles", "write-control"] }
   stage_policy_attachments = merge([
-    for build, policies in local.stage_policies_of_build : { for policy in policies : "${build}-${policy}" => { build = build, policy = policy } }
+    for key, build in local.builds : {
+      for policy in lookup(local.stage_policies_of_kind, build.kind, []) : "${key}-${policy}" => { build = key, policy = "${build.stage}-${policy}" }
+    }
+  ]...)
+  stage_policies = merge([
+    for stage, policies in local.stage_statements : { for name, statements in policies : "${stage}-${name}" => { stage = stage, name = name, statements = statements } }
   ]...)
 }
 
 # Both kinds of build policy as one map, rendered by one block: "<build>" => the build's inline
-# policy, "stage-<name>" => a stage policy; each { sid => { effect, actions, resources, condition } }.
+# policy, "stage-<stage>-<name>" => a stage policy; each { sid => { effect, actions, resources, condition } }.
 locals {
   build_policies = merge(
     {
-      for build in keys(local.builds) : build => {
-        for sid, statement in local.build_statements : sid => {
-          effect  = "Allow"
-          actions = statement.actions
-          # Each build writes its own log group only.
-          resources = statement.resources != null ? statement.resources : ["${aws_cloudwatch_log_group.build[build].arn}:*"]
+      for build, statements in local.build_statements : build => {
+        for sid, statement in statements : sid => {
+          effect    = "Allow"
+          actions   = statement.actions
+          resources = statement.resources
           condition = statement.condition
-        } if contains(statement.builds, build)
+        }
       }
     },
     {
-      for name, statements in local.stage_statements : "stage-${name}" => {
-        for sid, statement in statements : sid => {
+      for key, policy in local.stage_policies : "stage-${key}" => {
+        for sid, statement in policy.statements : sid => {
           effect    = statement.effect
           actions   = statement.actions
           resources = statement.resources
@@ -338,10 +354,10 @@ resource "aws_iam_role_policy" "codebuild" {
 }
 
 resource "aws_iam_policy" "stage" {
-  for_each = local.stage_statements
+  for_each = local.stage_policies
 
-  name        = "${local.prefix}-stage-${each.key}"
-  description = "${each.key} of ${local.stage_prefix} for the pipeline's builds (infra/cicd/iam_roles.tf)."
+  name        = "${local.prefix}-${each.value.stage}-stage-${each.value.name}"
+  description = "${each.value.name} of ${local.stage_prefixes[each.value.stage]} for the stage's builds (infra/cicd/iam_roles.tf)."
   policy      = data.aws_iam_policy_document.builds["stage-${each.key}"].json
 }
 
@@ -354,26 +370,31 @@ resource "aws_iam_role_policy_attachment" "stage" {
 
 # --- The permissions boundary of the stage's roles (issue 10, defect 3) ------------------------
 # Created here, by whoever applies infra/cicd, so that the Deploy role can neither write nor
-# change it (its names start {app}-cicd-{stage}; KeepBoundaryPolicy denies new versions). The
+# change it (its names start {app}-cicd-{stage}; KeepBoundaryPolicy denies new versions of any
+# stage's boundary). One per stage. The
 # Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn (codebuild.tf),
 # and the stage's function and workflow roles carry it. It allows at most what those roles do,
 # on the stage's resources: tests/infra/test_pipeline_roles.py checks it covers their policies.
 locals {
   boundary_statements = {
-    Tables    = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = local.stage_arns.tables }
-    Queues    = { actions = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = local.stage_arns.queues }
-    Workflow  = { actions = ["states:StartExecution"], resources = local.stage_arns.state_machines }
-    Functions = { actions = ["lambda:InvokeFunction"], resources = concat(local.stage_arns.functions, [for arn in local.stage_arns.functions : "${arn}:*"]) }
-    OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns.log_groups }
-    # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
-    LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }
-    Tracing     = { actions = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"], resources = ["*"] }
+    for stage in var.stages : stage => {
+      Tables    = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = local.stage_arns[stage].tables }
+      Queues    = { actions = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = local.stage_arns[stage].queues }
+      Workflow  = { actions = ["states:StartExecution"], resources = local.stage_arns[stage].state_machines }
+      Functions = { actions = ["lambda:InvokeFunction"], resources = concat(local.stage_arns[stage].functions, [for arn in local.stage_arns[stage].functions : "${arn}:*"]) }
+      OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns[stage].log_groups }
+      # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
+      LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }
+      Tracing     = { actions = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"], resources = ["*"] }
+    }
   }
 }
 
 data "aws_iam_policy_document" "stage_boundary" {
+  for_each = local.boundary_statements
+
   dynamic "statement" {
-    for_each = local.boundary_statements
+    for_each = each.value
 
     content {
       sid       = statement.key
@@ -384,9 +405,11 @@ data "aws_iam_policy_document" "stage_boundary" {
 }
 
 resource "aws_iam_policy" "stage_boundary" {
-  name        = "${local.prefix}-stage-boundary"
-  description = "Permissions boundary of every role of ${local.stage_prefix}: the most its functions and workflow may do."
-  policy      = data.aws_iam_policy_document.stage_boundary.json
+  for_each = local.stage_prefixes
+
+  name        = "${local.prefix}-${each.key}-stage-boundary"
+  description = "Permissions boundary of every role of ${each.value}: the most its functions and workflow may do."
+  policy      = data.aws_iam_policy_document.stage_boundary[each.key].json
 }
 
 # --- EventBridge starts the pipeline on CodeCommit pushes --------------------------------------

@@ -1,5 +1,6 @@
-# CI/CD of one DOFS stage: a CodePipeline (V2) Source -> Test -> Plan -> [Approval] -> Deploy
-# -> Smoke, whose builds run the repository's buildspec-*.yml, which call Make targets only.
+# CI/CD of DOFS: one CodePipeline (V2) that promotes one commit through the stages in order,
+# Source -> Test -> for each stage: Plan -> [Approval, every stage after the first] -> Deploy ->
+# Smoke, whose builds run the repository's buildspec-*.yml, which call Make targets only.
 # See README.md (inputs, outputs, IAM) and docs/PIPELINE.md (diagram, bootstrapping).
 
 data "aws_caller_identity" "current" {}
@@ -11,11 +12,12 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = var.region
 
-  # This stack's own names start with {app}-cicd-{stage}; the stage's start with {app}-{stage}.
-  # They never overlap, so the deploy role, which may manage "{app}-{stage}*", cannot touch the
-  # pipeline, its roles or its artifacts.
-  prefix       = "${var.app_name}-cicd-${var.stage}"
-  stage_prefix = "${var.app_name}-${var.stage}"
+  # This stack's own names start with {app}-cicd (a stage's builds, roles and boundary with
+  # {app}-cicd-{stage}); a stage's resources start with {app}-{stage}. They never overlap (no
+  # stage is called cicd), so a deploy role, which may manage "{app}-{stage}*", can touch neither
+  # the pipeline, its roles or its artifacts, nor another stage.
+  prefix         = "${var.app_name}-cicd"
+  stage_prefixes = { for stage in var.stages : stage => "${var.app_name}-${stage}" }
 
   # The pipeline's and the build projects' ARNs, built from their names: the pipeline role's
   # and the EventBridge role's policies name them, and reading them from the resources would
@@ -26,9 +28,9 @@ locals {
   build_project_names = { for build in keys(local.builds) : build => "${local.prefix}-${build}" }
   build_project_arns  = { for build, name in local.build_project_names : build => "arn:${local.partition}:codebuild:${local.region}:${local.account_id}:project/${name}" }
 
+  # Not a stage's tags: a deploy role reaches what AWS names by id (API, keys) by its stage's tags.
   tags = merge(var.tags, {
     Project = var.app_name
-    Stage   = var.stage
     Part    = "cicd"
   })
 
@@ -40,34 +42,68 @@ locals {
   create_topic = var.notification_topic_arn == null
   topic_arn    = local.create_topic ? one(aws_sns_topic.notifications[*].arn) : var.notification_topic_arn
 
-  state_key_prefix = var.state_key_prefix != null ? var.state_key_prefix : "${var.app_name}/${var.stage}/"
-  state_bucket     = var.state_bucket != null ? var.state_bucket : "dofs-tfstate-${local.account_id}-${local.region}"
-  state_bucket_arn = "arn:${local.partition}:s3:::${local.state_bucket}"
+  # Each stage's state key starts {app}/{stage}/ (infra/stages/<stage>.s3.tfbackend).
+  state_key_prefixes = { for stage in var.stages : stage => "${var.app_name}/${stage}/" }
+  state_bucket       = var.state_bucket != null ? var.state_bucket : "dofs-tfstate-${local.account_id}-${local.region}"
+  state_bucket_arn   = "arn:${local.partition}:s3:::${local.state_bucket}"
 
-  # The pipeline's artifacts: names are referenced by the stages and by tests/cicd.
-  source_artifact = "SourceOutput"
-  plan_artifact   = "PlanOutput"
-  deploy_artifact = "DeployOutput"
+  # The pipeline's artifacts: names are referenced by the stages and by tests/cicd. A stage's
+  # artifacts carry its name ("_": CodeBuild names a secondary source's directory
+  # CODEBUILD_SRC_DIR_<artifact>, which must be a variable name).
+  source_artifact  = "SourceOutput"
+  plan_artifacts   = { for stage in var.stages : stage => "PlanOutput_${stage}" }
+  deploy_artifacts = { for stage in var.stages : stage => "DeployOutput_${stage}" }
 
-  # One CodeBuild project per build stage; each has its own role (iam_roles.tf).
-  builds = {
-    test = {
-      description = "Runs make test: lint, types, unit and offline infrastructure tests."
-      buildspec   = "buildspec-test.yml"
-    }
+  # One CodeBuild project per build: the test, and a plan, deploy and smoke build per stage, each
+  # with its own role (iam_roles.tf), named {prefix}-{key}: dofs-cicd-test, dofs-cicd-dev-plan, ...
+  build_kinds = {
     plan = {
       description = "Runs make plan for the stage and keeps the saved plan as an artifact."
       buildspec   = "buildspec-plan.yml"
     }
     deploy = {
-      description = "Applies exactly the saved (and approved) plan from the Plan stage."
+      description = "Applies exactly the saved (and approved) plan from the stage's Plan."
       buildspec   = "buildspec-deploy.yml"
     }
     smoke = {
-      description = "Posts one order to the deployed API and waits until it is terminal."
+      description = "Posts one order to the stage's API and waits until it is terminal."
       buildspec   = "buildspec-smoke.yml"
     }
   }
+  builds = merge(
+    {
+      test = {
+        kind        = "test"
+        stage       = null
+        description = "Runs make test: lint, types, unit and offline infrastructure tests."
+        buildspec   = "buildspec-test.yml"
+      }
+    },
+    { for pair in setproduct(var.stages, keys(local.build_kinds)) : "${pair[0]}-${pair[1]}" => merge(local.build_kinds[pair[1]], { kind = pair[1], stage = pair[0] }) },
+  )
+
+  # The pipeline after Source, in order: Test, then each stage's Plan, Approval (every stage
+  # after the first, when require_manual_approval), Deploy and Smoke. Deploy's only input is its
+  # Plan's artifact, so it applies exactly the plan that was reviewed.
+  stage_steps = [
+    for index, stage in var.stages : concat(
+      [{ name = "Plan-${stage}", category = "Build", provider = "CodeBuild", build = "${stage}-plan", inputs = [local.source_artifact], outputs = [local.plan_artifacts[stage]], configuration = {} }],
+      index > 0 && var.require_manual_approval ? [{
+        name = "Approval-${stage}", category = "Approval", provider = "Manual", build = null, inputs = [], outputs = [],
+        configuration = {
+          NotificationArn    = local.topic_arn
+          ExternalEntityLink = "https://${local.region}.console.aws.amazon.com/codesuite/codebuild/${local.account_id}/projects/${local.prefix}-${stage}-plan/history?region=${local.region}"
+          CustomData         = "Approve ${local.stage_prefixes[stage]}: open the link and read the terraform plan at the end of the latest ${local.prefix}-${stage}-plan build log. Deploy-${stage} applies exactly that saved plan, of the commit ${var.stages[index - 1]} was deployed and smoke-tested with."
+        }
+      }] : [],
+      [{ name = "Deploy-${stage}", category = "Build", provider = "CodeBuild", build = "${stage}-deploy", inputs = [local.plan_artifacts[stage]], outputs = [local.deploy_artifacts[stage]], configuration = {} }],
+      [{ name = "Smoke-${stage}", category = "Test", provider = "CodeBuild", build = "${stage}-smoke", inputs = [local.source_artifact, local.deploy_artifacts[stage]], outputs = [], configuration = { PrimarySource = local.source_artifact } }],
+    )
+  ]
+  pipeline_steps = concat(
+    [{ name = "Test", category = "Build", provider = "CodeBuild", build = "test", inputs = [local.source_artifact], outputs = [], configuration = {} }],
+    flatten(local.stage_steps),
+  )
 }
 
 # GitHub through CodeConnections. A connection created by Terraform starts PENDING: an

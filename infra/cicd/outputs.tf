@@ -19,7 +19,7 @@ output "kms_key_arn" {
 }
 
 output "codebuild_projects" {
-  description = "Build stage (test, plan, deploy, smoke) to CodeBuild project name."
+  description = "Build (test, <stage>-plan, <stage>-deploy, <stage>-smoke) to CodeBuild project name."
   value       = { for key, project in aws_codebuild_project.build : key => project.name }
 }
 
@@ -48,7 +48,7 @@ output "notification_topic_arn" {
   value       = local.topic_arn
 }
 
-output "stage_permissions_boundary_arn" {
-  description = "Permissions boundary the stage's roles must carry; the Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn."
-  value       = aws_iam_policy.stage_boundary.arn
+output "stage_permissions_boundary_arns" {
+  description = "Stage to the permissions boundary its roles must carry; the stage's Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn."
+  value       = { for stage, boundary in aws_iam_policy.stage_boundary : stage => boundary.arn }
 }

@@ -10,10 +10,15 @@ variable "app_name" {
   default     = "dofs"
 }
 
-variable "stage" {
-  description = "Stage the pipeline plans, deploys and smoke-tests (a directory under infra/stages/)."
-  type        = string
-  default     = "dev"
+variable "stages" {
+  description = "Stages the pipeline promotes one commit through, in order (stages of .chalice/config.json with a backend file infra/stages/<stage>.s3.tfbackend): each is planned, approved (every stage after the first), deployed and smoke-tested."
+  type        = list(string)
+  default     = ["dev", "prod"]
+
+  validation {
+    condition     = length(var.stages) > 0 && length(distinct(var.stages)) == length(var.stages) && !contains(var.stages, "local") && !contains(var.stages, "cicd")
+    error_message = "stages: at least one, each once; not local (the emulator's) nor cicd (this stack's names)."
+  }
 }
 
 variable "source_provider" {
@@ -52,19 +57,13 @@ variable "branch" {
 }
 
 variable "require_manual_approval" {
-  description = "Stop between Plan and Deploy until someone approves the plan (on by default)."
+  description = "Stop between each later stage's (prod's) Plan and Deploy until someone approves that plan (on by default)."
   type        = bool
   default     = true
 }
 
 variable "state_bucket" {
   description = "Name of the Terraform state bucket created by infra/bootstrap; the Plan and Deploy builds read and lock the stage's state in it. null: the bootstrap's default name, dofs-tfstate-{account id}-{region}."
-  type        = string
-  default     = null
-}
-
-variable "state_key_prefix" {
-  description = "Prefix of the stage state keys in the state bucket (the stages use \"{app_name}/{stage}/\")."
   type        = string
   default     = null
 }

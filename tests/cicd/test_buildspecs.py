@@ -88,15 +88,25 @@ def make_call(command: str) -> tuple[list[str], dict[str, str]]:
 
 
 def build_variables(key: str) -> set[str]:
-    """Environment variables the CodeBuild project of one build stage sets (codebuild.tf)."""
+    """Environment variables the CodeBuild project of one kind of build sets (codebuild.tf): its
+    static ones, and the dynamic ones (STAGE for a stage's builds, the boundary for plan and deploy)."""
     (project,) = hcl.resources("aws_codebuild_project").values()
     (environment,) = project["environment"]
-    return {hcl.unquote(variable["name"]) for variable in environment.get("environment_variable", [])}
+    names = {hcl.unquote(variable["name"]) for variable in environment.get("environment_variable", [])}
+    for dynamic in environment.get("dynamic", []):
+        for block in dynamic.values():
+            if key != "test" or "each.value.stage" not in block["for_each"]:
+                names.update(hcl.unquote(content["name"]) for content in block["content"])
+    return names
 
 
 def test_there_is_one_buildspec_per_codebuild_project() -> None:
-    builds = hcl.locals_()["builds"]
-    assert {key: hcl.unquote(build["buildspec"]) for key, build in builds.items()} == BUILDSPECS
+    """The test build, and the plan, deploy and smoke builds every stage gets (local.build_kinds)."""
+    kinds = hcl.locals_()["build_kinds"]
+    assert {"test": "buildspec-test.yml"} | {
+        kind: hcl.unquote(build["buildspec"]) for kind, build in kinds.items()
+    } == (BUILDSPECS)
+    assert "buildspec-test.yml" in hcl.locals_()["builds"]
     assert sorted(path.name for path in ROOT.glob("buildspec*.yml")) == sorted(BUILDSPECS.values())
 
 
@@ -173,8 +183,9 @@ def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> 
     assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
     # The package and the modules that the plan refers to travel with it; providers do not.
     assert any(fnmatch.fnmatch("build/package/dev/chalice.tf.json", pattern) for pattern in artifacts["files"])
+    assert any(fnmatch.fnmatch("build/app/chalice.tf.json", pattern) for pattern in artifacts["files"])
     assert "**/.terraform/**/*" in excluded
-    assert not any(fnmatch.fnmatch("infra/stages/dev/.terraform.lock.hcl", pattern) for pattern in excluded)
+    assert not any(fnmatch.fnmatch("infra/stage/.terraform.lock.hcl", pattern) for pattern in excluded)
 
 
 def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
@@ -184,10 +195,27 @@ def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
     relative = os.path.relpath(outputs_path, base)
     assert relative in deploy_artifacts["files"]
 
-    (deploy,) = next(stage for stage in hcl.pipeline_stages() if stage.name == "Deploy").actions
-    (deploy_artifact,) = [hcl.resolve(name) for name in deploy["output_artifacts"]]
-    smoke_outputs = _variable(BUILDSPECS["smoke"], "smoke-deployed", "OUTPUTS_JSON")
-    assert smoke_outputs == f"$CODEBUILD_SRC_DIR_{deploy_artifact}/{relative}"
+    # Each stage's Deploy writes DeployOutput_<stage> (infra/cicd/main.tf); its Smoke build gets
+    # it in $CODEBUILD_SRC_DIR_DeployOutput_<stage>, where make/cicd.mk's OUTPUTS_JSON looks.
+    assert hcl.locals_()["deploy_artifacts"] == '${{for stage in var.stages : stage => "DeployOutput_${stage}"}}'
+    assert _variable(BUILDSPECS["smoke"], "smoke-deployed", "STAGE") == "$STAGE"
+    assert make_outputs_json("prod", {"CODEBUILD_SRC_DIR_DeployOutput_prod": "/codebuild/prod"}) == (
+        f"/codebuild/prod/{relative}"
+    )
+    assert make_outputs_json("prod", {"CODEBUILD_SRC_DIR_DeployOutput_dev": "/codebuild/dev"}) == ""
+
+
+def make_outputs_json(stage: str, env: dict[str, str]) -> str:
+    """OUTPUTS_JSON as make/cicd.mk works it out for a stage in CodeBuild's environment."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "--no-print-directory", "-s", "--eval", "show: ; @echo '$(OUTPUTS_JSON)'", "show", f"STAGE={stage}"],
+        cwd=ROOT, env={**os.environ, "LC_ALL": "C", "MAKEFLAGS": "", **env}, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def test_deploy_plan_applies_the_saved_plan_and_never_plans_again() -> None:
@@ -207,7 +235,7 @@ def test_deploy_plan_applies_the_saved_plan_and_never_plans_again() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     applies = [line for line in lines if " apply " in line]
-    assert applies == [f"terraform -chdir=infra/stages/dev apply -input=false '{ROOT}/build/tfplan-dev'"]
+    assert applies == [f"terraform -chdir=infra/stage apply -input=false '{ROOT}/build/tfplan-dev'"]
     assert not [line for line in lines if re.search(r"terraform\S* .*\bplan\b(?!-)", line) and "tfplan" not in line]
     assert any("scripts/infra.py check --stage dev" in line for line in lines), "prerequisites are checked first"
     assert lines.index(applies[0]) > next(i for i, line in enumerate(lines) if " init " in line)

@@ -1,36 +1,87 @@
-"""infra/cicd, read with python-hcl2: the pipeline's stages come in the documented order, Deploy
-consumes the Plan stage's artifact, and the settings the issue asks for are there."""
+"""infra/cicd, read with python-hcl2 and evaluated by `terraform console`: the pipeline promotes
+one commit through the stages in the documented order, each Deploy consumes its own Plan's
+artifact, only later stages wait for an approval, and the settings the issue asks for are there."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cicd import hcl
+from tests.cicd.test_terraform import TERRAFORM, _cli_config, terraform
 
-DOCUMENTED_ORDER = ["Source", "Test", "Plan", "Approval", "Deploy", "Smoke"]
-BUILD_OF_STAGE = {"Test": "test", "Plan": "plan", "Deploy": "deploy", "Smoke": "smoke"}
+STAGES = ["dev", "prod"]  # infra/cicd's default, the issue's promotion
+# Source, Test, then every stage's Plan, Approval (after the first), Deploy, Smoke: issue 13's order.
+DOCUMENTED_ORDER = [
+    "Source", "Test",
+    "Plan-dev", "Deploy-dev", "Smoke-dev",
+    "Plan-prod", "Approval-prod", "Deploy-prod", "Smoke-prod",
+]  # fmt: skip
+KIND_OF_STEP = {"Test": "test", "Plan": "plan", "Deploy": "deploy", "Smoke": "smoke"}
 README = hcl.CICD_DIR / "README.md"
 PIPELINE_DOC = hcl.ROOT / "docs" / "PIPELINE.md"
+CONSOLE_VARIABLES = ("-var", "source_provider=CodeCommit", "-var", "codecommit_repository_name=dofs")
+# The steps' fields that are known before apply (configurations name the topic and the account).
+STEP_FIELDS = (
+    "{ name = step.name, category = step.category, provider = step.provider, build = step.build, "
+    'inputs = step.inputs, outputs = step.outputs, primary = lookup(step.configuration, "PrimarySource", null) }'
+)
+
+
+def evaluate_steps(workdir: Path, env: dict[str, str], *variables: str) -> list[dict[str, Any]]:
+    """local.pipeline_steps, as Terraform evaluates it: Source is static, the rest one dynamic block."""
+    expression = f"jsonencode([for step in local.pipeline_steps : {STEP_FIELDS}])"
+    result = terraform(workdir, env, "console", *CONSOLE_VARIABLES, *variables, input=expression)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps: list[dict[str, Any]] = json.loads(json.loads(result.stdout.strip()))
+    return steps
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A copy of infra/cicd initialised with local state (console needs an initialised backend)."""
+    if TERRAFORM is None:
+        pytest.skip("terraform is not on PATH: the pipeline's evaluated stages are not checked")
+    tmp = tmp_path_factory.mktemp("cicd-console")
+    env = _cli_config(tmp)
+    workdir = tmp / "cicd"
+    shutil.copytree(hcl.CICD_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    (workdir / "zz_local_backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+    result = terraform(workdir, env, "init", "-input=false", "-no-color")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workdir, env
+
+
+@pytest.fixture(scope="module")
+def steps(console: tuple[Path, dict[str, str]]) -> list[dict[str, Any]]:
+    return evaluate_steps(*console)
+
+
+def step(steps: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(found for found in steps if found["name"] == name)
 
 
 def stage(name: str) -> hcl.Stage:
     return next(found for found in hcl.pipeline_stages() if found.name == name)
 
 
-def only_action(name: str) -> dict[str, Any]:
-    (action,) = stage(name).actions
-    return action
-
-
 def artifacts(action: dict[str, Any], key: str) -> list[str]:
     return [hcl.resolve(name) for name in action.get(key, [])]
 
 
-def test_stages_come_in_the_documented_order() -> None:
-    assert [found.name for found in hcl.pipeline_stages()] == DOCUMENTED_ORDER
+def test_stages_come_in_the_documented_order(steps: list[dict[str, Any]]) -> None:
+    assert [hcl.unquote(name) for name in hcl.variables()["stages"]["default"]] == STAGES
+    assert ["Source", *(found["name"] for found in steps)] == DOCUMENTED_ORDER
+    # Source is the one static stage; every other stage comes from local.pipeline_steps.
+    assert [(found.name, found.dynamic) for found in hcl.pipeline_stages()] == [
+        ("Source", False), ("${stage.value.name}", True),
+    ]  # fmt: skip
+    assert stage("${stage.value.name}").for_each == "${local.pipeline_steps}"
 
 
 def test_the_documented_order_is_the_one_in_docs() -> None:
@@ -61,50 +112,71 @@ def test_source_is_github_through_a_connection_or_codecommit() -> None:
     assert outputs == {"SourceOutput"}
 
 
-def test_approval_is_manual_on_by_default_and_a_variable_turns_it_off() -> None:
-    approval = stage("Approval")
-    assert approval.dynamic
-    assert approval.for_each == "${var.require_manual_approval ? [1] : []}"
+def test_only_later_stages_wait_for_a_manual_approval_and_a_variable_turns_it_off(
+    console: tuple[Path, dict[str, str]], steps: list[dict[str, Any]]
+) -> None:
     assert hcl.variables()["require_manual_approval"]["default"] is True
-    (action,) = approval.actions
-    assert hcl.unquote(action["category"]) == "Approval"
-    assert hcl.unquote(action["provider"]) == "Manual"
-    assert all(not found.dynamic for found in hcl.pipeline_stages() if found.name != "Approval")
+    approvals = [found for found in steps if found["category"] == "Approval"]
+    assert [(found["name"], found["provider"]) for found in approvals] == [("Approval-prod", "Manual")]
+    names = [found["name"] for found in steps]
+    assert names.index("Plan-prod") < names.index("Approval-prod") < names.index("Deploy-prod")
+    without = evaluate_steps(*console, "-var", "require_manual_approval=false")
+    assert [found["name"] for found in without] == [name for name in names if name != "Approval-prod"]
 
 
-@pytest.mark.parametrize(("stage_name", "build"), BUILD_OF_STAGE.items())
-def test_build_stages_run_their_codebuild_project(stage_name: str, build: str) -> None:
-    action = only_action(stage_name)
-    assert hcl.unquote(action["provider"]) == "CodeBuild"
-    assert action["configuration"]["ProjectName"] == f'${{aws_codebuild_project.build["{build}"].name}}'
-    assert build in hcl.locals_()["builds"]
+def test_build_steps_run_their_stage_s_codebuild_project(steps: list[dict[str, Any]]) -> None:
+    (action,) = stage("${stage.value.name}").actions
+    assert "aws_codebuild_project.build[stage.value.build].name" in action["configuration"]
+    kinds = hcl.locals_()["build_kinds"]
+    for found in steps:
+        kind = KIND_OF_STEP.get(found["name"].split("-")[0])
+        if kind is None:
+            assert found["build"] is None
+            continue
+        assert found["provider"] == "CodeBuild"
+        if kind == "test":
+            assert found["build"] == "test"
+        else:
+            assert kind in kinds
+            assert found["build"] == f"{found['name'].split('-', 1)[1]}-{kind}"
 
 
-def test_deploy_consumes_the_plan_stages_output_artifact() -> None:
-    plan_outputs = artifacts(only_action("Plan"), "output_artifacts")
-    assert plan_outputs == ["PlanOutput"]
-    deploy = only_action("Deploy")
+@pytest.mark.parametrize("stage_name", STAGES)
+def test_deploy_consumes_its_own_plan_s_output_artifact(steps: list[dict[str, Any]], stage_name: str) -> None:
+    plan = step(steps, f"Plan-{stage_name}")
+    assert plan["inputs"] == ["SourceOutput"]  # every stage is planned from the one commit
+    assert plan["outputs"] == [f"PlanOutput_{stage_name}"]
+    deploy = step(steps, f"Deploy-{stage_name}")
     # Its only (so primary) input: Deploy builds from the plan artifact, not from the source.
-    assert artifacts(deploy, "input_artifacts") == plan_outputs
-    assert "PrimarySource" not in deploy["configuration"]
+    assert deploy["inputs"] == plan["outputs"]
+    assert deploy["primary"] is None
 
 
-def test_smoke_consumes_the_deploy_outputs_and_the_source() -> None:
-    deploy_outputs = artifacts(only_action("Deploy"), "output_artifacts")
-    assert deploy_outputs == ["DeployOutput"]
-    smoke = only_action("Smoke")
-    assert artifacts(smoke, "input_artifacts") == ["SourceOutput", *deploy_outputs]
-    assert hcl.resolve(smoke["configuration"]["PrimarySource"]) == "SourceOutput"
+@pytest.mark.parametrize("stage_name", STAGES)
+def test_smoke_consumes_its_stage_s_deploy_outputs_and_the_source(steps: list[dict[str, Any]], stage_name: str) -> None:
+    deploy = step(steps, f"Deploy-{stage_name}")
+    assert deploy["outputs"] == [f"DeployOutput_{stage_name}"]
+    smoke = step(steps, f"Smoke-{stage_name}")
+    assert smoke["inputs"] == ["SourceOutput", *deploy["outputs"]]
+    assert smoke["primary"] == "SourceOutput"
 
 
-def test_every_input_artifact_is_produced_by_an_earlier_stage() -> None:
-    produced: set[str] = set()
-    for found in hcl.pipeline_stages():
-        for action in found.actions:
-            missing = set(artifacts(action, "input_artifacts")) - produced
-            assert not missing, f"stage {found.name} reads {missing} before any stage makes it"
-        for action in found.actions:
-            produced.update(artifacts(action, "output_artifacts"))
+def test_every_input_artifact_is_produced_by_an_earlier_stage(steps: list[dict[str, Any]]) -> None:
+    produced = {"SourceOutput"}
+    for found in steps:
+        missing = set(found["inputs"]) - produced
+        assert not missing, f"stage {found['name']} reads {missing} before any stage makes it"
+        produced.update(found["outputs"])
+
+
+def test_the_check_of_the_artifact_flow_can_fail(steps: list[dict[str, Any]]) -> None:
+    """Deploy-prod fed dev's plan, or prod planned from dev's work tree: both are caught."""
+    crossed = [dict(found, inputs=["PlanOutput_dev"]) if found["name"] == "Deploy-prod" else found for found in steps]
+    with pytest.raises(AssertionError):
+        test_deploy_consumes_its_own_plan_s_output_artifact(crossed, "prod")
+    early = [dict(found, inputs=["PlanOutput_prod"]) if found["name"] == "Deploy-dev" else found for found in steps]
+    with pytest.raises(AssertionError, match="reads"):
+        test_every_input_artifact_is_produced_by_an_earlier_stage(early)
 
 
 def test_artifact_bucket_is_versioned_kms_encrypted_and_private() -> None:
@@ -143,6 +215,7 @@ def test_each_build_has_its_own_role() -> None:
     (project,) = hcl.resources("aws_codebuild_project").values()
     assert project["service_role"] == "${aws_iam_role.codebuild[each.key].arn}"
     assert hcl.resources("aws_iam_role")["codebuild"]["for_each"] == "${local.builds}"
+    assert project["for_each"] == "${local.builds}"
 
 
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -172,10 +245,14 @@ def test_no_policy_grants_a_whole_service_or_all_actions() -> None:
 
 
 def test_the_pipeline_and_build_roles_cannot_be_changed_by_the_deploy_role() -> None:
-    """The deploy role manages {app}-{stage}*; this stack's names start {app}-cicd-{stage}."""
+    """A deploy role manages {app}-{stage}*; this stack's names start {app}-cicd, and no stage is
+    called cicd (nor local, the emulator's)."""
     local = hcl.locals_()
-    assert hcl.unquote(local["prefix"]) == "${var.app_name}-cicd-${var.stage}"
-    assert hcl.unquote(local["stage_prefix"]) == "${var.app_name}-${var.stage}"
+    assert hcl.unquote(local["prefix"]) == "${var.app_name}-cicd"
+    assert local["stage_prefixes"] == '${{for stage in var.stages : stage => "${var.app_name}-${stage}"}}'
+    (validation,) = hcl.variables()["stages"]["validation"]
+    assert '!contains(var.stages, "cicd")' in validation["condition"]
+    assert '!contains(var.stages, "local")' in validation["condition"]
     roles = hcl.resources("aws_iam_role")
     assert hcl.unquote(roles["codebuild"]["name"]) == "${local.prefix}-${each.key}"
     assert hcl.unquote(roles["codepipeline"]["name"]) == "${local.prefix}-pipeline"

@@ -70,11 +70,14 @@ def initialized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     return workdir, env
 
 
-def terraform(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def terraform(
+    workdir: Path, env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     assert TERRAFORM is not None
     return subprocess.run(  # noqa: S603 - fixed arguments
-        [TERRAFORM, f"-chdir={workdir}", *args], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+        [TERRAFORM, f"-chdir={workdir}", *args],
+        env=env, input=input, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
 
 
 def test_validate(initialized: tuple[Path, dict[str, str]]) -> None:

@@ -1,7 +1,8 @@
 """Fixtures of the offline infrastructure proof.
 
 Terraform runs only in temporary copies of the project (infra/, .chalice/config.json,
-stepfunctions/ and a freshly packaged app in build/package/dev), never in the working tree.
+stepfunctions/ and a freshly packaged app in build/package/<stage>, copied to build/app where
+infra/stage reads it), never in the working tree.
 No provider is downloaded: a filesystem mirror of hashicorp/aws is used through a generated
 CLI configuration (TF_CLI_CONFIG_FILE), and the tests that need Terraform skip, saying why,
 where Terraform or the mirror is missing.
@@ -18,9 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from dofs_local.stage import deployable_stages
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 INFRA_DIR = PROJECT_DIR / "infra"
+# The one root of every stage, and where it reads the stage's package (scripts/infra.py copies it).
+STAGE_ROOT = INFRA_DIR / "stage"
+APP_DIR = Path("build") / "app"
+# The stage the single-stage checks use; STAGES are all of them (dev, prod, ...).
 STAGE = "dev"
+STAGES = deployable_stages()
 # Where the machine image keeps the provider; DOFS_TF_PLUGIN_MIRROR overrides.
 MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
@@ -96,9 +104,9 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     return Terraform(binary, env)
 
 
-def package_app(out: Path) -> Path:
+def package_app(out: Path, stage: str = STAGE) -> Path:
     subprocess.run(  # noqa: S603 - this interpreter running the project's own script
-        [sys.executable, str(PROJECT_DIR / "scripts" / "package_app.py"), "--stage", STAGE, "--out", str(out)],
+        [sys.executable, str(PROJECT_DIR / "scripts" / "package_app.py"), "--stage", stage, "--out", str(out)],
         check=True,
         capture_output=True,
         text=True,
@@ -112,13 +120,24 @@ def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package_app(tmp_path_factory.mktemp("package") / STAGE)
 
 
-def make_workspace(root: Path, package: Path) -> Path:
-    """A copy of what the Terraform root modules read, laid out as in the repository."""
+@pytest.fixture(scope="session")
+def packaged_apps(tmp_path_factory: pytest.TempPathFactory, packaged_app: Path) -> dict[str, Path]:
+    """`make package`'s output for every stage, built once per session."""
+    others = {
+        stage: package_app(tmp_path_factory.mktemp("package") / stage, stage) for stage in STAGES if stage != STAGE
+    }
+    return {STAGE: packaged_app, **others}
+
+
+def make_workspace(root: Path, package: Path, stage: str = STAGE) -> Path:
+    """A copy of what the Terraform root modules read, laid out as in the repository, with the
+    stage's package selected (build/app) as `make plan STAGE=<stage>` selects it."""
     shutil.copytree(INFRA_DIR, root / "infra", ignore=COPY_IGNORE)
     (root / ".chalice").mkdir()
     shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", root / ".chalice" / "config.json")
     shutil.copytree(PROJECT_DIR / "stepfunctions", root / "stepfunctions")
-    shutil.copytree(package, root / "build" / "package" / STAGE)
+    shutil.copytree(package, root / "build" / "package" / stage)
+    shutil.copytree(package, root / APP_DIR)
     return root
 
 

@@ -17,59 +17,82 @@ from typing import Any
 from cloudsplaining.scan.policy_document import PolicyDocument
 from parliament import analyze_policy_string  # type: ignore[import-untyped]
 
+from dofs_local.stage import deployable_stages
+
+STAGES = deployable_stages()  # infra/cicd's stages (its default): each has its build and stage policies
+
 # (address, sid, finding) -> why it stays. An address names one document, or drops the for_each
 # key: "[...]" matches any.
 READ_WILDCARD = (
     'a read-only wildcard (Describe*/Get*/List*): the account-level calls it also names need Resource "*", so '
     "this scoped statement does not grant them; only the stage's resources are read"
 )
-STAGE = 'cicd:data.aws_iam_policy_document.builds["stage-{}"]'  # the stage policies (iam_roles.tf)
+# The stage policies of a stage (iam_roles.tf: builds["stage-<stage>-<name>"]).
+STAGE = 'cicd:data.aws_iam_policy_document.builds["stage-{}-{}"]'
+
+
+def stage_policy(stage: str, name: str) -> str:
+    return STAGE.format(stage, name)
+
+
+# The first stage's, which the scoping check's mutations change.
 STAGE_READ, WRITE_DATA, WRITE_ROLES, WRITE_CONTROL = (
-    STAGE.format(name) for name in ("read", "write-data", "write-roles", "write-control")
+    stage_policy(STAGES[0], name) for name in ("read", "write-data", "write-roles", "write-control")
 )
+
+
+def _stage_allowances(stage: str) -> dict[tuple[str, str, str], str]:
+    read, write_data, write_roles, write_control = (
+        stage_policy(stage, name) for name in ("read", "write-data", "write-roles", "write-control")
+    )
+    return {
+        # Read-only wildcards of the Plan and Deploy roles (iam_roles.tf, stage_statements.read).
+        **{
+            (read, sid, "parliament RESOURCE_MISMATCH"): READ_WILDCARD
+            for sid in ("Functions", "StateMachines", "Tables", "Topics")
+        },
+        (write_control, "TopicKey", "parliament RESOURCE_MISMATCH"): (
+            "kms:CreateAlias/DeleteAlias/UpdateAlias need permission on the key and on the alias: one statement per "
+            "resource type (TopicKey on the stage-tagged key, TopicKeyAlias on alias/{app}-{stage}-*)"
+        ),
+        (write_control, "TopicKeyAlias", "parliament RESOURCE_MISMATCH"): (
+            "the alias half of CreateAlias/DeleteAlias/UpdateAlias; the key half is TopicKey"
+        ),
+        (write_control, "Topics", "parliament RESOURCE_MISMATCH"): (
+            "sns:Unsubscribe/SetSubscriptionAttributes act on subscription ARNs, which are the topic's ARN plus an id: "
+            "the topic pattern {app}-{stage}-* matches them"
+        ),
+        (write_data, "EventSourceMappings", "parliament RESOURCE_STAR"): (
+            "event source mapping ids are random: the lambda:FunctionArn condition limits the calls to the stage's "
+            "functions"
+        ),
+        (write_control, "CreateTopicKey", "parliament RESOURCE_STAR"): (
+            'kms:CreateKey, and kms:TagResource for tag-on-create, have no key ARN yet: AWS requires "*"; the '
+            "aws:RequestTag condition requires the stage's tags"
+        ),
+        (write_roles, "BoundedRoles", "parliament MISMATCHED_TYPE_BUT_USABLE"): (
+            "StringEquals on iam:PermissionsBoundary, as in AWS's own examples; the ARN compares as a string"
+        ),
+        **{
+            (document, "*", f"cloudsplaining privilege escalation {path}"): (
+                "the Deploy role writes the stage's roles and functions: only roles named {app}-{stage}* and only with "
+                "the stage boundary (BoundedRoles), which caps them at what the functions and workflow do; "
+                "DeleteRolePermissionsBoundary and changes to the boundary policy are denied"
+            )
+            for document in (write_data, write_roles)
+            for path in (
+                "PutRolePolicy",
+                "UpdateRolePolicyToAssumeIt",
+                "PutRolePolicyThenUpdateAssumeRolePolicy",
+                "EditExistingLambdaFunctionWithRole",
+                "UpdateLambdaFunctionAndAddPermission",
+            )
+        },
+    }
+
+
 ALLOWED: dict[tuple[str, str, str], str] = {
-    # Read-only wildcards of the Plan and Deploy roles (iam_roles.tf, stage_statements.read).
-    **{
-        (STAGE_READ, sid, "parliament RESOURCE_MISMATCH"): READ_WILDCARD
-        for sid in ("Functions", "StateMachines", "Tables", "Topics")
-    },
-    (WRITE_CONTROL, "TopicKey", "parliament RESOURCE_MISMATCH"): (
-        "kms:CreateAlias/DeleteAlias/UpdateAlias need permission on the key and on the alias: one statement per "
-        "resource type (TopicKey on the stage-tagged key, TopicKeyAlias on alias/{app}-{stage}-*)"
-    ),
-    (WRITE_CONTROL, "TopicKeyAlias", "parliament RESOURCE_MISMATCH"): (
-        "the alias half of CreateAlias/DeleteAlias/UpdateAlias; the key half is TopicKey"
-    ),
-    (WRITE_CONTROL, "Topics", "parliament RESOURCE_MISMATCH"): (
-        "sns:Unsubscribe/SetSubscriptionAttributes act on subscription ARNs, which are the topic's ARN plus an id: "
-        "the topic pattern {app}-{stage}-* matches them"
-    ),
-    (WRITE_DATA, "EventSourceMappings", "parliament RESOURCE_STAR"): (
-        "event source mapping ids are random: the lambda:FunctionArn condition limits the calls to the stage's "
-        "functions"
-    ),
-    (WRITE_CONTROL, "CreateTopicKey", "parliament RESOURCE_STAR"): (
-        'kms:CreateKey, and kms:TagResource for tag-on-create, have no key ARN yet: AWS requires "*"; the '
-        "aws:RequestTag condition requires the stage's tags"
-    ),
-    (WRITE_ROLES, "BoundedRoles", "parliament MISMATCHED_TYPE_BUT_USABLE"): (
-        "StringEquals on iam:PermissionsBoundary, as in AWS's own examples; the ARN compares as a string"
-    ),
-    **{
-        (document, "*", f"cloudsplaining privilege escalation {path}"): (
-            "the Deploy role writes the stage's roles and functions: only roles named {app}-{stage}* and only with "
-            "the stage boundary (BoundedRoles), which caps them at what the functions and workflow do; "
-            "DeleteRolePermissionsBoundary and changes to the boundary policy are denied"
-        )
-        for document in (WRITE_DATA, WRITE_ROLES)
-        for path in (
-            "PutRolePolicy",
-            "UpdateRolePolicyToAssumeIt",
-            "PutRolePolicyThenUpdateAssumeRolePolicy",
-            "EditExistingLambdaFunctionWithRole",
-            "UpdateLambdaFunctionAndAddPermission",
-        )
-    },
+    **{allowance: why for stage in STAGES for allowance, why in _stage_allowances(stage).items()},
     # The pipeline's KMS key policy (infra/cicd/artifacts.tf), as before issue 10.
     ("cicd:data.aws_iam_policy_document.kms", "BuildLogs", "parliament UNKNOWN_CONDITION_FOR_ACTION"): (
         "CloudWatch Logs' encryption context key, as AWS documents it for log group encryption; parliament's data "

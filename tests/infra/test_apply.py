@@ -41,8 +41,8 @@ from chalicelib import runtime
 from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
-from dofs_local.stage import load_stage
-from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
+from dofs_local.stage import Stage, load_stage
+from tests.infra.conftest import STAGE, STAGES, Terraform, make_workspace
 
 REGION = "us-east-1"
 HANDLERS = (
@@ -56,7 +56,6 @@ HANDLERS = (
 )
 # The functions that start the workflow: the API, and the reconciler restarting a lost execution.
 STARTS_THE_WORKFLOW = ("api_handler", "reconcile_orders")
-PREFIX = f"dofs-{STAGE}"
 # Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
 ENDPOINT_SERVICES = (
     *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
@@ -64,16 +63,35 @@ ENDPOINT_SERVICES = (
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
-APPLY_TIMEOUT_SECONDS = 270  # inside pytest-timeout's 300 s, so the log is shown
+APPLY_TIMEOUT_SECONDS = 270  # per stage: the test that first applies them all gets every stage's share
+# The first test sets up every stage (package, init, apply) one after the other: pytest-timeout
+# stops it only after every apply could have run out its own deadline and shown its log.
+SETUP_MARGIN_SECONDS = 60
+pytestmark = pytest.mark.timeout(len(STAGES) * APPLY_TIMEOUT_SECONDS + SETUP_MARGIN_SECONDS)
 REFUSAL_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class AppliedStack:
+    stage: str
     endpoint: str  # the moto server every AWS client must use
     outputs: dict[str, Any]  # `terraform output` of the stage: state_machine_arn, queue URLs, tables, ...
     workdir: Path  # the stage root in the temporary workspace
     terraform: Terraform  # terraform with the emulator's environment
+
+    @property
+    def settings(self) -> Stage:
+        return load_stage(self.stage)
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.prefix
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The stage's `dofs` block of .chalice/config.json, as the workspace's Terraform read it."""
+        config = json.loads((self.workdir / "../../.chalice/config.json").read_text())
+        return config["stages"][self.stage]["dofs"]  # type: ignore[no-any-return]
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -140,26 +158,45 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def applied_stack(
+def applied_stacks(
     terraform: Terraform,
-    packaged_app: Path,
+    packaged_apps: dict[str, Path],
     moto_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
-) -> AppliedStack:
-    tf, workdir = emulated_stage(
-        terraform, make_workspace(tmp_path_factory.mktemp("apply"), packaged_app), moto_endpoint
-    )
-    apply_without_refusals(tf, workdir)
-    # Later plans in the workspace (test_a_second_plan_changes_nothing) see the same variables.
-    tfvars = {name: value == "true" for name, value in EMULATOR_VARIABLES.items()}
+) -> dict[str, AppliedStack]:
+    """Every stage applied, one after the other, to the same emulator (as to one account), each
+    from its own copy of the project with its own package and state."""
+    stacks = {}
+    for stage in STAGES:
+        root = make_workspace(tmp_path_factory.mktemp(f"apply-{stage}"), packaged_apps[stage], stage)
+        tf, workdir = emulated_stage(terraform, root, moto_endpoint, stage)
+        apply_without_refusals(tf, workdir)
+        raw = json.loads(tf.run(workdir, "output", "-json").stdout)
+        stacks[stage] = AppliedStack(
+            stage, moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir, tf
+        )
+    return stacks
+
+
+@pytest.fixture(params=STAGES)
+def applied_stack(request: pytest.FixtureRequest, applied_stacks: dict[str, AppliedStack]) -> AppliedStack:
+    return applied_stacks[request.param]
+
+
+@pytest.fixture
+def first_applied(applied_stacks: dict[str, AppliedStack]) -> AppliedStack:
+    """The stage applied first. Its second plan and apply (minutes each) run after every other
+    stage was applied: they show those applies left it alone, and stand for every stage's."""
+    return applied_stacks[STAGES[0]]
+
+
+def emulated_stage(terraform: Terraform, root: Path, endpoint: str, stage: str = STAGE) -> tuple[Terraform, Path]:
+    """The stage root of a workspace, initialised against the emulator for `stage`: terraform
+    with its environment. Its variables (the stage, the emulator's) are in a tfvars file, so every
+    plan and apply in the workspace sees them."""
+    workdir = root / "infra" / "stage"
+    tfvars = {"stage": stage, **{name: value == "true" for name, value in EMULATOR_VARIABLES.items()}}
     (workdir / "emulator.auto.tfvars.json").write_text(json.dumps(tfvars))
-    raw = json.loads(tf.run(workdir, "output", "-json").stdout)
-    return AppliedStack(moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir, tf)
-
-
-def emulated_stage(terraform: Terraform, root: Path, endpoint: str) -> tuple[Terraform, Path]:
-    """The stage of a workspace, initialised against the emulator: terraform with its environment."""
-    workdir = root / "infra" / "stages" / STAGE
     override = emulator_override(endpoint, root / "terraform.tfstate")
     (workdir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
     tf = Terraform(terraform.binary, emulator_environment(terraform))
@@ -189,8 +226,7 @@ def apply_without_refusals(tf: Terraform, workdir: Path) -> None:
     """`terraform apply` of the stage with the emulator variables, stopped at the first create-time
     refusal: the provider would retry it for minutes, and AWS would refuse it the same way."""
     create_time_checks.clear_violations()
-    variables = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
-    command = [tf.binary, "apply", "-auto-approve", "-no-color", "-input=false", *variables]
+    command = [tf.binary, "apply", "-auto-approve", "-no-color", "-input=false"]
     log = workdir / "apply.log"  # a file, not a pipe: nobody reads a pipe while waiting
     with log.open("w") as output:
         process = subprocess.Popen(  # noqa: S603 - fixed terraform binary, arguments from the tests
@@ -213,11 +249,11 @@ def apply_without_refusals(tf: Terraform, workdir: Path) -> None:
 
 def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:
     outputs = applied_stack.outputs
-    assert outputs["orders_table"] == f"{PREFIX}-orders"
-    assert outputs["failed_orders_table"] == f"{PREFIX}-failed_orders"
-    assert outputs["order_queue_url"].endswith(f"/{PREFIX}-order_queue")
-    assert outputs["order_dlq_url"].endswith(f"/{PREFIX}-order_dlq")
-    assert outputs["state_machine_arn"].endswith(f":stateMachine:{PREFIX}-order-workflow")
+    assert outputs["orders_table"] == f"{applied_stack.prefix}-orders"
+    assert outputs["failed_orders_table"] == f"{applied_stack.prefix}-failed_orders"
+    assert outputs["order_queue_url"].endswith(f"/{applied_stack.prefix}-order_queue")
+    assert outputs["order_dlq_url"].endswith(f"/{applied_stack.prefix}-order_dlq")
+    assert outputs["state_machine_arn"].endswith(f":stateMachine:{applied_stack.prefix}-order-workflow")
     assert set(outputs["function_names"]) == set(HANDLERS)
     assert set(outputs["event_source_mapping_uuids"]) == {
         "fulfill_order-sqs-event-source",
@@ -225,13 +261,13 @@ def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:
     }
 
 
-def test_a_second_plan_changes_nothing(applied_stack: AppliedStack) -> None:
+def test_a_second_plan_changes_nothing(first_applied: AppliedStack) -> None:
     """No perpetual diff: what was applied reads back as configured. moto writes JSON attributes
     with spaces where AWS writes them compact (the redrive policy), so a change whose values
     are equal as JSON counts as none."""
-    tf = applied_stack.terraform
-    tf.run(applied_stack.workdir, "plan", "-no-color", "-input=false", "-out=second.tfplan")
-    plan = json.loads(tf.run(applied_stack.workdir, "show", "-json", "second.tfplan").stdout)
+    tf = first_applied.terraform
+    tf.run(first_applied.workdir, "plan", "-no-color", "-input=false", "-out=second.tfplan")
+    plan = json.loads(tf.run(first_applied.workdir, "show", "-json", "second.tfplan").stdout)
     changes = [
         f"{change['address']}: {sorted(_changed_attributes(change['change']))}"
         for change in plan.get("resource_changes", [])
@@ -241,9 +277,9 @@ def test_a_second_plan_changes_nothing(applied_stack: AppliedStack) -> None:
     assert changes == []
 
 
-def test_a_rerun_of_the_apply_is_refused_nothing(applied_stack: AppliedStack) -> None:
+def test_a_rerun_of_the_apply_is_refused_nothing(first_applied: AppliedStack) -> None:
     """Defect 1 failed the rerun the same way: a second apply must pass the create-time checks too."""
-    apply_without_refusals(applied_stack.terraform, applied_stack.workdir)
+    apply_without_refusals(first_applied.terraform, first_applied.workdir)
     assert create_time_checks.violations() == []
 
 
@@ -271,12 +307,80 @@ def test_tables_are_on_demand_encrypted_and_recoverable(applied_stack: AppliedSt
         assert table["KeySchema"] == [{"AttributeName": "order_id", "KeyType": "HASH"}]
         assert table["SSEDescription"]["Status"] == "ENABLED"
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
-        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        recovery = "ENABLED" if applied_stack.config["point_in_time_recovery"] else "DISABLED"
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == recovery
+        assert table["DeletionProtectionEnabled"] is applied_stack.config["deletion_protection"]
+
+
+def test_log_groups_keep_the_stage_retention(applied_stack: AppliedStack) -> None:
+    logs = applied_stack.client("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{applied_stack.prefix}")["logGroups"]
+    assert {group["logGroupName"] for group in groups} == {
+        f"/aws/lambda/{name}" for name in applied_stack.outputs["function_names"].values()
+    }
+    assert {group["retentionInDays"] for group in groups} == {applied_stack.config["log_retention_days"]}
+
+
+def test_alarms_reach_the_stage_subscriptions(applied_stack: AppliedStack) -> None:
+    subscriptions = applied_stack.client("sns").list_subscriptions_by_topic(
+        TopicArn=applied_stack.outputs["alarm_topic_arn"]
+    )["Subscriptions"]
+    assert sorted((found["Protocol"], found["Endpoint"]) for found in subscriptions) == sorted(
+        ("email", address) for address in applied_stack.config["alarm_emails"]
+    )
+
+
+def test_stages_apply_side_by_side_without_sharing_a_resource(applied_stacks: dict[str, AppliedStack]) -> None:
+    """Every stage applied to one emulator, as to one account: no resource (by id or ARN) is in
+    two stages' states, and every one is tagged with its own stage. The first stage's second plan
+    (test_a_second_plan_changes_nothing, after every stage was applied) shows the later applies
+    changed nothing of it."""
+    states = {
+        stage: json.loads(stack.terraform.run(stack.workdir, "show", "-json").stdout)
+        for stage, stack in applied_stacks.items()
+    }
+    assert sharing_violations(states) == []
+    assert sum(len(list(_managed_resources(state["values"]["root_module"]))) for state in states.values()) > 100
+
+
+def sharing_violations(states: dict[str, dict[str, Any]]) -> list[str]:
+    """Resources (by id or ARN) in two stages' `terraform show -json` states, and resources
+    tagged with another stage (or none) where they take tags."""
+    owners: dict[str, str] = {}
+    found = []
+    for stage, state in states.items():
+        for resource in _managed_resources(state["values"]["root_module"]):
+            values = resource["values"]
+            for identifier in sorted({values.get("arn"), values.get("id")} - {None, ""}):
+                if owners.setdefault(identifier, stage) != stage:
+                    found.append(f"{resource['address']}: {identifier} in {owners[identifier]} and {stage}")
+            if "tags_all" in values and (values["tags_all"] or {}).get("Stage") != stage:
+                found.append(f"{stage} {resource['address']}: tagged {values['tags_all']}")
+    return found
+
+
+def test_the_sharing_check_catches_a_shared_or_mistagged_resource() -> None:
+    def state(*resources: dict[str, Any]) -> dict[str, Any]:
+        return {"values": {"root_module": {"child_modules": [{"resources": list(resources)}]}}}
+
+    queue = {"mode": "managed", "address": "module.sqs.aws_sqs_queue.dlq", "values": {"arn": "arn:q", "id": "q"}}
+    tagged = {"mode": "managed", "address": "aws_sns_topic.t", "values": {"arn": "arn:t", "tags_all": {"Stage": "dev"}}}
+    assert sharing_violations({"dev": state(queue), "prod": state({**queue, "address": "other"})}) == [
+        "other: arn:q in dev and prod",
+        "other: q in dev and prod",
+    ]
+    assert sharing_violations({"prod": state(tagged)}) == ["prod aws_sns_topic.t: tagged {'Stage': 'dev'}"]
+
+
+def _managed_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from (resource for resource in module.get("resources", []) if resource["mode"] == "managed")
+    for child in module.get("child_modules", []):
+        yield from _managed_resources(child)
 
 
 def test_queues_redrive_to_the_dlq_with_the_configured_settings(applied_stack: AppliedStack) -> None:
     sqs = applied_stack.client("sqs")
-    config = json.loads((applied_stack.workdir / "../../../.chalice/config.json").read_text())["stages"][STAGE]["dofs"]
+    config = applied_stack.config
     queue = sqs.get_queue_attributes(QueueUrl=applied_stack.outputs["order_queue_url"], AttributeNames=["All"])[
         "Attributes"
     ]
@@ -287,8 +391,12 @@ def test_queues_redrive_to_the_dlq_with_the_configured_settings(applied_stack: A
         "deadLetterTargetArn": applied_stack.outputs["order_dlq_arn"],
         "maxReceiveCount": config["max_receive_count"],
     }
-    assert int(queue["VisibilityTimeout"]) == config["queue_visibility_timeout_seconds"]
-    assert int(dlq["VisibilityTimeout"]) == config["dlq_visibility_timeout_seconds"]
+    # The stage's factor times each consumer's timeout, as stage.py (the smoke timeout's source) says.
+    settings = applied_stack.settings
+    assert int(queue["VisibilityTimeout"]) == settings.queue_visibility_timeout_seconds
+    assert int(dlq["VisibilityTimeout"]) == config["visibility_timeout_factor"] * settings.function_timeout_seconds(
+        "handle_dead_letter"
+    )
     # AWS's advice for an event source mapping, against the deployed functions' timeouts.
     lambda_ = applied_stack.client("lambda")
     names = applied_stack.outputs["function_names"]
@@ -316,7 +424,7 @@ def test_state_machine_runs_the_project_workflow(applied_stack: AppliedStack) ->
     assert states["EnqueueOrder"]["Parameters"]["QueueUrl"] == applied_stack.outputs["order_queue_url"]
     assert states["StoreOrder"]["Parameters"]["Payload"]["execution_id.$"] == "$$.Execution.Id"
     assert "${" not in machine["definition"]
-    assert machine["roleArn"].endswith(f":role/{PREFIX}-order-workflow-role")
+    assert machine["roleArn"].endswith(f":role/{applied_stack.prefix}-order-workflow-role")
 
 
 def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedStack) -> None:
@@ -324,7 +432,7 @@ def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedS
     for handler, name in applied_stack.outputs["function_names"].items():
         function = lambda_.get_function_configuration(FunctionName=name)
         assert function["Role"] == applied_stack.outputs["role_arns"][handler]
-        assert function["Role"].endswith(f":role/{PREFIX}-{handler}")
+        assert function["Role"].endswith(f":role/{applied_stack.prefix}-{handler}")
         assert function["Runtime"].startswith("python3.")
         assert function["Timeout"] == 30
         variables = function["Environment"]["Variables"]
@@ -334,9 +442,11 @@ def test_functions_run_with_their_own_roles_and_settings(applied_stack: AppliedS
             assert variables["STATE_MACHINE_ARN"] == applied_stack.outputs["state_machine_arn"]
         else:
             assert "STATE_MACHINE_ARN" not in variables
-    reconciler = lambda_.get_function_configuration(FunctionName=f"{PREFIX}-reconcile_orders")["Environment"]
+    reconciler = lambda_.get_function_configuration(FunctionName=f"{applied_stack.prefix}-reconcile_orders")[
+        "Environment"
+    ]
     assert reconciler["Variables"]["ORDER_QUEUE_URL"] == applied_stack.outputs["order_queue_url"]
-    threshold = load_stage(STAGE).stuck_order_threshold_seconds
+    threshold = applied_stack.settings.stuck_order_threshold_seconds
     assert reconciler["Variables"]["STUCK_ORDER_THRESHOLD_SECONDS"] == str(threshold)
 
 
@@ -354,7 +464,9 @@ def test_queues_feed_their_handlers_with_partial_batch_responses(applied_stack: 
         assert mapping["FunctionArn"].endswith(f":function:{function_name}")
         assert mapping["BatchSize"] == 10
         assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"]
-        assert mapping["ScalingConfig"] == {"MaximumConcurrency": _settings()["event_source_maximum_concurrency"]}
+        assert mapping["ScalingConfig"] == {
+            "MaximumConcurrency": applied_stack.config["event_source_maximum_concurrency"]
+        }
 
 
 def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
@@ -363,7 +475,7 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
     exact actions against the code)."""
     iam = applied_stack.client("iam")
     for handler in HANDLERS:
-        role = f"{PREFIX}-{handler}"
+        role = f"{applied_stack.prefix}-{handler}"
         assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
         assert iam.list_role_policies(RoleName=role)["PolicyNames"] == [role]
         document = iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"]
@@ -386,11 +498,6 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
 def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack) -> None:
     assert applied_stack.outputs.get("api_url") is None
     assert applied_stack.client("apigateway").get_rest_apis()["items"] == []
-
-
-def _settings() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())
-    return config["stages"][STAGE]["dofs"]  # type: ignore[no-any-return]
 
 
 def _as_list(value: str | list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.conftest import STAGE, Terraform, make_workspace
+from tests.infra.conftest import Terraform, make_workspace
 from tests.infra.test_apply import apply_without_refusals, emulated_stage, moto_endpoint
 
 __all__ = ["moto_endpoint"]  # the emulator fixture, used by this module as by test_apply.py
@@ -26,7 +26,7 @@ POLICY_WAIT = "depends_on = [aws_iam_role_policy.function]"
 
 
 def reintroduce_defect_1(root: Path) -> None:
-    stage = root / "infra" / "stages" / STAGE / "main.tf"
+    stage = root / "infra" / "stage" / "main.tf"
     wired, count = FIXED_POLICY_INPUT.subn(OLD_POLICY_INPUT, stage.read_text())
     assert count == 1
     stage.write_text(wired)

@@ -80,7 +80,7 @@ def test_schema_extract_is_for_aws_6() -> None:
 
 
 @pytest.mark.parametrize(
-    "directory", [*DIRS, None], ids=[*(str(d.relative_to(PROJECT_DIR)) for d in DIRS), "build/package/dev"]
+    "directory", [*DIRS, None], ids=[*(str(d.relative_to(PROJECT_DIR)) for d in DIRS), "build/app"]
 )
 def test_types_arguments_and_blocks_exist_in_aws_6(directory: Path | None, packaged_app: Path) -> None:
     module = load_module(packaged_app if directory is None else directory)

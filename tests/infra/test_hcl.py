@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from scripts.tfmodel import Module, expression_strings, load_module, parse_file, references
-from tests.infra.conftest import INFRA_DIR, PROJECT_DIR, STAGE, terraform_dirs
+from tests.infra.conftest import APP_DIR, INFRA_DIR, PROJECT_DIR, STAGE_ROOT, terraform_dirs
 
 TF_FILES = sorted(path for path in INFRA_DIR.rglob("*.tf") if ".terraform" not in path.parts)
 DIRS = terraform_dirs()
@@ -37,18 +37,18 @@ def module(request: pytest.FixtureRequest, packaged_app: Path) -> Module:
 
 
 def resolve_source(caller: Path, source: str, packaged_app: Path) -> Path | None:
-    """A module call's local source; the app package (build/package/<stage>) is the session's."""
+    """A module call's local source; the app package (build/app) is the session's."""
     if not source.startswith(("./", "../")):
         return None
     path = (caller / source).resolve()
-    if path == (PROJECT_DIR / "build" / "package" / STAGE).resolve():
+    if path == (PROJECT_DIR / APP_DIR).resolve():
         return packaged_app
     return path
 
 
 def test_infra_has_terraform() -> None:
     assert len(TF_FILES) > 10
-    assert INFRA_DIR / "stages" / STAGE in DIRS
+    assert STAGE_ROOT in DIRS
     assert INFRA_DIR / "bootstrap" in DIRS
 
 

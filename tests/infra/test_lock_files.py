@@ -34,7 +34,7 @@ def locked_providers(lock: Path) -> dict[str, dict[str, object]]:
 
 
 def test_there_are_roots() -> None:
-    assert {root.relative_to(INFRA_DIR).as_posix() for root in ROOTS} >= {"stages/dev", "cicd", "bootstrap"}
+    assert {root.relative_to(INFRA_DIR).as_posix() for root in ROOTS} >= {"stage", "cicd", "bootstrap"}
 
 
 @pytest.mark.parametrize("root", ROOTS, ids=[str(root.relative_to(PROJECT_DIR)) for root in ROOTS])

@@ -11,11 +11,11 @@ from chalicelib.repository import ORDERS_BY_STATUS_INDEX
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from scripts.tfmodel import load_module
-from tests.infra.conftest import PROJECT_DIR, STAGE
+from tests.infra.conftest import STAGE_ROOT
 
 
 def _terraform_indexes() -> list[dict[str, Any]]:
-    dynamodb = load_module(PROJECT_DIR / "infra" / "stages" / STAGE).modules["dynamodb"]
+    dynamodb = load_module(STAGE_ROOT).modules["dynamodb"]
     indexes: list[dict[str, Any]] = dynamodb["global_secondary_indexes"]["orders"]
     return indexes
 

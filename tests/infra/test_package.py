@@ -125,7 +125,7 @@ def test_functions_use_the_roles_given_and_only_the_workflow_starters_see_the_st
 
 
 def test_stage_root_names_the_functions_as_chalice_does(packaged_app: Path) -> None:
-    """infra/stages/dev computes the function names (log groups, roles) before the package exists."""
+    """infra/stage computes the function names (log groups, roles) before the package exists."""
     functions = load_module(packaged_app).resources["aws_lambda_function"]
     names = {handler: function["function_name"] for handler, function in functions.items()}
     assert names == {handler: "dofs-dev" if handler == "api_handler" else f"dofs-dev-{handler}" for handler in HANDLERS}

@@ -20,6 +20,7 @@ and tests/cicd). See docs/PIPELINE.md, "What the pipeline-role check proves".
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from botocore.exceptions import ClientError
 
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
-from tests.infra.conftest import PROJECT_DIR, STAGE, Terraform, make_workspace
+from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
 from tests.infra.test_apply import (
     EMULATOR_VARIABLES,
     ENDPOINT_SERVICES,
@@ -53,7 +54,8 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 APP = "dofs"
 STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
 CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
-CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stage": STAGE}
+# infra/cicd with every stage, as it promotes them: the dev roles are exercised, prod's are there.
+CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stages": json.dumps(STAGES)}
 # infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
 # without a location (AWS does not), so the projects and the pipeline are left out; the policies
 # naming them use their ARNs built from their names (infra/cicd/main.tf).
@@ -65,12 +67,21 @@ CICD_IAM = (
     "aws_iam_role_policy.events",
     "aws_sns_topic_policy.notifications",
 )
-CICD_PREFIX = f"{APP}-cicd-{STAGE}"
+CICD_PREFIX = f"{APP}-cicd-{STAGE}"  # the stage's builds, roles and boundary; the test build is {app}-cicd-test
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
+OTHER_STAGE = next(stage for stage in STAGES if stage != STAGE)  # prod: what a dev role must not reach
+
+
+def build_role(build: str) -> str:
+    """A build's CodeBuild role: {app}-cicd-test, or the stage's {app}-cicd-{stage}-{build}."""
+    return f"{APP}-cicd-test" if build == "test" else f"{CICD_PREFIX}-{build}"
+
+
 BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
-STAGE_TAGS = {"Project": APP, "Stage": STAGE}  # the stage's default_tags
 STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
-STAGE_VARIABLES = [arg for name, value in EMULATOR_VARIABLES.items() for arg in ("-var", f"{name}={value}")]
+STAGE_VARIABLES = [
+    arg for name, value in {"stage": STAGE, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")
+]
 
 
 @dataclass(frozen=True)
@@ -252,11 +263,11 @@ def pipeline(
     sts = admin_client(moto_endpoint, "sts")
     roles = {}
     for build in ("test", "plan", "deploy", "smoke"):
-        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{CICD_PREFIX}-{build}", RoleSessionName=f"codebuild-{build}")
+        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{build_role(build)}", RoleSessionName=f"codebuild-{build}")
         found = session["Credentials"]
         roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
 
-    stage_dir = root / "infra" / "stages" / STAGE
+    stage_dir = root / "infra" / "stage"
     override = {
         **provider_override(moto_endpoint, ENDPOINT_SERVICES),
         "terraform": {"backend": s3_backend(moto_endpoint)},
@@ -271,7 +282,8 @@ def pipeline(
         plan_role = found_pipeline.as_role("plan")
         # What `make plan STAGE=dev` runs (scripts/infra.py), with the emulator's variables.
         plan_role.run(stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
-                      "-backend-config=backend.s3.tfbackend", f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+                      f"-backend-config=../stages/{STAGE}.s3.tfbackend",
+                      f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
         yield found_pipeline
     finally:
         set_enforcement(on=False)
@@ -372,7 +384,8 @@ def test_6_every_policy_the_project_writes_is_analysed(rendered: dict[str, dict[
         "stage:module.iam.data.aws_iam_policy_document.function",
         "stage:module.stepfunctions.data.aws_iam_policy_document.this",
         'cicd:data.aws_iam_policy_document.builds["stage-',
-        'cicd:data.aws_iam_policy_document.builds["plan"]',
+        f'cicd:data.aws_iam_policy_document.builds["{STAGE}-plan"]',
+        f'cicd:data.aws_iam_policy_document.builds["{OTHER_STAGE}-deploy"]',
         "cicd:data.aws_iam_policy_document.codepipeline",
         "cicd:data.aws_iam_policy_document.events",
         "cicd:data.aws_iam_policy_document.notifications",
@@ -385,7 +398,7 @@ def test_6_every_policy_the_project_writes_is_analysed(rendered: dict[str, dict[
 
 
 PIPELINE_POLICY = "cicd:data.aws_iam_policy_document.codepipeline"
-PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{CICD_PREFIX}-test"
+PROJECT_ARN = f"arn:aws:codebuild:{REGION}:{ACCOUNT_ID}:project/{build_role('test')}"
 
 
 @pytest.mark.parametrize(
@@ -431,9 +444,23 @@ STAGE_READS = {"kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResource
 API_GATEWAY = f"arn:aws:apigateway:{REGION}::"
 API_ACCOUNT = f"{API_GATEWAY}/account"  # the region's API Gateway settings: no tags, no stage
 STAGE_API_PATHS = ("/restapis", "/apikeys", "/usageplans", "/tags/")  # the stage's only by their tags
-TAG_CONDITIONS = [
-    {f"aws:{kind}Tag/{key}": value for key, value in STAGE_TAGS.items()} for kind in ("Resource", "Request")
-]
+
+
+def document_stage(address: str) -> str | None:
+    """The stage a pipeline policy document is for: its builds' (builds["<stage>-plan"]) and
+    stage policies (builds["stage-<stage>-read"]); None for the pipeline's own."""
+    return next(
+        (stage for stage in STAGES if f'builds["{stage}-' in address or f'builds["stage-{stage}-' in address), None
+    )
+
+
+def boundary_arn(stage: str | None) -> str | None:
+    return f"{IAM_ARN}:policy/{APP}-cicd-{stage}-stage-boundary" if stage else None
+
+
+def tag_conditions(stage: str | None) -> list[dict[str, str]]:
+    tags = {"Project": APP, "Stage": stage}
+    return [{f"aws:{kind}Tag/{key}": value for key, value in tags.items() if value} for kind in ("Resource", "Request")]
 
 
 def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
@@ -450,16 +477,19 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
     for address, statement in pipeline_statements:
         sets_permissions = sorted(SETS_ROLE_PERMISSIONS & set(_actions(statement)))
         boundary = statement.get("Condition", {}).get("StringEquals", {}).get("iam:PermissionsBoundary")
-        if statement["Effect"] == "Allow" and sets_permissions and boundary != BOUNDARY_ARN:
+        expected = boundary_arn(document_stage(address))
+        if statement["Effect"] == "Allow" and sets_permissions and (boundary is None or boundary != expected):
             found.append(f"{address} {statement.get('Sid')}: {sets_permissions} without the stage boundary")
-    denied = {
-        action
-        for _, statement in pipeline_statements
-        if statement["Effect"] == "Deny"
-        for action in _actions(statement)
-    }
-    if "iam:DeleteRolePermissionsBoundary" not in denied:
-        found.append("iam:DeleteRolePermissionsBoundary is not denied")
+    stages = {named for address, _ in pipeline_statements if (named := document_stage(address)) is not None}
+    for stage in sorted(stages):
+        denied = {
+            action
+            for address, statement in pipeline_statements
+            if statement["Effect"] == "Deny" and document_stage(address) == stage
+            for action in _actions(statement)
+        }
+        if "iam:DeleteRolePermissionsBoundary" not in denied:
+            found.append(f"iam:DeleteRolePermissionsBoundary is not denied to {stage}'s builds")
     for address, statement in pipeline_statements:
         if statement["Effect"] != "Allow" or not any(a.startswith("apigateway:") for a in _actions(statement)):
             continue
@@ -468,7 +498,8 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
         for resource in stage_resources:
             if not resource.removeprefix(API_GATEWAY).startswith(STAGE_API_PATHS):
                 found.append(f"{where}: API Gateway on {resource}")
-        if stage_resources and statement.get("Condition", {}).get("StringEquals") not in TAG_CONDITIONS:
+        tags = statement.get("Condition", {}).get("StringEquals")
+        if stage_resources and (document_stage(address) is None or tags not in tag_conditions(document_stage(address))):
             found.append(f"{where}: API Gateway without the stage's tags")
     missing_writes = TOPIC_KEY_WRITES - _allowed_actions(documents[policy_analysis.WRITE_CONTROL]["Statement"])
     missing_reads = STAGE_READS - _allowed_actions(documents[policy_analysis.STAGE_READ]["Statement"])
@@ -502,7 +533,7 @@ def _changed(statements: Statements, sid: str, **changes: Any) -> Statements:
     return [{key: value for key, value in statement.items() if value is not None} for statement in changed]
 
 
-SMOKE_POLICY = 'cicd:data.aws_iam_policy_document.builds["smoke"]'
+SMOKE_POLICY = f'cicd:data.aws_iam_policy_document.builds["{STAGE}-smoke"]'
 
 # name: (document, mutation of its statements, the one violation it must cause)
 MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
@@ -530,7 +561,7 @@ MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
     "defect 3, the boundary may be removed": (
         policy_analysis.WRITE_ROLES,
         lambda statements: _without(statements, "KeepBoundary"),
-        "iam:DeleteRolePermissionsBoundary is not denied",
+        f"iam:DeleteRolePermissionsBoundary is not denied to {STAGE}'s builds",
     ),
     "defect 9, any API": (
         policy_analysis.WRITE_CONTROL,
@@ -600,3 +631,220 @@ def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
     run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
     assert DENIED == []
     assert pipeline.role_client("plan", "lambda").list_functions()["Functions"] == []
+
+
+# --- a dev role and prod's resources -----------------------------------------------------------
+# The condition keys by which the build policies scope what AWS names by id (API Gateway, KMS
+# keys, event source mappings): a resource's or a request's tags.
+TAG_CONDITION_PREFIXES = ("aws:ResourceTag/", "aws:RequestTag/")
+
+
+def stage_resource_arns(stage: str) -> dict[str, str]:
+    """One resource of each kind the stage creates, by service: the ARNs the build roles' policies
+    must tell apart (names for most; ids, scoped by tags, for API Gateway and KMS)."""
+    prefix = f"{APP}-{stage}"
+    at = f"{REGION}:{ACCOUNT_ID}"
+    return {
+        "dynamodb": f"arn:aws:dynamodb:{at}:table/{prefix}-orders",
+        "sqs": f"arn:aws:sqs:{at}:{prefix}-order_queue",
+        "states": f"arn:aws:states:{at}:stateMachine:{prefix}-order-workflow",
+        "lambda": f"arn:aws:lambda:{at}:function:{prefix}-fulfill_order",
+        "iam": f"{IAM_ARN}:role/{prefix}-fulfill_order",
+        "logs": f"arn:aws:logs:{at}:log-group:/aws/lambda/{prefix}-fulfill_order",
+        "cloudwatch": f"arn:aws:cloudwatch:{at}:alarm:{prefix}-order_dlq-not-empty",
+        "sns": f"arn:aws:sns:{at}:{prefix}-alarms",
+        "events": f"arn:aws:events:{at}:rule/{prefix}-reconcile_orders-event",
+        "s3": f"arn:aws:s3:::{STATE_BUCKET}/{APP}/{stage}/terraform.tfstate",
+        "apigateway": f"arn:aws:apigateway:{REGION}::/restapis/a1b2c3d4e5/stages/api",
+        "kms": f"arn:aws:kms:{at}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    }
+
+
+def stage_tags(stage: str) -> dict[str, str]:
+    """The request context of a call on the stage's resources: their tags, and (for event source
+    mappings, scoped by the function they feed) the function."""
+    tags = {"Project": APP, "Stage": stage}
+    return {
+        **{f"{kind}{key}": value for kind in TAG_CONDITION_PREFIXES for key, value in tags.items()},
+        "lambda:FunctionArn": stage_resource_arns(stage)["lambda"],
+    }
+
+
+# What AWS lets no policy scope to a stage (iam_roles.tf: "AWS requires *"): Step Functions' log
+# delivery and the definition check act on the account, not on a named resource.
+ACCOUNT_LEVEL = frozenset({
+    "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy",
+    "states:ValidateStateMachineDefinition",
+})  # fmt: skip
+EXACT_OPERATORS = ("StringEquals", "ArnEquals")
+PATTERN_OPERATORS = ("StringLike", "ArnLike")
+
+
+def _context_satisfies(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The condition's keys that the context has (tags, lambda:FunctionArn), with the equality and
+    pattern operators; every other key and operator counts as met (more permissive than AWS, so
+    a leak is never hidden)."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            if key not in context or operator not in EXACT_OPERATORS + PATTERN_OPERATORS:
+                continue
+            values = [expected] if isinstance(expected, str) else expected
+            if operator in EXACT_OPERATORS and context[key] not in values:
+                return False
+            if operator in PATTERN_OPERATORS and not any(fnmatch.fnmatchcase(context[key], value) for value in values):
+                return False
+    return True
+
+
+def permits(statements: list[dict[str, Any]], action: str, resource: str, tags: dict[str, str]) -> bool:
+    """moto's IAM policy evaluator for the action and resource of each statement (wildcards
+    included); conditions evaluated here against the context (moto's evaluator takes none of
+    these keys); an explicit Deny wins."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    allowed = False
+    for statement in statements:
+        matched = IAMPolicyStatement({key: value for key, value in statement.items() if key != "Condition"})
+        result = matched.is_action_permitted(action, resource)
+        if result is PermissionResult.NEUTRAL or not _context_satisfies(statement.get("Condition", {}), tags):
+            continue
+        if result is PermissionResult.DENIED:
+            return False
+        allowed = True
+    return allowed
+
+
+def role_statements(pipeline: Pipeline, role: str) -> list[dict[str, Any]]:
+    """Every statement of the role's inline and attached policies, as IAM holds them."""
+    iam = pipeline.admin_client("iam")
+    documents = [
+        iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    ]
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(
+            iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
+        )
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        parsed = json.loads(document) if isinstance(document, str) else document
+        found = parsed["Statement"]
+        statements += [found] if isinstance(found, dict) else found
+    return statements
+
+
+def changing_actions(statements: list[dict[str, Any]]) -> set[str]:
+    """The Allow statements' actions that change something (not Get/List/Describe), by service."""
+    reads = ("Get", "List", "Describe", "Head")
+    return {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        for action in _actions(statement)
+        if not action.partition(":")[2].startswith(reads)
+    }
+
+
+def test_the_prod_evaluation_catches_a_statement_reaching_prod() -> None:
+    """A name pattern wider than the stage's, or a tag condition naming no stage, reaches prod;
+    the stage's own pattern and tag do not."""
+    prod, prod_tags = stage_resource_arns(OTHER_STAGE), stage_tags(OTHER_STAGE)
+    table = prod["dynamodb"].rsplit("/", 1)[0]
+
+    def allow(resource: str, condition: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        statement = {"Effect": "Allow", "Action": ["dynamodb:DeleteTable", "apigateway:DELETE"], "Resource": [resource]}
+        return [statement | ({"Condition": condition} if condition else {})]
+
+    assert permits(allow(f"{table}/{APP}-*"), "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+    assert not permits(allow(f"{table}/{APP}-{STAGE}-*"), "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+    api = f"arn:aws:apigateway:{REGION}::/restapis/*"
+    assert permits(allow(api), "apigateway:DELETE", prod["apigateway"], prod_tags)
+    dev_only = {"StringEquals": {"aws:ResourceTag/Stage": STAGE}}
+    assert not permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], prod_tags)
+    assert permits(allow(api, dev_only), "apigateway:DELETE", prod["apigateway"], stage_tags(STAGE))
+    dev_functions = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{APP}-{STAGE}-*"
+    mapping = [
+        {"Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*",
+         "Condition": {"ArnLike": {"lambda:FunctionArn": [dev_functions]}}}
+    ]  # fmt: skip
+    assert not permits(mapping, "lambda:CreateEventSourceMapping", prod["lambda"], prod_tags)
+    assert permits(mapping, "lambda:CreateEventSourceMapping", prod["lambda"], stage_tags(STAGE))
+    denied = [
+        *allow(f"{table}/*"),
+        {"Effect": "Deny", "Action": "dynamodb:*", "Resource": f"{table}/{APP}-{OTHER_STAGE}-*"},
+    ]
+    assert not permits(denied, "dynamodb:DeleteTable", prod["dynamodb"], prod_tags)
+
+
+@pytest.mark.parametrize("build", ["plan", "deploy", "smoke"])
+def test_10_a_dev_build_role_s_policies_permit_no_change_to_prod(pipeline: Pipeline, build: str) -> None:
+    """Every changing action a dev build role holds, evaluated against one prod resource of its
+    service (by ARN, with prod's tags): none is permitted. The same actions against dev's
+    resources are (for the Deploy role: the control that the evaluation can say yes)."""
+    set_enforcement(on=False)
+    try:
+        statements = role_statements(pipeline, f"{CICD_PREFIX}-{build}")
+    finally:
+        set_enforcement(on=True)
+    prod, dev = stage_resource_arns(OTHER_STAGE), stage_resource_arns(STAGE)
+    actions = sorted(action for action in changing_actions(statements) if action.partition(":")[0] in prod)
+    leaks = [
+        action
+        for action in actions
+        if permits(statements, action, prod[action.partition(":")[0]], stage_tags(OTHER_STAGE))
+    ]
+    # The account-level calls reach every stage alike: they are listed, and granted on "*" only.
+    assert sorted(set(leaks) - ACCOUNT_LEVEL) == []
+    for action in leaks:
+        assert all(_resources(found) == ["*"] for found in statements if action in _actions(found)), action
+    if build == "deploy":
+        on_dev = [
+            action
+            for action in actions
+            if permits(statements, action, dev[action.partition(":")[0]], stage_tags(STAGE))
+        ]
+        assert len(on_dev) > 50
+        assert {
+            "dynamodb:DeleteTable",
+            "lambda:UpdateFunctionCode",
+            "sqs:SetQueueAttributes",
+            "iam:PutRolePolicy",
+        } <= set(on_dev)
+
+
+def test_11_a_dev_role_is_refused_a_change_to_prod_under_iam_enforcement(pipeline: Pipeline) -> None:
+    """moto's enforcement compares resources for SQS queues and IAM roles: prod's queue and a prod
+    function's role exist (made by the administrator); the dev Deploy role may change dev's own but
+    is refused prod's."""
+    set_enforcement(on=False)
+    admin_sqs, admin_iam = pipeline.admin_client("sqs"), pipeline.admin_client("iam")
+    trust_statement = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [trust_statement]})
+    queues = {
+        stage: admin_sqs.create_queue(QueueName=f"{APP}-{stage}-order_queue")["QueueUrl"]
+        for stage in (STAGE, OTHER_STAGE)
+    }
+    for stage in (STAGE, OTHER_STAGE):
+        admin_iam.create_role(RoleName=f"{APP}-{stage}-fulfill_order", AssumeRolePolicyDocument=trust)
+    set_enforcement(on=True)
+    sqs, iam = pipeline.role_client("deploy", "sqs"), pipeline.role_client("deploy", "iam")
+    policy = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"}]}
+    )
+    DENIED.clear()
+    sqs.set_queue_attributes(QueueUrl=queues[STAGE], Attributes={"VisibilityTimeout": "60"})
+    iam.put_role_policy(RoleName=f"{APP}-{STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
+    assert DENIED == []
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sqs.set_queue_attributes(QueueUrl=queues[OTHER_STAGE], Attributes={"VisibilityTimeout": "60"})
+    with pytest.raises(ClientError, match="AccessDenied"):
+        sqs.delete_queue(QueueUrl=queues[OTHER_STAGE])
+    with pytest.raises(ClientError, match="AccessDenied"):
+        iam.put_role_policy(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        iam.delete_role(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order")
+    assert sorted(DENIED) == sorted(
+        f"{CICD_PREFIX}-deploy {action}"
+        for action in ("sqs:SetQueueAttributes", "sqs:DeleteQueue", "iam:PutRolePolicy", "iam:DeleteRole")
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.infra.conftest import PROJECT_DIR
 
@@ -43,16 +46,39 @@ def test_missing_terraform_and_credentials_are_named(tmp_path: Path) -> None:
     assert "aws sts get-caller-identity" in result.stderr
 
 
-def test_unknown_stage_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", ["nope", "local"])
+def test_unknown_stage_is_refused(stage: str) -> None:
     result = subprocess.run(  # noqa: S603 - this interpreter running the project's script
-        [sys.executable, str(PROJECT_DIR / "scripts" / "infra.py"), "check", "--stage", "nope"],
+        [sys.executable, str(PROJECT_DIR / "scripts" / "infra.py"), "check", "--stage", stage],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode != 0
-    assert "stage 'nope' is not in .chalice/config.json" in result.stderr
+    assert (
+        f"stage {stage!r} is not a deployable stage of .chalice/config.json; known stages: dev, prod" in result.stderr
+    )
+
+
+@pytest.mark.parametrize("target", ["package", "plan", "deploy", "destroy", "infra-check"])
+def test_make_refuses_an_unknown_stage_before_anything_runs(target: str) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not on PATH")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "--no-print-directory", target, "STAGE=qa", f"PYTHON={sys.executable}"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.startswith(
+        "stage 'qa' is not a deployable stage of .chalice/config.json; known stages: dev, prod"
+    )
+    assert result.stdout == ""  # nothing else ran: no package, no terraform
 
 
 def fake_terraform(directory: Path, version: str) -> Path:

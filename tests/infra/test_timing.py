@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,13 +16,16 @@ import pytest
 
 from dofs_local.stage import load_stage
 from scripts import timing
-from scripts.tfmodel import load_module
-from tests.infra.conftest import PROJECT_DIR, STAGE
+from scripts.tfmodel import Module, load_module
+from tests.infra.conftest import PROJECT_DIR, STAGE, STAGE_ROOT, STAGES
 
-STAGE_DIR = PROJECT_DIR / "infra" / "stages" / STAGE
 # The sqs module's argument holding each queue's visibility timeout, by the module output the
 # packaged event source mappings' queue ARNs are wired to (module.sqs.queue_arn / dlq_arn).
 VISIBILITY_ARGUMENT = {"queue_arn": "visibility_timeout_seconds", "dlq_arn": "dlq_visibility_timeout_seconds"}
+# How infra/stage derives a visibility timeout: the stage's factor times a packaged timeout.
+DERIVED_VISIBILITY = re.compile(
+    r'^\$\{local\.settings\.(?P<setting>\w+) \* module\.app\.function_timeouts\["(?P<consumer>\w+)"\]\}$'
+)
 
 
 def express_violation(asl: dict[str, Any]) -> str | None:
@@ -71,22 +75,31 @@ def test_unbounded_workflows_are_refused() -> None:
         timing.workflow_worst_case(asl)
 
 
-def visibility_violations(config: dict[str, Any], package: Path) -> list[str]:
+def visibility_violations(
+    config: dict[str, Any], package: Path, stage: str = STAGE, root: Module | None = None
+) -> list[str]:
     """Every SQS-triggered function whose queue's visibility timeout is under 6 x its timeout as
-    packaged, following the wiring: mapping -> module input -> sqs output -> sqs argument -> setting."""
-    settings = config["stages"][STAGE]["dofs"]
-    stage = load_module(STAGE_DIR)
-    app_inputs, sqs_arguments = stage.modules["app"], stage.modules["sqs"]
+    packaged, following the wiring: mapping -> module input -> sqs output -> sqs argument -> the
+    root's local -> the stage's factor times the packaged timeout of the function it names."""
+    settings = config["stages"][stage]["dofs"]
+    root = root or load_module(STAGE_ROOT)
+    app_inputs, sqs_arguments = root.modules["app"], root.modules["sqs"]
     main = json.loads((package / "chalice.tf.json").read_text())
     timeouts = timing.packaged_timeouts(package)
     found = []
     for name, mapping in main["resource"]["aws_lambda_event_source_mapping"].items():
         variable = mapping["event_source_arn"].removeprefix("${var.").removesuffix("}")
         queue_output = app_inputs[variable].removeprefix("${module.sqs.").removesuffix("}")
-        setting = sqs_arguments[VISIBILITY_ARGUMENT[queue_output]].removeprefix("${local.settings.").removesuffix("}")
+        local = sqs_arguments[VISIBILITY_ARGUMENT[queue_output]].removeprefix("${local.").removesuffix("}")
+        derived = DERIVED_VISIBILITY.match(root.locals[local])
+        assert derived is not None, f"local.{local} = {root.locals[local]} is not derived from a function's timeout"
         handler = mapping["function_name"].removeprefix("${aws_lambda_function.").removesuffix(".arn}")
-        if settings[setting] < 6 * timeouts[handler]:
-            found.append(f"{name}: {setting}={settings[setting]} < 6 x {handler} timeout {timeouts[handler]}")
+        visibility = settings[derived["setting"]] * timeouts[derived["consumer"]]
+        if visibility < 6 * timeouts[handler]:
+            found.append(
+                f"{name}: {local}={visibility} ({derived['consumer']}'s timeout x {derived['setting']}) "
+                f"< 6 x {handler} timeout {timeouts[handler]}"
+            )
     return found
 
 
@@ -94,23 +107,34 @@ def project_config() -> dict[str, Any]:
     return json.loads((PROJECT_DIR / ".chalice" / "config.json").read_text())  # type: ignore[no-any-return]
 
 
-def test_every_queue_outlasts_six_runs_of_its_function_as_packaged(packaged_app: Path) -> None:
-    assert visibility_violations(project_config(), packaged_app) == []
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_queue_outlasts_six_runs_of_its_function_as_packaged(packaged_apps: dict[str, Path], stage: str) -> None:
+    assert visibility_violations(project_config(), packaged_apps[stage], stage) == []
 
 
-def test_the_visibility_check_catches_a_short_dlq_or_a_longer_function(packaged_app: Path, tmp_path: Path) -> None:
+def test_the_visibility_check_catches_a_small_factor_or_a_queue_wired_to_another_function(
+    packaged_app: Path, tmp_path: Path
+) -> None:
     config = project_config()
-    config["stages"][STAGE]["dofs"]["dlq_visibility_timeout_seconds"] = 30  # defect 8: SQS's default
-    assert visibility_violations(config, packaged_app) == [
-        "handle_dead_letter-sqs-event-source: dlq_visibility_timeout_seconds=30 < 6 x handle_dead_letter timeout 30"
+    config["stages"][STAGE]["dofs"]["visibility_timeout_factor"] = 1  # defect 8: SQS's 30 s default
+    assert [found.split(":")[0] for found in visibility_violations(config, packaged_app)] == [
+        "fulfill_order-sqs-event-source",
+        "handle_dead_letter-sqs-event-source",
     ]
+    # A queue's visibility derived from a function that is not its consumer, which runs shorter.
     package = tmp_path / STAGE
     package.mkdir()
     main = json.loads((packaged_app / "chalice.tf.json").read_text())
-    main["resource"]["aws_lambda_function"]["fulfill_order"]["timeout"] = 60  # a longer-running function
+    main["resource"]["aws_lambda_function"]["fulfill_order"]["timeout"] = 60
+    main["resource"]["aws_lambda_function"]["handle_dead_letter"]["timeout"] = 20
     (package / "chalice.tf.json").write_text(json.dumps(main))
-    assert [found.split(":")[0] for found in visibility_violations(project_config(), package)] == [
-        "fulfill_order-sqs-event-source"
+    assert visibility_violations(project_config(), package) == []  # each queue follows its own function
+    root = load_module(STAGE_ROOT)
+    swapped = root.locals["dlq_visibility_timeout_seconds"]
+    root.locals["queue_visibility_timeout_seconds"] = swapped
+    assert visibility_violations(project_config(), package, root=root) == [
+        "fulfill_order-sqs-event-source: queue_visibility_timeout_seconds=120 (handle_dead_letter's timeout x "
+        "visibility_timeout_factor) < 6 x fulfill_order timeout 60"
     ]
 
 
@@ -146,12 +170,21 @@ def make_smoke_timeout(*variables: str) -> int:
     return int(result.stdout.strip())
 
 
-def test_the_smoke_stage_waits_for_the_stage_worst_case() -> None:
-    worst = timing.smoke_worst_case_seconds(STAGE)
-    settings = project_config()["stages"][STAGE]["dofs"]
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_smoke_stage_waits_for_the_stage_worst_case(stage: str) -> None:
+    worst = timing.smoke_worst_case_seconds(stage)
+    settings = load_stage(stage)
     # At least every receive of order_queue, each visible again only after the visibility timeout.
-    assert worst >= settings["max_receive_count"] * settings["queue_visibility_timeout_seconds"]
-    assert make_smoke_timeout(f"STAGE={STAGE}") >= worst
+    assert worst >= settings.max_receive_count * settings.queue_visibility_timeout_seconds
+    assert make_smoke_timeout(f"STAGE={stage}") >= worst
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_visibility_timeout_is_derived_as_terraform_derives_it(stage: str) -> None:
+    """stage.py (the smoke timeout's source) and infra/stage compute the same visibility timeout."""
+    settings = load_stage(stage)
+    factor = project_config()["stages"][stage]["dofs"]["visibility_timeout_factor"]
+    assert settings.queue_visibility_timeout_seconds == factor * settings.function_timeout_seconds("fulfill_order")
 
 
 def test_the_smoke_timeout_follows_the_settings(tmp_path: Path) -> None:
@@ -159,9 +192,10 @@ def test_the_smoke_timeout_follows_the_settings(tmp_path: Path) -> None:
     with the settings it is computed from."""
     config = project_config()
     assert timing.smoke_worst_case_seconds(STAGE) > 120
-    config["stages"][STAGE]["dofs"]["queue_visibility_timeout_seconds"] += 100
+    config["stages"][STAGE]["dofs"]["visibility_timeout_factor"] += 1
     mutated = tmp_path / "config.json"
     mutated.write_text(json.dumps(config))
     assert timing.smoke_worst_case_seconds(STAGE, config_path=mutated) == timing.smoke_worst_case_seconds(STAGE) + (
-        100 * config["stages"][STAGE]["dofs"]["max_receive_count"]
+        load_stage(STAGE).function_timeout_seconds("fulfill_order")
+        * config["stages"][STAGE]["dofs"]["max_receive_count"]
     )

@@ -8,10 +8,10 @@ variable "region" {
   type        = string
 }
 
-variable "alarm_email" {
-  description = "Address subscribed to the alarm topic (it must confirm the subscription); null for none."
-  type        = string
-  default     = null
+variable "alarm_emails" {
+  description = "Addresses subscribed to the alarm topic (each must confirm its subscription); none by default."
+  type        = set(string)
+  default     = []
 }
 
 variable "function_names" {

@@ -1,35 +1,15 @@
-variable "alarm_email" {
-  description = "Address that receives alarm notifications (confirm the subscription e-mail); null for none."
+variable "stage" {
+  description = "The stage to plan: a stage of .chalice/config.json other than local (the emulator's), e.g. dev or prod; its settings are that stage's entry there."
   type        = string
-  default     = null
+
+  validation {
+    condition     = var.stage != "local" && contains(keys(jsondecode(file("${path.module}/../../.chalice/config.json")).stages), var.stage)
+    error_message = "stage must be a stage of .chalice/config.json other than local: ${join(", ", [for name in keys(jsondecode(file("${path.module}/../../.chalice/config.json")).stages) : name if name != "local"])}."
+  }
 }
 
 variable "enable_monitoring" {
   description = "Create the alarm topic, alarms and dashboard (off only for the offline emulator run: see infra/README.md)."
-  type        = bool
-  default     = true
-}
-
-variable "log_retention_days" {
-  description = "Retention of the Lambda, workflow and API log groups."
-  type        = number
-  default     = 30
-}
-
-variable "api_throttling_rate_limit" {
-  description = "Steady-state requests per second the API stage and usage plan allow."
-  type        = number
-  default     = 50
-}
-
-variable "api_throttling_burst_limit" {
-  description = "Request burst the API stage and usage plan allow."
-  type        = number
-  default     = 100
-}
-
-variable "point_in_time_recovery" {
-  description = "Point-in-time recovery on both tables."
   type        = bool
   default     = true
 }

@@ -1,3 +1,8 @@
+output "stage" {
+  description = "The stage planned (var.stage)."
+  value       = local.stage
+}
+
 output "region" {
   description = "Region of the stage."
   value       = local.settings.region
@@ -57,6 +62,12 @@ output "failed_orders_table" {
 output "function_names" {
   description = "Handler name to deployed Lambda function name."
   value       = module.app.function_names
+
+  # build/app must be this stage's package: another stage's would deploy its functions here.
+  precondition {
+    condition     = module.app.function_names == local.function_names
+    error_message = "build/app is not the package of stage ${local.stage}: run `make package STAGE=${local.stage}` (make plan does)."
+  }
 }
 
 output "role_arns" {

@@ -1,9 +1,12 @@
-# The dev stage: tables, queues, roles, log groups, the order workflow, monitoring and the
-# Chalice-packaged app (`make package` writes it to build/package/dev). Names and settings come
-# from .chalice/config.json, the one source of truth that Chalice and the local stack read too.
+# Every AWS stage (dev, prod, ...) from this one root: tables, queues, roles, log groups, the order
+# workflow, monitoring and the Chalice-packaged app. A stage is data: its names and settings are
+# its entry in .chalice/config.json (the one source of truth that Chalice and the local stack read
+# too), and its state is infra/stages/<stage>.s3.tfbackend. `make plan|deploy|destroy STAGE=<stage>`
+# passes both and copies the stage's package (build/package/<stage>) to build/app, the fixed
+# path a module source needs.
 locals {
-  stage       = "dev"
-  project_dir = "${path.module}/../../.."
+  stage       = var.stage
+  project_dir = "${path.module}/../.."
   chalice     = jsondecode(file("${local.project_dir}/.chalice/config.json"))
   config      = local.chalice.stages[local.stage]
   settings    = local.config.dofs
@@ -21,6 +24,11 @@ locals {
     for handler in local.handlers : handler => handler == "api_handler" ? local.prefix : "${local.prefix}-${handler}"
   }
   xray = try(local.config.xray, false)
+
+  # Each queue's visibility timeout: the stage's visibility_timeout_factor times its consumer's
+  # timeout as packaged (AWS advises 6; modules/sqs refuses less), so it follows the timeout.
+  queue_visibility_timeout_seconds = local.settings.visibility_timeout_factor * module.app.function_timeouts["fulfill_order"]
+  dlq_visibility_timeout_seconds   = local.settings.visibility_timeout_factor * module.app.function_timeouts["handle_dead_letter"]
 
   # The API handler's role names the workflow by its ARN built from name, partition, region and
   # account, not read from the resource: the workflow needs the functions, the functions need their
@@ -44,7 +52,7 @@ check "state_machine_arn" {
 }
 
 module "dynamodb" {
-  source = "../../modules/dynamodb"
+  source = "../modules/dynamodb"
 
   tables = {
     orders        = local.config.environment_variables.ORDERS_TABLE
@@ -55,20 +63,21 @@ module "dynamodb" {
   global_secondary_indexes = {
     orders = [{ name = "by-status", hash_key = "status", range_key = "updated_at", projection_type = "KEYS_ONLY" }]
   }
-  point_in_time_recovery = var.point_in_time_recovery
+  point_in_time_recovery = local.settings.point_in_time_recovery
+  deletion_protection    = local.settings.deletion_protection
   tags                   = local.tags
 }
 
 module "sqs" {
-  source = "../../modules/sqs"
+  source = "../modules/sqs"
 
   queue_name                 = "${local.prefix}-order_queue"
   dlq_name                   = "${local.prefix}-order_dlq"
   max_receive_count          = local.settings.max_receive_count
-  visibility_timeout_seconds = local.settings.queue_visibility_timeout_seconds
+  visibility_timeout_seconds = local.queue_visibility_timeout_seconds
   # The timeouts as packaged (literals of the package, so the queues need not wait for the functions).
   consumer_timeout_seconds       = module.app.function_timeouts["fulfill_order"]
-  dlq_visibility_timeout_seconds = local.settings.dlq_visibility_timeout_seconds
+  dlq_visibility_timeout_seconds = local.dlq_visibility_timeout_seconds
   dlq_consumer_timeout_seconds   = module.app.function_timeouts["handle_dead_letter"]
   dlq_retention_seconds          = local.settings.dlq_retention_seconds
   restrict_dlq_sources           = var.restrict_dlq_sources
@@ -79,16 +88,16 @@ module "sqs" {
 # role write to its own group only.
 resource "aws_cloudwatch_log_group" "function" {
   #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest with service-managed keys; a customer managed KMS key adds cost and a key policy for no gain in this project
-  #checkov:skip=CKV_AWS_338:retention is a per-stage cost decision (var.log_retention_days, 30 days in dev); raise it for production
+  #checkov:skip=CKV_AWS_338:retention is a per-stage setting (log_retention_days in .chalice/config.json: 30 days in dev, a year in prod)
   for_each = local.function_names
 
   name              = "/aws/lambda/${each.value}"
-  retention_in_days = var.log_retention_days
+  retention_in_days = local.settings.log_retention_days
   tags              = local.tags
 }
 
 module "iam" {
-  source = "../../modules/iam"
+  source = "../modules/iam"
 
   prefix                     = local.prefix
   function_names             = local.function_names
@@ -105,7 +114,7 @@ module "iam" {
 }
 
 module "app" {
-  source = "../../../build/package/dev"
+  source = "../../build/app"
 
   order_queue_arn   = module.sqs.queue_arn
   order_dlq_arn     = module.sqs.dlq_arn
@@ -126,15 +135,15 @@ module "app" {
 
   event_source_maximum_concurrency = local.settings.event_source_maximum_concurrency
 
-  api_throttling_rate_limit  = var.api_throttling_rate_limit
-  api_throttling_burst_limit = var.api_throttling_burst_limit
-  access_log_retention_days  = var.log_retention_days
+  api_throttling_rate_limit  = local.settings.api_throttling_rate_limit
+  api_throttling_burst_limit = local.settings.api_throttling_burst_limit
+  access_log_retention_days  = local.settings.log_retention_days
   enable_api_gateway         = var.enable_api_gateway
   enable_xray                = local.xray
 }
 
 module "stepfunctions" {
-  source = "../../modules/stepfunctions"
+  source = "../modules/stepfunctions"
 
   name                        = local.state_machine_name
   type                        = local.settings.workflow_type
@@ -144,7 +153,7 @@ module "stepfunctions" {
   record_workflow_failure_arn = module.app.record_workflow_failure_function_arn
   order_queue_url             = module.sqs.queue_url
   order_queue_arn             = module.sqs.queue_arn
-  log_retention_days          = var.log_retention_days
+  log_retention_days          = local.settings.log_retention_days
   log_level                   = local.settings.workflow_log_level
   enable_xray                 = local.xray
   permissions_boundary_arn    = var.permissions_boundary_arn
@@ -152,16 +161,37 @@ module "stepfunctions" {
 }
 
 module "monitoring" {
-  source = "../../modules/monitoring"
+  source = "../modules/monitoring"
   count  = var.enable_monitoring ? 1 : 0
 
   prefix            = local.prefix
   region            = local.settings.region
-  alarm_email       = var.alarm_email
+  alarm_emails      = local.settings.alarm_emails
   function_names    = local.function_names
   state_machine_arn = module.stepfunctions.arn
   order_dlq_name    = module.sqs.dlq_name
   api_name          = module.app.api_name
   api_stage_name    = module.app.api_stage_name
   tags              = local.tags
+}
+
+# The stage's share of API requests traced (the API's sampling decision travels with the request to
+# the functions and the workflow): X-Ray's default rule traces 1 request a second and 5 % of the
+# rest in every stage alike; this rule makes it the stage's setting. Matched by the API stage's
+# ARN, as every stage's API carries the same name.
+resource "aws_xray_sampling_rule" "api" {
+  count = local.xray && var.enable_api_gateway ? 1 : 0
+
+  rule_name      = "${local.prefix}-api"
+  priority       = 1000
+  version        = 1
+  reservoir_size = local.settings.xray_sampling_reservoir_per_second
+  fixed_rate     = local.settings.xray_sampling_rate
+  url_path       = "*"
+  host           = "*"
+  http_method    = "*"
+  service_type   = "*"
+  service_name   = "*"
+  resource_arn   = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
+  tags           = local.tags
 }

@@ -8,7 +8,7 @@ terraform {
     }
   }
 
-  # Partial configuration: `make plan STAGE=dev` passes backend.s3.tfbackend plus the bucket
+  # Partial configuration: `make plan STAGE=<stage>` passes infra/stages/<stage>.s3.tfbackend plus the bucket
   # that infra/bootstrap created (see infra/README.md).
   backend "s3" {}
 }
