@@ -238,7 +238,7 @@ def access_log_line_bytes(measured: Measured) -> int:
     values = {
         "$context.requestId": _UUID,
         "$context.identity.sourceIp": "198.51.100.123",
-        "$context.identity.apiKeyId": "a1b2c3d4e5",
+        "$context.identity.apiKeyId": "k" * 10,  # an API key id is 10 characters
         "$context.requestTime": "25/Nov/2026:18:33:42 +0000",
         "$context.httpMethod": "POST",
         "$context.resourcePath": "/order",

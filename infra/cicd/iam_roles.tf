@@ -30,6 +30,8 @@ locals {
       dashboards     = ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${stage_prefix}-*"]
       topics         = ["${local.arn}:sns:${local.ra}:${stage_prefix}-*"]
       rules          = ["${local.arn}:events:${local.ra}:rule/${stage_prefix}-*"] # the reconciler's schedule
+      sampling_rules = ["${local.arn}:xray:${local.ra}:sampling-rule/${stage_prefix}-*"]
+      layers         = local.stage_layers[stage] # published by others (Powertools): used, never written
       # Their ARNs carry random ids, not names: tags or the function they feed scope them.
       event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
       keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
@@ -234,6 +236,9 @@ locals {
         Dashboards   = { effect = "Allow", actions = ["cloudwatch:GetDashboard"], resources = local.stage_arns[stage].dashboards, condition = "none" }
         Topics       = { effect = "Allow", actions = ["sns:Get*", "sns:List*"], resources = local.stage_arns[stage].topics, condition = "none" }
         Rules        = { effect = "Allow", actions = ["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"], resources = local.stage_arns[stage].rules, condition = "none" }
+        # The stage's X-Ray sampling rule; xray:GetSamplingRules names no resource: AWS requires "*".
+        SamplingRules    = { effect = "Allow", actions = ["xray:ListTagsForResource"], resources = local.stage_arns[stage].sampling_rules, condition = "none" }
+        ListSamplingRule = { effect = "Allow", actions = ["xray:GetSamplingRules"], resources = ["*"], condition = "none" }
       }
       write-data = {
         Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns[stage].tables, condition = "none" }
@@ -242,6 +247,9 @@ locals {
         # Step Functions' vended logs: AWS requires "*" for these.
         WorkflowLogDelivery = { effect = "Allow", actions = ["states:ValidateStateMachineDefinition", "logs:CreateLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:PutResourcePolicy"], resources = ["*"], condition = "none" }
         Functions           = { effect = "Allow", actions = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource"], resources = local.stage_arns[stage].functions, condition = "none" }
+        # CreateFunction and UpdateFunctionConfiguration with layers: AWS checks the caller may
+        # read each layer version.
+        Layers = { effect = "Allow", actions = ["lambda:GetLayerVersion"], resources = local.stage_arns[stage].layers, condition = "none", enabled = length(local.stage_arns[stage].layers) > 0 }
         # Event source mapping ARNs carry random ids: the function they feed scopes them.
         EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "${stage}/stage_functions" }
         # default_tags tags the mappings on create (issue 10, defect 2).
@@ -264,11 +272,12 @@ locals {
       }
       write-control = {
         # Issue 10, defect 9: the stage's API, key and usage plan only, by its tags.
-        CreateApi  = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns[stage].api_collections, condition = "${stage}/stage_request" }
-        Api        = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns[stage].api_resources, condition = "${stage}/stage_resource" }
-        Alarms     = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns[stage].alarms, condition = "none" }
-        Dashboards = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns[stage].dashboards, condition = "none" }
-        Rules      = { effect = "Allow", actions = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"], resources = local.stage_arns[stage].rules, condition = "none" }
+        CreateApi     = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns[stage].api_collections, condition = "${stage}/stage_request" }
+        Api           = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns[stage].api_resources, condition = "${stage}/stage_resource" }
+        Alarms        = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns[stage].alarms, condition = "none" }
+        Dashboards    = { effect = "Allow", actions = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"], resources = local.stage_arns[stage].dashboards, condition = "none" }
+        Rules         = { effect = "Allow", actions = ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource"], resources = local.stage_arns[stage].rules, condition = "none" }
+        SamplingRules = { effect = "Allow", actions = ["xray:CreateSamplingRule", "xray:UpdateSamplingRule", "xray:DeleteSamplingRule", "xray:TagResource", "xray:UntagResource"], resources = local.stage_arns[stage].sampling_rules, condition = "none" }
         # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
         Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns[stage].topics, condition = "none" }
         # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires

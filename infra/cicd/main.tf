@@ -19,6 +19,11 @@ locals {
   prefix         = "${var.app_name}-cicd"
   stage_prefixes = { for stage in var.stages : stage => "${var.app_name}-${stage}" }
 
+  # The Lambda layers each stage's functions carry (.chalice/config.json, `layers` of the stage or
+  # the top level, as Chalice reads it): the Deploy role needs lambda:GetLayerVersion on each.
+  chalice_config = jsondecode(file("${path.module}/../../.chalice/config.json"))
+  stage_layers   = { for stage in var.stages : stage => try(local.chalice_config.stages[stage].layers, local.chalice_config.layers, []) }
+
   # The pipeline's and the build projects' ARNs, built from their names: the pipeline role's
   # and the EventBridge role's policies name them, and reading them from the resources would
   # leave those documents unknown wherever the resources cannot be created (the emulator), so

@@ -7,6 +7,7 @@ they lose the order of a static and a dynamic `stage`; the order comes from its 
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,17 @@ from hcl2.rules.base import BlockRule, BodyRule
 
 ROOT = Path(__file__).resolve().parents[2]
 CICD_DIR = ROOT / "infra" / "cicd"
+
+
+def copy_cicd(root: Path) -> Path:
+    """A copy of infra/cicd under root, laid out as in the repository with what it reads
+    (.chalice/config.json: each stage's layers), without .terraform or the lock file."""
+    workdir = root / "infra" / "cicd"
+    shutil.copytree(CICD_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    (root / ".chalice").mkdir(exist_ok=True)
+    shutil.copy2(ROOT / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    return workdir
+
 
 _REFERENCE = re.compile(r"^\$\{local\.([a-z_]+)\}$")
 

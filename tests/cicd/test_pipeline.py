@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +48,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
         pytest.skip("terraform is not on PATH: the pipeline's evaluated stages are not checked")
     tmp = tmp_path_factory.mktemp("cicd-console")
     env = _cli_config(tmp)
-    workdir = tmp / "cicd"
-    shutil.copytree(hcl.CICD_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    workdir = hcl.copy_cicd(tmp)
     (workdir / "zz_local_backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
     result = terraform(workdir, env, "init", "-input=false", "-no-color")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -63,8 +63,7 @@ def initialized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     tmp = tmp_path_factory.mktemp("cicd-terraform")
     env = _cli_config(tmp)
     # A copy, so that no .terraform directory or lock file is left in the working tree.
-    workdir = tmp / "cicd"
-    shutil.copytree(hcl.CICD_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
+    workdir = hcl.copy_cicd(tmp)
     result = terraform(workdir, env, "init", "-backend=false", "-input=false", "-no-color")
     assert result.returncode == 0, result.stdout + result.stderr
     return workdir, env

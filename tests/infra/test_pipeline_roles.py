@@ -36,6 +36,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from dofs_local.stage import load_stage
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
@@ -511,6 +512,39 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
         if "lambda:TagResource" in _actions(statement) and ":event-source-mapping:" in str(statement["Resource"])
     ]
     found += [] if tags_mappings else ["the Deploy role cannot tag event source mappings"]
+    return found + emulator_gap_violations(documents, stages)
+
+
+# What the Deploy role does that the emulator run cannot show, since those resources are left out
+# of it (the X-Ray sampling rule) or AWS checks them beyond the called action (a function's
+# layers: CreateFunction also needs lambda:GetLayerVersion on each).
+SAMPLING_RULE_WRITES = {"xray:CreateSamplingRule", "xray:UpdateSamplingRule", "xray:DeleteSamplingRule",
+                        "xray:TagResource", "xray:UntagResource"}  # fmt: skip
+
+
+def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    return any(
+        statement["Effect"] == "Allow"
+        and action in _actions(statement)
+        and any(fnmatch.fnmatchcase(resource, pattern) for pattern in _resources(statement))
+        for statement in statements
+    )
+
+
+def emulator_gap_violations(documents: dict[str, dict[str, Any]], stages: set[str]) -> list[str]:
+    found = []
+    for stage in sorted(stages):
+        statements = [
+            statement
+            for name in ("write-data", "write-control")
+            for statement in documents[policy_analysis.stage_policy(stage, name)]["Statement"]
+        ]
+        for layer in load_stage(stage).layers:
+            if not _grants(statements, "lambda:GetLayerVersion", layer):
+                found.append(f"{stage}'s Deploy role cannot use the layer {layer}")
+        rule = f"arn:aws:xray:{REGION}:{ACCOUNT_ID}:sampling-rule/{load_stage(stage).prefix}-api"
+        missing = sorted(action for action in SAMPLING_RULE_WRITES if not _grants(statements, action, rule))
+        found += [f"{stage}'s Deploy role lacks {missing} on its sampling rule"] if missing else []
     return found
 
 
@@ -562,6 +596,16 @@ MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
         policy_analysis.WRITE_ROLES,
         lambda statements: _without(statements, "KeepBoundary"),
         f"iam:DeleteRolePermissionsBoundary is not denied to {STAGE}'s builds",
+    ),
+    "a function's layer": (
+        policy_analysis.WRITE_DATA,
+        lambda statements: _without(statements, "Layers"),
+        f"{STAGE}'s Deploy role cannot use the layer {load_stage(STAGE).layers[0]}",
+    ),
+    "the sampling rule": (
+        policy_analysis.WRITE_CONTROL,
+        lambda statements: _without(statements, "SamplingRules"),
+        f"{STAGE}'s Deploy role lacks {sorted(SAMPLING_RULE_WRITES)} on its sampling rule",
     ),
     "defect 9, any API": (
         policy_analysis.WRITE_CONTROL,
