@@ -53,18 +53,7 @@ def provision(stage: Stage, session: Any) -> Resources:
         },
     )["QueueUrl"]
 
-    iam = session.client("iam", region_name=stage.region)
-    role_arn = iam.create_role(
-        RoleName=f"{stage.prefix}-state-machine",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = _service_role(stage, session, f"{stage.prefix}-state-machine", "states.amazonaws.com")
     stepfunctions = session.client("stepfunctions", region_name=stage.region)
     state_machine_arn = stepfunctions.create_state_machine(
         name=stage.state_machine_name,
@@ -80,18 +69,7 @@ def create_functions(stage: Stage, session: Any, environments: Mapping[str, Mapp
     handler name), so an operator reads and changes a function's configuration as on AWS
     (`aws lambda get-function-configuration` / `update-function-configuration`). Their code runs
     in this process (lambda_bridge.py), which applies a changed configuration."""
-    iam = session.client("iam", region_name=stage.region)
-    role_arn = iam.create_role(
-        RoleName=f"{stage.prefix}-functions",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = _service_role(stage, session, f"{stage.prefix}-functions", "lambda.amazonaws.com")
     lambda_client = session.client("lambda", region_name=stage.region)
     for handler, environment in environments.items():
         lambda_client.create_function(
@@ -104,6 +82,16 @@ def create_functions(stage: Stage, session: Any, environments: Mapping[str, Mapp
             MemorySize=stage.lambda_memory_mb,
             Environment={"Variables": dict(environment)},
         )
+
+
+def _service_role(stage: Stage, session: Any, name: str, service: str) -> str:
+    """A role the service may assume, with no policy (the local stack enforces no IAM); its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    iam = session.client("iam", region_name=stage.region)
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
 
 
 def _placeholder_package() -> bytes:
