@@ -77,6 +77,8 @@ class LocalPipeline:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._api_server: LocalDevServer | None = None
+        self._made_local: list[tuple[Any, type]] = []  # (app, its class) that create_local_server changed
+        self._app_globals_before: dict[str, Any] | None = None  # app.py's globals, if imported again
         self._saved_environ: dict[str, str] = {}
         self._saved_log_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
         self._in_process_sessions: list[Any] = []
@@ -172,6 +174,18 @@ class LocalPipeline:
             self._api_server.shutdown()
             self._api_server.server.server_close()
             self._api_server = None
+        # create_local_server turned the app into a LocalChalice, whose current request lives in
+        # its server's threads: give it back its class, for the tests' Client and the next stack.
+        for app, app_class in self._made_local:
+            app.__class__ = app_class
+        self._made_local.clear()
+        # Imported again for this stage: its globals back as they were, since the functions of the
+        # app object the process imported first read them (the tests' Client calls that object).
+        if self._app_globals_before is not None:
+            module_globals = vars(sys.modules["app"])
+            module_globals.clear()
+            module_globals.update(self._app_globals_before)
+            self._app_globals_before = None
         if self.resources is not None:
             self._wait_for_executions(self.resources.state_machine_arn)
         self._stopping.set()
@@ -207,6 +221,7 @@ class LocalPipeline:
         if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
             server = LocalDevServer(app, config, self.options.host, self.options.api_port)
         else:
+            self._made_local.append((app, type(app)))
             server = create_local_server(app, config, self.options.host, self.options.api_port)
         handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
         server.server.RequestHandlerClass = functools.partial(
@@ -229,6 +244,7 @@ class LocalPipeline:
         if imported is None or stage_cors == imported.CORS:
             return
         os.environ.update(self.stage.environment)
+        self._app_globals_before = dict(vars(imported))
         importlib.reload(imported)
 
     def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
