@@ -83,7 +83,9 @@ def build_role(build: str, stage: str = STAGE) -> str:
     return f"{APP}-cicd-test" if build == "test" else f"{APP}-cicd-{stage}-{build}"
 
 
-STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
+# The emulator's stand-in key; API Gateway refuses a second key of the same value, so each stage's
+# key is this followed by the stage's name.
+STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret
 
 
 def stage_variables(stage: str) -> list[str]:
@@ -691,7 +693,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(staged: Pipel
     key = staged.admin_client("apigateway").create_api_key(
         name=f"{APP}-{staged.stage}-key",
         enabled=True,
-        value=STAND_IN_KEY_VALUE,
+        value=f"{STAND_IN_KEY_VALUE}-{staged.stage}",
         tags={"Project": APP, "Stage": staged.stage},
     )
     set_enforcement(on=True)
@@ -713,7 +715,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(staged: Pipel
             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
-    assert api.requests[0][2]["x-api-key"] == STAND_IN_KEY_VALUE
+    assert api.requests[0][2]["x-api-key"] == f"{STAND_IN_KEY_VALUE}-{staged.stage}"
     with pytest.raises(ClientError, match="AccessDenied"):
         staged.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
 
