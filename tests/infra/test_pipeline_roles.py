@@ -4,12 +4,15 @@ infra/bootstrap (the state bucket) and infra/cicd (the build roles, their polici
 stage's permissions boundary) are applied to moto's server as an administrator. Then, with
 moto's IAM enforcement on and the credentials sts:AssumeRole gives for each build's role:
 
-- the Plan role runs the dev stage's `terraform plan -out` (what `make plan` runs) against the
+for every stage (dev and prod), with that stage's roles:
+
+- the Plan role runs the stage's `terraform plan -out` (what `make plan` runs) against the
   S3 state in the bootstrap's bucket, taking its lock;
 - the Deploy role applies exactly that saved plan (what `make deploy-plan` runs);
 - a second plan by the Plan role shows no changes;
 - the Smoke role reads its stage's API key, as `make smoke-deployed` does;
-- the Deploy role destroys the stage.
+- the Deploy role destroys the stage (prod's tables refuse it until deletion protection is
+  turned off, as infra/README.md tells an operator to).
 
 moto evaluates a role's actions; it compares resources only where it knows the ARN a call
 acts on (S3, SQS, IAM roles) and ignores conditions (patch_moto_resource_matching). Resource
@@ -55,7 +58,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 APP = "dofs"
 STATE_BUCKET = f"dofs-tfstate-{ACCOUNT_ID}-{REGION}"
 CICD_ENDPOINT_SERVICES = (*ENDPOINT_SERVICES, "codebuild", "codepipeline", "events", "codestarconnections")
-# infra/cicd with every stage, as it promotes them: the dev roles are exercised, prod's are there.
+# infra/cicd with every stage, as it promotes them: each stage's roles do that stage's work.
 CICD_VARIABLES = {"source_provider": "CodeCommit", "codecommit_repository_name": APP, "stages": json.dumps(STAGES)}
 # infra/cicd's IAM, and what it refers to: moto 5.2's CodeBuild refuses a CODEPIPELINE source
 # without a location (AWS does not), so the projects and the pipeline are left out; the policies
@@ -71,18 +74,24 @@ CICD_IAM = (
 CICD_PREFIX = f"{APP}-cicd-{STAGE}"  # the stage's builds, roles and boundary; the test build is {app}-cicd-test
 IAM_ARN = f"arn:aws:iam::{ACCOUNT_ID}"
 OTHER_STAGE = next(stage for stage in STAGES if stage != STAGE)  # prod: what a dev role must not reach
+BUILDS = ("test", "plan", "deploy", "smoke")
+RUN_TIMEOUT_SECONDS = 600  # one terraform command as a build's role
 
 
-def build_role(build: str) -> str:
+def build_role(build: str, stage: str = STAGE) -> str:
     """A build's CodeBuild role: {app}-cicd-test, or the stage's {app}-cicd-{stage}-{build}."""
-    return f"{APP}-cicd-test" if build == "test" else f"{CICD_PREFIX}-{build}"
+    return f"{APP}-cicd-test" if build == "test" else f"{APP}-cicd-{stage}-{build}"
 
 
-BOUNDARY_ARN = f"{IAM_ARN}:policy/{CICD_PREFIX}-stage-boundary"
-STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret - the emulator's stand-in key
-STAGE_VARIABLES = [
-    arg for name, value in {"stage": STAGE, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")
-]
+# The emulator's stand-in key; API Gateway refuses a second key of the same value, so each stage's
+# key is this followed by the stage's name.
+STAND_IN_KEY_VALUE = "stage-key-value-0123456789"  # pragma: allowlist secret
+
+
+def stage_variables(stage: str) -> list[str]:
+    return [
+        arg for name, value in {"stage": stage, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")
+    ]
 
 
 @dataclass(frozen=True)
@@ -101,17 +110,33 @@ class Credentials:
 
 @dataclass
 class Pipeline:
+    """One stage's builds: its workspace and its roles' sessions."""
+
+    stage: str
     endpoint: str
-    root: Path  # the temporary workspace
+    root: Path  # the stage's temporary workspace
     stage_dir: Path
     base_env: dict[str, str]  # terraform's environment without credentials
     terraform: Terraform
     roles: dict[str, Credentials]  # build (test, plan, deploy, smoke) -> its role's session
-    admin: Terraform  # terraform with the administrator's credentials, for bootstrap and cicd
+    admin: Terraform  # terraform with the administrator's credentials, for bootstrap and cicd (in dev's root)
+
+    @property
+    def boundary_arn(self) -> str:
+        return f"{IAM_ARN}:policy/{APP}-cicd-{self.stage}-stage-boundary"
+
+    @property
+    def variables(self) -> list[str]:
+        return stage_variables(self.stage)
+
+    @property
+    def config_path(self) -> Path:
+        """The workspace's .chalice/config.json, which the stage's Terraform reads."""
+        return self.root / ".chalice" / "config.json"
 
     def as_role(self, build: str) -> Terraform:
         """terraform as the build's role, with the environment its CodeBuild project sets."""
-        env = {**self.base_env, **self.roles[build].env(), "TF_VAR_permissions_boundary_arn": BOUNDARY_ARN}
+        env = {**self.base_env, **self.roles[build].env(), "TF_VAR_permissions_boundary_arn": self.boundary_arn}
         return Terraform(self.terraform.binary, env)
 
     def admin_client(self, service: str) -> Any:
@@ -234,13 +259,15 @@ def apply_as_admin(
 
 
 @pytest.fixture(scope="module")
-def pipeline(
+def pipelines(
     terraform: Terraform,
-    packaged_app: Path,
+    packaged_apps: dict[str, Path],
     moto_endpoint: str,  # noqa: F811 - the fixture imported above
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Pipeline]:
-    root = make_workspace(tmp_path_factory.mktemp("pipeline"), packaged_app)
+) -> Iterator[dict[str, Pipeline]]:
+    """Every stage's builds on one emulator, infra/bootstrap and infra/cicd applied once (from
+    dev's workspace); each stage initialised by its Plan role, IAM enforcement on."""
+    root = make_workspace(tmp_path_factory.mktemp("pipeline"), packaged_apps[STAGE])
     base_env = {
         **terraform.env,
         "AWS_REGION": REGION,
@@ -262,38 +289,55 @@ def pipeline(
     admin_client(moto_endpoint, "s3").delete_bucket_policy(Bucket=STATE_BUCKET)
     apply_as_admin(admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate", CICD_VARIABLES, *CICD_IAM)
     sts = admin_client(moto_endpoint, "sts")
-    roles = {}
-    for build in ("test", "plan", "deploy", "smoke"):
-        session = sts.assume_role(RoleArn=f"{IAM_ARN}:role/{build_role(build)}", RoleSessionName=f"codebuild-{build}")
-        found = session["Credentials"]
-        roles[build] = Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
-
-    stage_dir = root / "infra" / "stage"
     override = {
         **provider_override(moto_endpoint, ENDPOINT_SERVICES),
         "terraform": {"backend": s3_backend(moto_endpoint)},
     }
-    (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
-    found_pipeline = Pipeline(moto_endpoint, root, stage_dir, base_env, terraform, roles, admin)
+    found: dict[str, Pipeline] = {}
+    for stage in STAGES:
+        stage_root = root if stage == STAGE else make_workspace(
+            tmp_path_factory.mktemp(f"pipeline-{stage}"), packaged_apps[stage], stage
+        )  # fmt: skip
+        roles = {}
+        for build in BUILDS:
+            session = sts.assume_role(
+                RoleArn=f"{IAM_ARN}:role/{build_role(build, stage)}", RoleSessionName=f"codebuild-{build}"
+            )["Credentials"]
+            roles[build] = Credentials(session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"])
+        stage_dir = stage_root / "infra" / "stage"
+        (stage_dir / "zz_emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+        found[stage] = Pipeline(stage, moto_endpoint, stage_root, stage_dir, base_env, terraform, roles, admin)
 
     monkeypatch = pytest.MonkeyPatch()
     patch_moto_iam(monkeypatch)
     set_enforcement(on=True)
     try:
-        plan_role = found_pipeline.as_role("plan")
-        # What `make plan STAGE=dev` runs (scripts/infra.py), with the emulator's variables.
-        plan_role.run(stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
-                      f"-backend-config=../stages/{STAGE}.s3.tfbackend",
-                      f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
-        yield found_pipeline
+        for stage, staged in found.items():
+            # What `make plan STAGE=<stage>` runs (scripts/infra.py), with the emulator's variables.
+            staged.as_role("plan").run(staged.stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
+                                       f"-backend-config=../stages/{stage}.s3.tfbackend",
+                                       f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+        yield found
     finally:
         set_enforcement(on=False)
         monkeypatch.undo()
 
 
+@pytest.fixture(scope="module")
+def pipeline(pipelines: dict[str, Pipeline]) -> Pipeline:
+    """dev's builds: the stage the single-stage checks use."""
+    return pipelines[STAGE]
+
+
+@pytest.fixture(params=STAGES)
+def staged(request: pytest.FixtureRequest, pipelines: dict[str, Pipeline]) -> Pipeline:
+    """Each stage's builds in turn: a test taking it runs for dev, then for prod."""
+    return pipelines[request.param]
+
+
 def plan(pipeline: Pipeline, build: str) -> Any:
     return pipeline.as_role(build).run(
-        pipeline.stage_dir, "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES, timeout=480
+        pipeline.stage_dir, "plan", "-input=false", "-no-color", "-out=tfplan", *pipeline.variables, timeout=480
     )
 
 
@@ -301,42 +345,49 @@ def run_as(pipeline: Pipeline, build: str, *args: str) -> Any:
     """terraform as the build's role; a failure names every call moto refused."""
     DENIED.clear()
     try:
-        return pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=600)
+        return pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=RUN_TIMEOUT_SECONDS)
     except AssertionError as error:
         raise AssertionError(f"refused: {sorted(set(DENIED))}\n{error}") from None
 
 
-def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(pipeline: Pipeline) -> None:
-    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *STAGE_VARIABLES)
+# The fixture's setup (bootstrap, cicd, every stage's package and init) runs in dev's first test.
+@pytest.mark.timeout(len(STAGES) * RUN_TIMEOUT_SECONDS)
+def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(staged: Pipeline) -> None:
+    run_as(staged, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *staged.variables)
     assert DENIED == []
-    assert (pipeline.stage_dir / "tfplan").is_file()
+    assert (staged.stage_dir / "tfplan").is_file()
 
 
-def test_2_the_deploy_role_applies_exactly_the_saved_plan(pipeline: Pipeline) -> None:
-    run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "tfplan")
+def test_2_the_deploy_role_applies_exactly_the_saved_plan(staged: Pipeline) -> None:
+    run_as(staged, "deploy", "apply", "-input=false", "-no-color", "tfplan")
     assert DENIED == []
-    resources = json.loads(run_as(pipeline, "deploy", "show", "-json").stdout)["values"]["root_module"]
+    resources = json.loads(run_as(staged, "deploy", "show", "-json").stdout)["values"]["root_module"]
     assert resources  # the state, in the bucket, now holds the stage
 
 
-def test_3_the_stage_roles_carry_the_boundary(pipeline: Pipeline) -> None:
-    iam = pipeline.role_client("plan", "iam")
-    names = [f"{APP}-{STAGE}-{handler}" for handler in HANDLERS] + [f"{APP}-{STAGE}-order-workflow-role"]
+def test_3_the_stage_roles_carry_the_boundary(staged: Pipeline) -> None:
+    iam = staged.role_client("plan", "iam")
+    prefix = f"{APP}-{staged.stage}"
+    names = [f"{prefix}-{handler}" for handler in HANDLERS] + [f"{prefix}-order-workflow-role"]
     for name in names:
         role = iam.get_role(RoleName=name)["Role"]
-        assert role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == BOUNDARY_ARN, name
+        assert role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == staged.boundary_arn, name
 
 
-def test_4_a_second_plan_by_the_plan_role_changes_nothing(pipeline: Pipeline) -> None:
-    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *STAGE_VARIABLES)
-    plan = json.loads(run_as(pipeline, "plan", "show", "-json", "second.tfplan").stdout)
-    changes = [
+def planned_changes(pipeline: Pipeline, saved_plan: str) -> list[str]:
+    """The addresses a saved plan changes (updates that change no attribute left out)."""
+    shown = json.loads(run_as(pipeline, "plan", "show", "-json", saved_plan).stdout)
+    return [
         change["address"]
-        for change in plan.get("resource_changes", [])
+        for change in shown.get("resource_changes", [])
         if change["change"]["actions"] != ["no-op"]
         and (_changed_attributes(change["change"]) or change["change"]["actions"] != ["update"])
     ]
-    assert changes == []
+
+
+def test_4_a_second_plan_by_the_plan_role_changes_nothing(staged: Pipeline) -> None:
+    run_as(staged, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *staged.variables)
+    assert planned_changes(staged, "second.tfplan") == []
 
 
 def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
@@ -633,17 +684,17 @@ def test_7_the_scoping_check_catches_each_defect_put_back(rendered: dict[str, di
 @pytest.mark.skipif(
     shutil.which("aws") is None or MAKE is None, reason="make smoke-deployed needs make and the AWS CLI"
 )
-def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pipeline, tmp_path: Path) -> None:
+def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(staged: Pipeline, tmp_path: Path) -> None:
     """`make smoke-deployed` as the Smoke role: it reads its stage's API key from API Gateway and
     posts an order. The emulator run has no API (enable_api_gateway=false), so a key tagged as
     the stage's stands in for it, and a fake API answers (tests/cicd/fake_api.py); the test
     build's role, without apigateway:GET, is refused the key."""
     set_enforcement(on=False)
-    key = pipeline.admin_client("apigateway").create_api_key(
-        name=f"{APP}-{STAGE}-key",
+    key = staged.admin_client("apigateway").create_api_key(
+        name=f"{APP}-{staged.stage}-key",
         enabled=True,
-        value=STAND_IN_KEY_VALUE,
-        tags={"Project": APP, "Stage": STAGE},
+        value=f"{STAND_IN_KEY_VALUE}-{staged.stage}",
+        tags={"Project": APP, "Stage": staged.stage},
     )
     set_enforcement(on=True)
     api = FakeApi()
@@ -654,7 +705,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pip
             "api_key_id": {"sensitive": False, "type": "string", "value": key["id"]},
         }))  # fmt: skip
         env = {
-            **os.environ, **pipeline.roles["smoke"].env(), "AWS_ENDPOINT_URL": pipeline.endpoint,
+            **os.environ, **staged.roles["smoke"].env(), "AWS_ENDPOINT_URL": staged.endpoint,
             "AWS_DEFAULT_REGION": REGION, "NO_PROXY": "127.0.0.1,localhost", "API_KEY": "", "API_URL": "",
         }  # fmt: skip
         env.pop("AWS_PROFILE", None)
@@ -664,17 +715,42 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(pipeline: Pip
             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
-    assert api.requests[0][2]["x-api-key"] == STAND_IN_KEY_VALUE
+    assert api.requests[0][2]["x-api-key"] == f"{STAND_IN_KEY_VALUE}-{staged.stage}"
     with pytest.raises(ClientError, match="AccessDenied"):
-        pipeline.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
+        staged.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
 
 
-def test_9_the_deploy_role_destroys_the_stage(pipeline: Pipeline) -> None:
-    """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
-    one meant for it."""
-    run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *STAGE_VARIABLES)
+def turn_deletion_protection_off(pipeline: Pipeline) -> None:
+    """What infra/README.md ("Stages") tells an operator retiring a protected stage to do: set
+    deletion_protection to false, then deploy (here: the Plan role plans, the Deploy role applies).
+    First, the Deploy role's own DeleteTable is refused by the table's protection, not by IAM."""
+    DENIED.clear()
+    with pytest.raises(ClientError, match="DeletionProtectionEnabled"):
+        pipeline.role_client("deploy", "dynamodb").delete_table(TableName=load_stage(pipeline.stage).orders_table)
     assert DENIED == []
-    assert pipeline.role_client("plan", "lambda").list_functions()["Functions"] == []
+    config = json.loads(pipeline.config_path.read_text())
+    config["stages"][pipeline.stage]["dofs"]["deletion_protection"] = False
+    pipeline.config_path.write_text(json.dumps(config, indent=2))
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=unprotect.tfplan", *pipeline.variables)
+    assert sorted(planned_changes(pipeline, "unprotect.tfplan")) == [
+        f'module.dynamodb.aws_dynamodb_table.this["{table}"]' for table in ("failed_orders", "orders")
+    ]
+    run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "unprotect.tfplan")
+    assert DENIED == []
+
+
+@pytest.mark.timeout(4 * RUN_TIMEOUT_SECONDS)  # prod's: plan, apply, destroy, and the checks between
+def test_9_the_deploy_role_destroys_the_stage(staged: Pipeline) -> None:
+    """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
+    one meant for it. A stage with deletion protection (prod) has it turned off first."""
+    if json.loads(staged.config_path.read_text())["stages"][staged.stage]["dofs"]["deletion_protection"]:
+        turn_deletion_protection_off(staged)
+    run_as(staged, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *staged.variables)
+    assert DENIED == []
+    names = [
+        function["FunctionName"] for function in staged.role_client("plan", "lambda").list_functions()["Functions"]
+    ]
+    assert [name for name in names if name.startswith(f"{APP}-{staged.stage}-")] == []
 
 
 # --- a dev role and prod's resources -----------------------------------------------------------
