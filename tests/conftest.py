@@ -201,7 +201,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
 settings.register_profile("ci", max_examples=60)
-settings.register_profile("inner-loop", max_examples=15)
+settings.register_profile("inner-loop", max_examples=5)
 
 
 def pytest_configure(config: pytest.Config) -> None:
