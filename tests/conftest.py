@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import settings
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from chalicelib import runtime
@@ -76,6 +77,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    # moto's interpreter sleeps out each retrier's interval (1 s, then 2 s, ...) in real time: up to
+    # 5 s a test of waiting on nothing. The tests count the retries; scripts/timing.py's own tests
+    # check the intervals. The emulator (make demo, the chaos run) keeps the real waits.
+    monkeypatch.setattr(retrier_decl, "time", types.SimpleNamespace(sleep=lambda seconds: None))
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 
@@ -183,8 +188,9 @@ NEEDS_THE_STACK = (
     "tests/infra/test_terraform.py",
     "tests/cicd/test_terraform.py",
 )
-# Fixtures that run `chalice package` or Terraform (tests/infra/conftest.py).
-NEEDS_A_PACKAGE_OR_TERRAFORM = frozenset({"packaged_app", "workspace", "terraform"})
+# Fixtures that run `chalice package` or Terraform (tests/infra/conftest.py; `console`, which runs
+# `terraform init` and `terraform console`, tests/cicd/test_pipeline.py).
+NEEDS_A_PACKAGE_OR_TERRAFORM = frozenset({"packaged_app", "workspace", "terraform", "console"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -195,7 +201,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
 settings.register_profile("ci", max_examples=60)
-settings.register_profile("inner-loop", max_examples=15)
+settings.register_profile("inner-loop", max_examples=5)
 
 
 def pytest_configure(config: pytest.Config) -> None:
