@@ -9,10 +9,11 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
   retries, inputs and outputs live in each execution's environment.
 - The Step Functions interpreter reuses one boto3 client per service and region instead of
   building a new one (about 10 ms of CPU) for every Lambda and SQS task it runs.
-- DynamoDB writes and SQS receives are atomic across the server's request threads: moto
+- DynamoDB writes and reads and SQS receives are atomic across the server's request threads: moto
   checks a ConditionExpression and writes in separate steps, and two concurrent receives
-  could take the same message, so without a lock a conditional write could race. A long
-  poll waits outside the lock, so one idle poller never holds up the rest.
+  could take the same message, so without a lock a conditional write could race; a read
+  iterating a table while another thread writes it failed ("dictionary changed size during
+  iteration"). A long poll waits outside the lock, so one idle poller never holds up the rest.
 - The interpreter's own Lambda and SQS calls are dispatched to moto's backends in this process
   instead of over HTTP to this same server (the socket, werkzeug and Flask cost more than the
   call): the request still goes through botocore and moto's Lambda and SQS APIs, as any caller's.
@@ -298,7 +299,7 @@ def accept_public_layers() -> None:
 
 
 def make_backends_atomic() -> None:
-    for backend, names in ((DynamoDBBackend, _DYNAMODB_WRITES), (SQSBackend, _SQS_WRITES)):
+    for backend, names in ((DynamoDBBackend, _DYNAMODB_CALLS), (SQSBackend, _SQS_WRITES)):
         for name in names:
             method = getattr(backend, name)
             if not getattr(method, "__dofs_atomic__", False):
@@ -317,7 +318,9 @@ class MotoPatch:
     written_for_moto: str = "5.2.5"
 
 
-_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+# Reads too: moto iterates a table's items while a write in another thread changes them
+# ("dictionary changed size during iteration" in GetItem and Scan under load).
+_DYNAMODB_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
 _SQS_WRITES = ("delete_message", "delete_message_batch", "send_message", "send_message_batch")
 PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(DomainDispatcherApplication, "get_backend_for_host", ("self", "host")),
@@ -327,7 +330,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(
         SQSBackend, "receive_message", ("self", "queue_name", "count", "wait_seconds_timeout", "visibility_timeout")
     ),
-    *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_WRITES),
+    *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_CALLS),
     *(MotoPatch(SQSBackend, name, ("self", "queue_name")) for name in _SQS_WRITES),
     MotoPatch(LambdaBackend, "invoke", ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
     MotoPatch(BotocoreStubber, "process_request", ("self", "request")),
