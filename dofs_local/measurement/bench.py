@@ -293,8 +293,14 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
 def main(
     rates: list[float], duration: float, clients: int, success_rate: float, out_dir: Path, with_package: bool
 ) -> int:
+    saved_environ = dict(os.environ)
+    # app.py reads its settings (CORS) at import: imported under the local stage's, the stack keeps
+    # this module's app, whose handlers the meter wraps, instead of importing it again.
+    os.environ.update(load_stage("local").environment)
     import app as app_module
 
+    os.environ.clear()
+    os.environ.update(saved_environ)
     out_dir.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     meter.install(app_module)

@@ -85,7 +85,7 @@ resource "aws_iam_role_policy" "this" {
 }
 
 resource "aws_sfn_state_machine" "this" {
-  #checkov:skip=CKV_AWS_285:executions are logged at the stage's level (var.log_level: ALL by default and in dev, ERROR in prod); state input and output are left out by default (var.include_execution_data) as orders carry customer data
+  #checkov:skip=CKV_AWS_285:executions are logged at the stage's level (var.log_level: ALL by default and in every stage, so the operations CLI can show every execution); state input and output are left out by default (var.include_execution_data) as orders carry customer data
   name       = var.name
   type       = var.type
   role_arn   = aws_iam_role.this.arn
