@@ -115,7 +115,7 @@ def emulator_override(endpoint: str, state_path: Path) -> dict[str, Any]:
                 "skip_requesting_account_id": True,
                 "skip_metadata_api_check": True,
                 "s3_use_path_style": True,
-                "max_retries": 1,  # an unemulated call fails fast instead of retrying for minutes
+                "max_retries": 3,  # a dropped loopback connection is retried; an unemulated call still fails in seconds
                 "endpoints": [dict.fromkeys(ENDPOINT_SERVICES, endpoint)],
             }
         },
