@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import threading
 import time
 from importlib.metadata import version
 from typing import Any
@@ -235,3 +236,25 @@ def test_a_function_may_use_a_public_layer_and_no_unknown_other() -> None:
     unknown = "arn:aws:lambda:us-east-1:999999999999:layer:nobody:1"
     with pytest.raises(lambda_.exceptions.ClientError, match=r"UnknownLayerVersion|ResourceNotFound|not found"):
         lambda_.create_function(FunctionName="with-unknown", Layers=[unknown], **function)
+
+
+@mock_aws
+def test_a_dynamodb_read_waits_for_a_write_in_progress() -> None:
+    """moto's GetItem iterated a table while another thread's write changed it ("dictionary
+    changed size during iteration"): reads take the backend lock that writes hold."""
+    moto_patches.apply_all()
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    read = threading.Thread(target=lambda: dynamodb.get_item(TableName="t", Key={"k": {"S": "a"}}))
+    with moto_patches._backend_lock:  # a write in progress in another thread
+        read.start()
+        read.join(timeout=1.0)
+        waited = read.is_alive()
+    read.join(timeout=10)
+    assert waited
+    assert not read.is_alive()

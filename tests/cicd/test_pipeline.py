@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.cicd import hcl
-from tests.cicd.test_terraform import TERRAFORM, _cli_config, terraform
+from tests.cicd.test_terraform import TERRAFORM, initialized_copy, terraform
 
 STAGES = ["dev", "prod"]  # infra/cicd's default, the issue's promotion
 # Source, Test, then every stage's Plan, Approval (after the first), Deploy, Smoke: issue 13's order.
@@ -46,13 +46,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     """A copy of infra/cicd initialised with local state (console needs an initialised backend)."""
     if TERRAFORM is None:
         pytest.skip("terraform is not on PATH: the pipeline's evaluated stages are not checked")
-    tmp = tmp_path_factory.mktemp("cicd-console")
-    env = _cli_config(tmp)
-    workdir = hcl.copy_cicd(tmp)
-    (workdir / "zz_local_backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
-    result = terraform(workdir, env, "init", "-input=false", "-no-color")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return workdir, env
+    return initialized_copy(tmp_path_factory.mktemp("cicd-console"), local_backend=True)
 
 
 @pytest.fixture(scope="module")

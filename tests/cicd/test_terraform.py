@@ -56,17 +56,23 @@ def _cli_config(tmp: Path) -> dict[str, str]:
     return env
 
 
+def initialized_copy(tmp: Path, *init_args: str, local_backend: bool = False) -> tuple[Path, dict[str, str]]:
+    """A copy of infra/cicd, so that no .terraform directory or lock file is left in the working
+    tree, initialised (with local state when `local_backend`), and the environment to run it."""
+    env = _cli_config(tmp)
+    workdir = hcl.copy_cicd(tmp)
+    if local_backend:
+        (workdir / "zz_local_backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
+    result = terraform(workdir, env, "init", *init_args, "-input=false", "-no-color")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workdir, env
+
+
 @pytest.fixture(scope="module")
 def initialized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     if TERRAFORM is None:
         pytest.skip("terraform is not on PATH: terraform init/validate/fmt checks skipped")
-    tmp = tmp_path_factory.mktemp("cicd-terraform")
-    env = _cli_config(tmp)
-    # A copy, so that no .terraform directory or lock file is left in the working tree.
-    workdir = hcl.copy_cicd(tmp)
-    result = terraform(workdir, env, "init", "-backend=false", "-input=false", "-no-color")
-    assert result.returncode == 0, result.stdout + result.stderr
-    return workdir, env
+    return initialized_copy(tmp_path_factory.mktemp("cicd-terraform"), "-backend=false")
 
 
 def terraform(

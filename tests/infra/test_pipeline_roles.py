@@ -590,10 +590,11 @@ def emulator_gap_violations(documents: dict[str, dict[str, Any]], stages: set[st
             for name in ("write-data", "write-control")
             for statement in documents[policy_analysis.stage_policy(stage, name)]["Statement"]
         ]
-        for layer in load_stage(stage).layers:
+        settings = load_stage(stage)
+        for layer in settings.layers:
             if not _grants(statements, "lambda:GetLayerVersion", layer):
                 found.append(f"{stage}'s Deploy role cannot use the layer {layer}")
-        rule = f"arn:aws:xray:{REGION}:{ACCOUNT_ID}:sampling-rule/{load_stage(stage).prefix}-api"
+        rule = f"arn:aws:xray:{REGION}:{ACCOUNT_ID}:sampling-rule/{settings.prefix}-api"
         missing = sorted(action for action in SAMPLING_RULE_WRITES if not _grants(statements, action, rule))
         found += [f"{stage}'s Deploy role lacks {missing} on its sampling rule"] if missing else []
     return found
