@@ -9,6 +9,7 @@ environment variables Chalice sets from it, `chalicelib/settings.py`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,13 @@ class Stage:
     workflow_log_level: str  # the state machine's execution log level
     log_retention_days: int
     api_throttling_rate_limit: float | None  # requests/s the stage is sized for (None: local)
+    architecture: str  # the functions' lambda_architecture (CHALICE_DEFAULT_ARCHITECTURE where unset)
     layers: tuple[str, ...] = ()  # the Lambda layers every function gets (Powertools' on AWS)
+
+    @property
+    def uses_powertools_layer(self) -> bool:
+        """Its functions carry the Powertools layer that infra/stage resolves (POWERTOOLS_LAYER)."""
+        return POWERTOOLS_LAYER in self.layers
 
     @property
     def prefix(self) -> str:
@@ -117,10 +124,42 @@ class Stage:
 # Chalice's own defaults when neither the stage nor the top level sets lambda_memory_size / lambda_timeout.
 CHALICE_DEFAULT_MEMORY_MB = 128
 CHALICE_DEFAULT_TIMEOUT_SECONDS = 60
+CHALICE_DEFAULT_ARCHITECTURE = "x86_64"
 # AWS's default sampling rule (5 % beyond 1 request/s) and infra's default retention, for a
 # stage that sets neither (the local stage).
 DEFAULT_XRAY_SAMPLING_RATE = 0.05
 DEFAULT_LOG_RETENTION_DAYS = 30
+
+
+# Powertools on AWS: the layer Powertools publishes for each release, Python version and
+# architecture, whose ARN in a region is the value of a public SSM parameter published with it
+# (docs.aws.amazon.com/powertools/python/latest/#lambda-layer). A stage's `layers` name it as a
+# module input, which infra/stage reads from that parameter at plan time.
+POWERTOOLS_PACKAGE = "aws-lambda-powertools"
+POWERTOOLS_LAYER = "${var.powertools_layer_arn}"
+POWERTOOLS_PUBLISHER_ACCOUNT = "017000801446"
+REQUIREMENTS_PATH = PROJECT_DIR / "requirements-dev.txt"
+
+
+def pinned_version(package: str, requirements: Path = REQUIREMENTS_PATH) -> str:
+    """The version requirements-dev.txt pins (`package==X`): Powertools' one pin, which the
+    tests and the local stack install and the deployed layer follows."""
+    pins = re.findall(rf"^{re.escape(package)}==(\S+)$", requirements.read_text(), flags=re.MULTILINE)
+    if len(pins) != 1:
+        raise ValueError(f"{requirements.name} must pin {package} exactly once (package==version), found {pins}")
+    return str(pins[0])
+
+
+def powertools_layer_parameter(architecture: str, runtime: str, version: str) -> str:
+    """The public SSM parameter whose value is the layer's ARN, e.g.
+    /aws/service/powertools/python/x86_64/python3.11/3.37.0."""
+    return f"/aws/service/powertools/python/{architecture}/{runtime}/{version}"
+
+
+def powertools_layer_name(architecture: str, runtime: str, version: str) -> str:
+    """The layer's name, e.g. AWSLambdaPowertoolsPythonV3-python311-x86_64 (one per major version)."""
+    major = version.split(".")[0]
+    return f"AWSLambdaPowertoolsPythonV{major}-{runtime.replace('.', '')}-{architecture}"
 
 
 class UnknownStageError(ValueError):
@@ -206,4 +245,5 @@ def load_stage(name: str = "local", config_path: Path = CONFIG_PATH) -> Stage:
             float(settings["api_throttling_rate_limit"]) if "api_throttling_rate_limit" in settings else None
         ),
         layers=tuple(raw.get("layers", config.get("layers", ()))),
+        architecture=raw.get("lambda_architecture", config.get("lambda_architecture", CHALICE_DEFAULT_ARCHITECTURE)),
     )

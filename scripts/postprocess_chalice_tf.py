@@ -18,7 +18,9 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 - writes `dofs_extras.tf.json`: the module's input variables (every `${var.X}` that
   `.chalice/config.json` puts in the package, plus the API's settings), an `aws_api_gateway_stage`
   with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
-  the functions (and their packaged timeouts) for the root module.
+  the functions (and their packaged timeouts) for the root module, and the public SSM parameter
+  of the Powertools layer they carry: the packaged runtime and architecture, and the release
+  requirements-dev.txt pins.
 
 Idempotent: running it twice gives the same files.
 """
@@ -31,6 +33,17 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from dofs_local.stage import (  # noqa: E402
+    CHALICE_DEFAULT_ARCHITECTURE,
+    POWERTOOLS_LAYER,
+    POWERTOOLS_PACKAGE,
+    pinned_version,
+    powertools_layer_parameter,
+)
 
 TERRAFORM_BLOCK = {
     "required_version": ">= 1.10",
@@ -48,6 +61,8 @@ KNOWN_VARIABLES = {
     "order_queue_url": "URL of order_queue, where the reconciler queues orders again (ORDER_QUEUE_URL).",
     "stuck_order_threshold_seconds": "Seconds an order may stay non-terminal before the reconciler moves it on.",
     "max_receive_count": "order_queue's maxReceiveCount: the fulfillment attempts an order gets (MAX_RECEIVE_COUNT).",
+    "powertools_layer_arn": "ARN of the Powertools layer version every function carries (the value of the public "
+    "SSM parameter the powertools_layer_parameter output names).",
 }
 ROLE_VARIABLE = re.compile(r"^(?P<handler>[a-z_]+)_role_arn$")
 VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
@@ -81,6 +96,19 @@ def variable_description(name: str) -> str:
     raise SystemExit(
         f"{MAIN_FILE} uses var.{name}, which {Path(__file__).name} does not know: add it to KNOWN_VARIABLES"
     )
+
+
+def powertools_parameter(functions: dict[str, Any]) -> str:
+    """The Powertools layer's SSM parameter for the packaged functions: the runtime Chalice
+    packaged (the Python that ran it), their architecture and the pinned Powertools release."""
+    platforms = {
+        (function.get("architectures", [CHALICE_DEFAULT_ARCHITECTURE])[0], function["runtime"])
+        for function in functions.values()
+    }
+    if len(platforms) != 1:
+        raise SystemExit(f"the functions carry one Powertools layer, but run on several platforms: {sorted(platforms)}")
+    [(architecture, runtime)] = platforms
+    return powertools_layer_parameter(architecture, runtime, pinned_version(POWERTOOLS_PACKAGE))
 
 
 # A browser's CORS preflight (OPTIONS) carries no x-api-key: API Gateway must answer it without one.
@@ -253,6 +281,12 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
             },
         },
     }
+    if any(POWERTOOLS_LAYER in function.get("layers", []) for function in functions.values()):
+        # A literal: the stage root reads the parameter and passes its value back as powertools_layer_arn.
+        outputs["powertools_layer_parameter"] = {
+            "description": "Public SSM parameter whose value is the ARN of the functions' Powertools layer.",
+            "value": powertools_parameter(functions),
+        }
     if "aws_api_gateway_rest_api" in main["resource"]:
         api = "aws_api_gateway_rest_api.rest_api"
         resources = {

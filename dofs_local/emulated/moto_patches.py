@@ -24,6 +24,8 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
   message's visibility and delay on each send and receive), and checks a received message's
   retention period by reading that one attribute instead of computing every queue attribute,
   each of which counts the queue's messages.
+- Powertools' public SSM parameters (the layer of a release, by architecture and Python) answer
+  as on AWS for the installed release, and a public publisher's layers exist (moto has neither).
 - Lambda's Invoke runs the app's functions in this process (`lambda_bridge.py`, installed by
   the pipeline at start-up), since moto's own Lambda needs Docker.
 """
@@ -33,10 +35,13 @@ from __future__ import annotations
 import datetime
 import functools
 import re
+import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,6 +60,7 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ig
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.settings import moto_server_port
 from moto.sqs.models import Message, SQSBackend
+from moto.ssm.models import Parameter, ParameterDict
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
@@ -63,7 +69,13 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.exceptions import HTTPException
 
 from dofs_local.emulated import create_time_checks
-from dofs_local.stage import LOCAL_ACCOUNT_ID
+from dofs_local.stage import (
+    LOCAL_ACCOUNT_ID,
+    POWERTOOLS_PACKAGE,
+    POWERTOOLS_PUBLISHER_ACCOUNT,
+    powertools_layer_name,
+    powertools_layer_parameter,
+)
 
 _backend_lock = threading.RLock()
 LONG_POLL_INTERVAL_SECONDS = 0.02
@@ -279,7 +291,7 @@ def cheaper_sqs_bookkeeping() -> None:
 
 
 # Accounts that publish public layers every account may use: Powertools for AWS Lambda (Python).
-PUBLIC_LAYER_ACCOUNTS = frozenset({"017000801446"})
+PUBLIC_LAYER_ACCOUNTS = frozenset({POWERTOOLS_PUBLISHER_ACCOUNT})
 
 
 def accept_public_layers() -> None:
@@ -296,6 +308,44 @@ def accept_public_layers() -> None:
 
     layers_data.__dofs_public_layers__ = True  # type: ignore[attr-defined]
     LambdaFunction._get_layers_data = layers_data  # type: ignore[method-assign]
+
+
+POWERTOOLS_PARAMETERS = "/aws/service/powertools/python/"
+POWERTOOLS_ARCHITECTURES = ("x86_64", "arm64")
+# The emulator's stand-in for the layer version number Powertools gave the release in a region:
+# the stack and the tests never read it, only that the parameter names a layer of the publisher.
+EMULATED_LAYER_VERSION = 1
+
+
+def publish_powertools_parameters() -> None:
+    """Powertools' public SSM parameters, as AWS answers them (moto has none, and refuses user
+    parameters under /aws): the installed release's layer, for this interpreter's Python (the
+    runtime Chalice packages) and each architecture; any other release is not found."""
+    original = ParameterDict._check_loading_status
+    if getattr(original, "__dofs_powertools__", False):
+        return
+    release = version(POWERTOOLS_PACKAGE)
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+    def check_loading_status(self: ParameterDict, key: str) -> None:
+        original(self, key)
+        if str(key or "").startswith(POWERTOOLS_PARAMETERS) and not getattr(self, "_dofs_powertools", False):
+            self._dofs_powertools = True
+            for architecture in POWERTOOLS_ARCHITECTURES:
+                layer = powertools_layer_name(architecture, runtime, release)
+                arn = f"arn:aws:lambda:{self.region_name}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:{layer}"
+                arn += f":{EMULATED_LAYER_VERSION}"
+                name = powertools_layer_parameter(architecture, runtime, release)
+                defaultdict.__getitem__(self, name).append(  # each value lists the parameter's versions
+                    Parameter(
+                        account_id=self.account_id, name=name, value=arn, parameter_type="String",
+                        description=None, allowed_pattern=None, keyid=None,
+                        last_modified_date=datetime.datetime.now(datetime.UTC), version=1, data_type="text",
+                    )
+                )  # fmt: skip
+
+    check_loading_status.__dofs_powertools__ = True  # type: ignore[attr-defined]
+    ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]
 
 
 def make_backends_atomic() -> None:
@@ -342,6 +392,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(moto.sqs.models, "unix_time_millis", ("dt",)),
     MotoPatch(SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
     MotoPatch(LambdaFunction, "_get_layers_data", ("self", "layers_versions_arns")),
+    MotoPatch(ParameterDict, "_check_loading_status", ("self", "key")),
 )
 
 
@@ -356,4 +407,5 @@ def apply_all() -> None:
     list_action_methods_once()
     cheaper_sqs_bookkeeping()
     accept_public_layers()
+    publish_powertools_parameters()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)

@@ -44,6 +44,14 @@ data "aws_partition" "current" {}
 
 data "aws_caller_identity" "current" {}
 
+# The Powertools layer every function carries, in the stage's region: the layer version Powertools
+# published for the release requirements-dev.txt pins, the packaged runtime and architecture (the
+# package names the parameter: scripts/postprocess_chalice_tf.py). A release Powertools never
+# published fails the plan, naming the parameter.
+data "aws_ssm_parameter" "powertools_layer" {
+  name = module.app.powertools_layer_parameter
+}
+
 check "state_machine_arn" {
   assert {
     condition     = module.stepfunctions.arn == local.state_machine_arn
@@ -127,6 +135,9 @@ module "app" {
   fulfill_order_role_arn           = module.iam.role_arns["fulfill_order"]
   handle_dead_letter_role_arn      = module.iam.role_arns["handle_dead_letter"]
   reconcile_orders_role_arn        = module.iam.role_arns["reconcile_orders"]
+
+  # A layer ARN, not a secret: a String parameter's value, which the provider marks sensitive.
+  powertools_layer_arn = data.aws_ssm_parameter.powertools_layer.insecure_value
 
   # The reconciler's settings, from .chalice/config.json's dofs block.
   order_queue_url               = module.sqs.queue_url

@@ -24,6 +24,16 @@ output "api_key_value" {
   sensitive   = true
 }
 
+output "powertools_layer_arn" {
+  description = "The Powertools layer version every function carries (read from the powertools_layer_parameter output's SSM parameter)."
+  value       = data.aws_ssm_parameter.powertools_layer.insecure_value
+}
+
+output "powertools_layer_parameter" {
+  description = "Powertools' public SSM parameter the layer is read from: aws ssm get-parameter --name <it>."
+  value       = module.app.powertools_layer_parameter
+}
+
 output "state_machine_arn" {
   description = "ARN of the order workflow."
   value       = module.stepfunctions.arn
