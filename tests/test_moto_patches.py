@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import sys
 import threading
 import time
 from importlib.metadata import version
@@ -33,7 +34,14 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
-from dofs_local.stage import LOCAL_ACCOUNT_ID, load_stage
+from dofs_local.stage import (
+    LOCAL_ACCOUNT_ID,
+    POWERTOOLS_PACKAGE,
+    POWERTOOLS_PUBLISHER_ACCOUNT,
+    load_stage,
+    powertools_layer_name,
+    powertools_layer_parameter,
+)
 
 
 def _label(patch: MotoPatch) -> str:
@@ -215,10 +223,33 @@ def test_the_interpreter_calls_this_server_in_process(monkeypatch: pytest.Monkey
         interpreter_sqs.delete_queue(QueueUrl=queue_url)
 
 
+POWERTOOLS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"  # what Chalice packages for
+
+
+def published_powertools_layer(release: str = version(POWERTOOLS_PACKAGE)) -> str:
+    """The layer ARN the emulator's Powertools parameter gives for dev's architecture."""
+    moto_patches.apply_all()
+    name = powertools_layer_parameter(load_stage("dev").architecture, POWERTOOLS_RUNTIME, release)
+    return str(boto3.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
+
+
+@pytest.mark.usefixtures("aws")
+def test_powertools_publishes_its_installed_release_s_layer_and_no_other() -> None:
+    """AWS answers Powertools' public parameter of a release with that release's layer in the
+    caller's region; moto has none of them, and a release never published is not found."""
+    stage = load_stage("dev")
+    layer = powertools_layer_name(stage.architecture, POWERTOOLS_RUNTIME, version(POWERTOOLS_PACKAGE))
+    assert published_powertools_layer().startswith(
+        f"arn:aws:lambda:{boto3.client('ssm').meta.region_name}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:{layer}:"
+    )
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        published_powertools_layer("0.0.1")
+
+
 @pytest.mark.usefixtures("aws")
 def test_a_function_may_use_a_public_layer_and_no_unknown_other() -> None:
     lambda_ = boto3.client("lambda")
-    [powertools] = load_stage("dev").layers
+    powertools = published_powertools_layer()
     trust = {
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     }

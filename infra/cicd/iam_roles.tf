@@ -31,7 +31,10 @@ locals {
       topics         = ["${local.arn}:sns:${local.ra}:${stage_prefix}-*"]
       rules          = ["${local.arn}:events:${local.ra}:rule/${stage_prefix}-*"] # the reconciler's schedule
       sampling_rules = ["${local.arn}:xray:${local.ra}:sampling-rule/${stage_prefix}-*"]
-      layers         = local.stage_layers[stage] # published by others (Powertools): used, never written
+      # Published by Powertools (account 017000801446): read, never written. The layer's version
+      # is what the parameter names at plan time: any version of that one layer.
+      powertools_parameters = ["${local.arn}:ssm:${local.region}::parameter/aws/service/powertools/python/${local.powertools_layers[stage].architecture}/${local.powertools_runtime}/${local.powertools_release}"]
+      powertools_layers     = ["${local.arn}:lambda:${local.region}:017000801446:layer:AWSLambdaPowertoolsPythonV${split(".", local.powertools_release)[0]}-${replace(local.powertools_runtime, ".", "")}-${local.powertools_layers[stage].architecture}:*"]
       # Their ARNs carry random ids, not names: tags or the function they feed scope them.
       event_source_mappings = ["${local.arn}:lambda:${local.ra}:event-source-mapping:*"]
       keys                  = ["${local.arn}:kms:${local.ra}:key/*"]
@@ -239,6 +242,8 @@ locals {
         # The stage's X-Ray sampling rule; xray:GetSamplingRules names no resource: AWS requires "*".
         SamplingRules    = { effect = "Allow", actions = ["xray:ListTagsForResource"], resources = local.stage_arns[stage].sampling_rules, condition = "none" }
         ListSamplingRule = { effect = "Allow", actions = ["xray:GetSamplingRules"], resources = ["*"], condition = "none" }
+        # The Powertools layer's public parameter, which infra/stage reads at every plan.
+        PowertoolsLayerParameter = { effect = "Allow", actions = ["ssm:GetParameter"], resources = local.stage_arns[stage].powertools_parameters, condition = "none" }
       }
       write-data = {
         Tables        = { effect = "Allow", actions = ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable", "dynamodb:UpdateContinuousBackups", "dynamodb:UpdateTimeToLive", "dynamodb:TagResource", "dynamodb:UntagResource"], resources = local.stage_arns[stage].tables, condition = "none" }
@@ -249,7 +254,7 @@ locals {
         Functions           = { effect = "Allow", actions = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:TagResource", "lambda:UntagResource"], resources = local.stage_arns[stage].functions, condition = "none" }
         # CreateFunction and UpdateFunctionConfiguration with layers: AWS checks the caller may
         # read each layer version.
-        Layers = { effect = "Allow", actions = ["lambda:GetLayerVersion"], resources = local.stage_arns[stage].layers, condition = "none", enabled = length(local.stage_arns[stage].layers) > 0 }
+        Layers = { effect = "Allow", actions = ["lambda:GetLayerVersion"], resources = local.stage_arns[stage].powertools_layers, condition = "none" }
         # Event source mapping ARNs carry random ids: the function they feed scopes them.
         EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "${stage}/stage_functions" }
         # default_tags tags the mappings on create (issue 10, defect 2).

@@ -19,10 +19,21 @@ locals {
   prefix         = "${var.app_name}-cicd"
   stage_prefixes = { for stage in var.stages : stage => "${var.app_name}-${stage}" }
 
-  # The Lambda layers each stage's functions carry (.chalice/config.json, `layers` of the stage or
-  # the top level, as Chalice reads it): the Deploy role needs lambda:GetLayerVersion on each.
-  chalice_config = jsondecode(file("${path.module}/../../.chalice/config.json"))
-  stage_layers   = { for stage in var.stages : stage => try(local.chalice_config.stages[stage].layers, local.chalice_config.layers, []) }
+  # The Powertools layer each stage's functions carry: infra/stage reads its ARN, at plan time,
+  # from the public SSM parameter Powertools publishes for the release, runtime and architecture
+  # (the Plan and Deploy roles read that parameter; the Deploy role the layer, which AWS checks at
+  # CreateFunction). The release is the one pin (requirements-dev.txt); the runtime, the Python of
+  # the Plan build that runs `chalice package` (buildspec-plan.yml), which Chalice packages for;
+  # the architecture, the stage's lambda_architecture (.chalice/config.json, Chalice's default x86_64).
+  project_dir        = "${path.module}/../.."
+  chalice_config     = jsondecode(file("${local.project_dir}/.chalice/config.json"))
+  powertools_release = regex("(?m)^aws-lambda-powertools==(\\S+)$", file("${local.project_dir}/requirements-dev.txt"))[0]
+  powertools_runtime = "python${yamldecode(file("${local.project_dir}/buildspec-plan.yml")).phases.install["runtime-versions"].python}"
+  powertools_layers = {
+    for stage in var.stages : stage => {
+      architecture = try(local.chalice_config.stages[stage].lambda_architecture, local.chalice_config.lambda_architecture, "x86_64")
+    }
+  }
 
   # The pipeline's and the build projects' ARNs, built from their names: the pipeline role's
   # and the EventBridge role's policies name them, and reading them from the resources would

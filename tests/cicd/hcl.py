@@ -20,13 +20,24 @@ ROOT = Path(__file__).resolve().parents[2]
 CICD_DIR = ROOT / "infra" / "cicd"
 
 
+# What infra/cicd reads outside itself, for the Powertools layer each stage's roles may read:
+# the stages' architectures, the pinned release, the Python of the Plan build.
+CICD_READS = (Path(".chalice") / "config.json", Path("requirements-dev.txt"), Path("buildspec-plan.yml"))
+
+
+def copy_cicd_reads(root: Path) -> None:
+    """The files infra/cicd reads, copied under root as laid out in the repository."""
+    for relative in CICD_READS:
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / relative, root / relative)
+
+
 def copy_cicd(root: Path) -> Path:
     """A copy of infra/cicd under root, laid out as in the repository with what it reads
-    (.chalice/config.json: each stage's layers), without .terraform or the lock file."""
+    (CICD_READS), without .terraform or the lock file."""
     workdir = root / "infra" / "cicd"
     shutil.copytree(CICD_DIR, workdir, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl"))
-    (root / ".chalice").mkdir(exist_ok=True)
-    shutil.copy2(ROOT / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    copy_cicd_reads(root)
     return workdir
 
 

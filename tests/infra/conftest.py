@@ -1,8 +1,8 @@
 """Fixtures of the offline infrastructure proof.
 
-Terraform runs only in temporary copies of the project (infra/, .chalice/config.json,
-stepfunctions/ and a freshly packaged app in build/package/<stage>, copied to build/app where
-infra/stage reads it), never in the working tree.
+Terraform runs only in temporary copies of the project (infra/, the files infra/cicd reads,
+.chalice/config.json among them, stepfunctions/ and a freshly packaged app in
+build/package/<stage>, copied to build/app where infra/stage reads it), never in the working tree.
 No provider is downloaded: a filesystem mirror of hashicorp/aws is used through a generated
 CLI configuration (TF_CLI_CONFIG_FILE), and the tests that need Terraform skip, saying why,
 where Terraform or the mirror is missing.
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from dofs_local.stage import deployable_stages
+from tests.cicd.hcl import copy_cicd_reads
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 INFRA_DIR = PROJECT_DIR / "infra"
@@ -133,8 +134,7 @@ def make_workspace(root: Path, package: Path, stage: str = STAGE) -> Path:
     """A copy of what the Terraform root modules read, laid out as in the repository, with the
     stage's package selected (build/app) as `make plan STAGE=<stage>` selects it."""
     shutil.copytree(INFRA_DIR, root / "infra", ignore=COPY_IGNORE)
-    (root / ".chalice").mkdir()
-    shutil.copy2(PROJECT_DIR / ".chalice" / "config.json", root / ".chalice" / "config.json")
+    copy_cicd_reads(root)  # .chalice/config.json among them, which infra/stage reads too
     shutil.copytree(PROJECT_DIR / "stepfunctions", root / "stepfunctions")
     shutil.copytree(package, root / "build" / "package" / stage)
     shutil.copytree(package, root / APP_DIR)

@@ -59,7 +59,7 @@ STARTS_THE_WORKFLOW = ("api_handler", "reconcile_orders")
 # Provider endpoint keys (hashicorp/aws 5.100 and 6.x) of every service the stack uses.
 ENDPOINT_SERVICES = (
     *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
-    *("events", "logs", "s3", "sfn", "sns", "sqs", "sts"),
+    *("events", "logs", "s3", "sfn", "sns", "sqs", "ssm", "sts"),
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}

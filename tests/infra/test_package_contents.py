@@ -3,11 +3,20 @@ Powertools either, which the AWS-managed layer attached to every function provid
 
 from __future__ import annotations
 
-import re
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
-from dofs_local.stage import load_stage, read_config
+import pytest
+
+from dofs_local.stage import (
+    POWERTOOLS_LAYER,
+    POWERTOOLS_PACKAGE,
+    load_stage,
+    pinned_version,
+    powertools_layer_parameter,
+    read_config,
+)
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE
 
@@ -17,14 +26,6 @@ def test_the_lambda_package_leaves_out_the_dev_tools(packaged_app: Path) -> None
         top_level = {name.split("/")[0] for name in package.namelist()}
     assert {"app.py", "chalicelib"} <= top_level
     assert not top_level & {"dofs_ops", "dofs_local", "tests", "scripts"}
-
-
-# The AWS-managed Powertools layer: account 017000801446 publishes one per region, Python version
-# and architecture (docs.aws.amazon.com/powertools/python/latest/#lambda-layer).
-POWERTOOLS_LAYER = re.compile(
-    r"^arn:aws:lambda:(?P<region>[a-z0-9-]+):017000801446:layer:"
-    r"AWSLambdaPowertoolsPythonV3-python(?P<python>3\d+)-(?P<arch>x86_64|arm64):(?P<version>\d+)$"
-)
 
 
 PACKAGE_BUDGET_BYTES = 10 * 1024 * 1024
@@ -42,26 +43,38 @@ def test_powertools_comes_from_its_layer_not_from_the_package(packaged_app: Path
     assert unpacked_size < PACKAGE_BUDGET_BYTES
 
 
-def test_every_function_gets_the_powertools_layer_of_its_region_and_runtime(packaged_app: Path) -> None:
-    stage = load_stage(STAGE)
-    functions = load_module(packaged_app).resources["aws_lambda_function"]
+def test_every_function_gets_the_powertools_layer_of_the_pinned_release(packaged_app: Path) -> None:
+    """The functions carry the layer infra/stage reads from Powertools' parameter, and the package
+    names the parameter of the release requirements-dev.txt pins, for the runtime and architecture
+    Chalice packaged: what AWS runs is what the tests ran."""
+    module = load_module(packaged_app)
+    functions = module.resources["aws_lambda_function"]
     assert functions
     for name, function in functions.items():
-        [layer] = function["layers"]
-        match = POWERTOOLS_LAYER.fullmatch(layer)
-        assert match, f"{name}: {layer} is not a Powertools v3 layer"
-        assert match["region"] == stage.region, name
-        assert f"python{match['python'][0]}.{match['python'][1:]}" == function["runtime"], name
-        assert match["arch"] == function.get("architectures", ["x86_64"])[0], name
+        assert function["layers"] == [POWERTOOLS_LAYER], name
+        assert function["architectures"] == [load_stage(STAGE).architecture], name
+    [runtime] = {function["runtime"] for function in functions.values()}
+    parameter = powertools_layer_parameter(load_stage(STAGE).architecture, runtime, version(POWERTOOLS_PACKAGE))
+    assert module.outputs["powertools_layer_parameter"]["value"] == parameter
 
 
-def test_every_deployed_stage_attaches_the_powertools_layer_of_its_region() -> None:
-    """The package leaves Powertools out: a stage without the layer would fail every cold start."""
+def test_every_deployed_stage_attaches_the_powertools_layer() -> None:
+    """The package leaves Powertools out: a stage without the layer would fail every cold start.
+    No stage names a layer version or region of its own: the parameter does."""
     deployed = [name for name in read_config()["stages"] if name != "local"]
     assert {"dev", "prod"} <= set(deployed)
     for name in deployed:
-        stage = load_stage(name)
-        [layer] = stage.layers
-        match = POWERTOOLS_LAYER.fullmatch(layer)
-        assert match, f"{name}: {layer} is not a Powertools v3 layer"
-        assert match["region"] == stage.region, name
+        assert load_stage(name).layers == (POWERTOOLS_LAYER,), name
+
+
+def test_the_pin_is_read_from_requirements_dev(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements-dev.txt"
+    requirements.write_text("aws-lambda-powertools-extra==9.9.9\naws-lambda-powertools==3.1.0\nboto3==1.0.0\n")
+    assert pinned_version(POWERTOOLS_PACKAGE, requirements) == "3.1.0"
+    requirements.write_text("aws-lambda-powertools>=3.1.0\n")
+    with pytest.raises(ValueError, match="must pin aws-lambda-powertools exactly once"):
+        pinned_version(POWERTOOLS_PACKAGE, requirements)
+
+
+def test_the_installed_powertools_is_the_pinned_one() -> None:
+    assert version(POWERTOOLS_PACKAGE) == pinned_version(POWERTOOLS_PACKAGE)
