@@ -42,7 +42,8 @@ from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.stage import Stage, load_stage
-from tests.infra.conftest import STAGE, STAGES, Terraform, make_workspace
+from scripts.postprocess_chalice_tf import EXTRAS_FILE
+from tests.infra.conftest import APP_DIR, STAGE, STAGES, Terraform, make_workspace
 
 REGION = "us-east-1"
 HANDLERS = (
@@ -245,6 +246,27 @@ def apply_without_refusals(tf: Terraform, workdir: Path) -> None:
         raise AssertionError("AWS would refuse these creates:\n" + "\n".join(map(str, refused)))
     if process.returncode != 0:
         raise AssertionError(f"terraform apply failed in {workdir} ({process.returncode}):\n{log.read_text()}")
+
+
+def test_a_powertools_release_never_published_fails_the_plan_naming_it(
+    terraform: Terraform, packaged_app: Path, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """AWS has no parameter for a release Powertools never published (a pin of a release without
+    a layer): the plan stops at reading it, and says which parameter it missed."""
+    root = make_workspace(tmp_path, packaged_app)
+    extras = root / APP_DIR / EXTRAS_FILE
+    module = json.loads(extras.read_text())
+    published = module["output"]["powertools_layer_parameter"]["value"]
+    never_published = published.rsplit("/", 1)[0] + "/0.0.1"
+    module["output"]["powertools_layer_parameter"]["value"] = never_published
+    extras.write_text(json.dumps(module))
+    tf, workdir = emulated_stage(terraform, root, moto_endpoint)
+    result = subprocess.run(  # noqa: S603 - fixed terraform binary, arguments from the tests
+        [tf.binary, "plan", "-no-color", "-input=false"],
+        cwd=workdir, env=tf.env, capture_output=True, text=True, timeout=APPLY_TIMEOUT_SECONDS,
+    )  # fmt: skip
+    assert result.returncode != 0, result.stdout
+    assert f"reading SSM Parameter ({never_published}): couldn't find resource" in result.stderr
 
 
 def test_outputs_name_the_stage_resources(applied_stack: AppliedStack) -> None:

@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,15 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from dofs_local.stage import load_stage
+from dofs_local.emulated import moto_patches
+from dofs_local.stage import (
+    POWERTOOLS_PACKAGE,
+    POWERTOOLS_PUBLISHER_ACCOUNT,
+    load_stage,
+    pinned_version,
+    powertools_layer_name,
+    powertools_layer_parameter,
+)
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
@@ -568,7 +577,8 @@ def scoping_violations(documents: dict[str, dict[str, Any]]) -> list[str]:
 
 # What the Deploy role does that the emulator run cannot show, since those resources are left out
 # of it (the X-Ray sampling rule) or AWS checks them beyond the called action (a function's
-# layers: CreateFunction also needs lambda:GetLayerVersion on each).
+# layers: CreateFunction also needs lambda:GetLayerVersion on each); and the resources of a call
+# the run makes but moto does not scope (the Powertools parameter every plan reads).
 SAMPLING_RULE_WRITES = {"xray:CreateSamplingRule", "xray:UpdateSamplingRule", "xray:DeleteSamplingRule",
                         "xray:TagResource", "xray:UntagResource"}  # fmt: skip
 
@@ -582,6 +592,38 @@ def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> boo
     )
 
 
+POWERTOOLS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"  # what Chalice packages for
+POWERTOOLS_RELEASE = pinned_version(POWERTOOLS_PACKAGE)
+OTHER_PUBLISHER = "999999999999"
+
+
+def powertools_parameter_arn(stage: str, release: str = POWERTOOLS_RELEASE) -> str:
+    """The public parameter the stage's plan reads (a public parameter's ARN has no account)."""
+    name = powertools_layer_parameter(load_stage(stage).architecture, POWERTOOLS_RUNTIME, release)
+    return f"arn:aws:ssm:{REGION}::parameter{name}"
+
+
+def powertools_layer_arn(stage: str, publisher: str = POWERTOOLS_PUBLISHER_ACCOUNT) -> str:
+    """The layer version the emulator's parameter names for the stage."""
+    layer = powertools_layer_name(load_stage(stage).architecture, POWERTOOLS_RUNTIME, POWERTOOLS_RELEASE)
+    return f"arn:aws:lambda:{REGION}:{publisher}:layer:{layer}:{moto_patches.EMULATED_LAYER_VERSION}"
+
+
+def powertools_violations(documents: dict[str, dict[str, Any]], stage: str, writes: list[dict[str, Any]]) -> list[str]:
+    """The Plan and Deploy roles read the pinned release's parameter, the Deploy role its layer:
+    those, and no other release's parameter, no other publisher's layer."""
+    reads = documents[policy_analysis.stage_policy(stage, "read")]["Statement"]
+    parameter = powertools_parameter_arn(stage)
+    found = [] if _grants(reads, "ssm:GetParameter", parameter) else [f"{stage}'s roles cannot read {parameter}"]
+    if _grants(reads, "ssm:GetParameter", powertools_parameter_arn(stage, "0.0.1")):
+        found.append(f"{stage}'s roles may read Powertools parameters beyond {parameter}")
+    layer = powertools_layer_arn(stage)
+    found += [] if _grants(writes, "lambda:GetLayerVersion", layer) else [f"{stage}'s Deploy role cannot use {layer}"]
+    if _grants(writes, "lambda:GetLayerVersion", powertools_layer_arn(stage, OTHER_PUBLISHER)):
+        found.append(f"{stage}'s Deploy role may use layers beyond Powertools' {layer}")
+    return found
+
+
 def emulator_gap_violations(documents: dict[str, dict[str, Any]], stages: set[str]) -> list[str]:
     found = []
     for stage in sorted(stages):
@@ -591,9 +633,7 @@ def emulator_gap_violations(documents: dict[str, dict[str, Any]], stages: set[st
             for statement in documents[policy_analysis.stage_policy(stage, name)]["Statement"]
         ]
         settings = load_stage(stage)
-        for layer in settings.layers:
-            if not _grants(statements, "lambda:GetLayerVersion", layer):
-                found.append(f"{stage}'s Deploy role cannot use the layer {layer}")
+        found += powertools_violations(documents, stage, statements)
         rule = f"arn:aws:xray:{REGION}:{ACCOUNT_ID}:sampling-rule/{settings.prefix}-api"
         missing = sorted(action for action in SAMPLING_RULE_WRITES if not _grants(statements, action, rule))
         found += [f"{stage}'s Deploy role lacks {missing} on its sampling rule"] if missing else []
@@ -652,7 +692,24 @@ MUTATIONS: dict[str, tuple[str, Callable[[Statements], Statements], str]] = {
     "a function's layer": (
         policy_analysis.WRITE_DATA,
         lambda statements: _without(statements, "Layers"),
-        f"{STAGE}'s Deploy role cannot use the layer {load_stage(STAGE).layers[0]}",
+        f"{STAGE}'s Deploy role cannot use {powertools_layer_arn(STAGE)}",
+    ),
+    "any publisher's layer": (
+        policy_analysis.WRITE_DATA,
+        lambda statements: _changed(statements, "Layers", Resource="arn:aws:lambda:*:*:layer:*:*"),
+        f"{STAGE}'s Deploy role may use layers beyond Powertools' {powertools_layer_arn(STAGE)}",
+    ),
+    "the Powertools parameter": (
+        policy_analysis.STAGE_READ,
+        lambda statements: _without(statements, "PowertoolsLayerParameter"),
+        f"{STAGE}'s roles cannot read {powertools_parameter_arn(STAGE)}",
+    ),
+    "any Powertools release's parameter": (
+        policy_analysis.STAGE_READ,
+        lambda statements: _changed(
+            statements, "PowertoolsLayerParameter", Resource="arn:aws:ssm:*::parameter/aws/service/powertools/*"
+        ),
+        f"{STAGE}'s roles may read Powertools parameters beyond {powertools_parameter_arn(STAGE)}",
     ),
     "the sampling rule": (
         policy_analysis.WRITE_CONTROL,
