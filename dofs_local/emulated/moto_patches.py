@@ -326,18 +326,19 @@ def publish_powertools_parameters() -> None:
         return
     release = version(POWERTOOLS_PACKAGE)
     runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    first = powertools_layer_parameter(POWERTOOLS_ARCHITECTURES[0], runtime, release)
 
     def check_loading_status(self: ParameterDict, key: str) -> None:
         original(self, key)
-        if str(key or "").startswith(POWERTOOLS_PARAMETERS) and not getattr(self, "_dofs_powertools", False):
-            self._dofs_powertools = True
+        # Published once per account and region (dict's own lookup: ParameterDict's would recurse here).
+        if str(key or "").startswith(POWERTOOLS_PARAMETERS) and not dict.__contains__(self, first):
             for architecture in POWERTOOLS_ARCHITECTURES:
                 layer = powertools_layer_name(architecture, runtime, release)
                 arn = f"arn:aws:lambda:{self.region_name}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:{layer}"
                 arn += f":{EMULATED_LAYER_VERSION}"
                 name = powertools_layer_parameter(architecture, runtime, release)
                 defaultdict.__getitem__(self, name).append(  # each value lists the parameter's versions
-                    Parameter(
+                    Parameter(  # type: ignore[abstract]  # as moto builds its own public parameters
                         account_id=self.account_id, name=name, value=arn, parameter_type="String",
                         description=None, allowed_pattern=None, keyid=None,
                         last_modified_date=datetime.datetime.now(datetime.UTC), version=1, data_type="text",
