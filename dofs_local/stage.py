@@ -47,12 +47,7 @@ class Stage:
     log_retention_days: int
     api_throttling_rate_limit: float | None  # requests/s the stage is sized for (None: local)
     architecture: str  # the functions' lambda_architecture (CHALICE_DEFAULT_ARCHITECTURE where unset)
-    layers: tuple[str, ...] = ()  # the Lambda layers every function gets (Powertools' on AWS)
-
-    @property
-    def uses_powertools_layer(self) -> bool:
-        """Its functions carry the Powertools layer that infra/stage resolves (POWERTOOLS_LAYER)."""
-        return POWERTOOLS_LAYER in self.layers
+    layers: tuple[str, ...] = ()  # the Lambda layers every function gets (on AWS, POWERTOOLS_LAYER)
 
     @property
     def prefix(self) -> str:
