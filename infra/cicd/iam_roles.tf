@@ -242,7 +242,8 @@ locals {
         # The stage's X-Ray sampling rule; xray:GetSamplingRules names no resource: AWS requires "*".
         SamplingRules    = { effect = "Allow", actions = ["xray:ListTagsForResource"], resources = local.stage_arns[stage].sampling_rules, condition = "none" }
         ListSamplingRule = { effect = "Allow", actions = ["xray:GetSamplingRules"], resources = ["*"], condition = "none" }
-        # The Powertools layer's public parameter, which infra/stage reads at every plan.
+        # The Powertools layer's public parameter, which infra/stage reads at every plan. An AWS
+        # public parameter's ARN has no account, which parliament's ARN format misses.
         PowertoolsLayerParameter = { effect = "Allow", actions = ["ssm:GetParameter"], resources = local.stage_arns[stage].powertools_parameters, condition = "none" }
       }
       write-data = {

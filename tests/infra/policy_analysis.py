@@ -51,6 +51,10 @@ def _stage_allowances(stage: str) -> dict[tuple[str, str, str], str]:
             (read, sid, "parliament RESOURCE_MISMATCH"): READ_WILDCARD
             for sid in ("Functions", "StateMachines", "Tables", "Topics")
         },
+        (read, "PowertoolsLayerParameter", "parliament RESOURCE_MISMATCH"): (
+            "Powertools' public parameter: an AWS public parameter's ARN has no account "
+            "(arn:aws:ssm:<region>::parameter/aws/service/...), which parliament's arn:*:ssm:*:*:parameter/* misses"
+        ),
         (write_control, "TopicKey", "parliament RESOURCE_MISMATCH"): (
             "kms:CreateAlias/DeleteAlias/UpdateAlias need permission on the key and on the alias: one statement per "
             "resource type (TopicKey on the stage-tagged key, TopicKeyAlias on alias/{app}-{stage}-*)"
