@@ -7,6 +7,7 @@ processes that run tests (`pytest_configure`)."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import gc
 import json
@@ -263,8 +264,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What the tests' process has imported and collected lives until it exits: frozen, the
-    collector's full passes (and the interpreter's last ones, at exit) no longer walk it."""
+    collector's full passes no longer walk it. At exit, after pytest's last collection (which
+    reports an exception raised in a finaliser), everything is frozen: the interpreter's own last
+    passes over what the tests built took about a second, the controller waiting on them."""
     gc.freeze()
+    atexit.register(gc.freeze)
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
