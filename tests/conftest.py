@@ -73,19 +73,18 @@ def _session() -> Any:
 
 
 @functools.cache
-def aws_client(service: str) -> Any:
+def aws_client(service: str, region_name: str = REGION) -> Any:
     """A client of the tests' own session, built once (about 10 ms of CPU each) and reused by every
     test: moto intercepts its calls in whichever test's mock is running. Not the default session's,
     so the fault injector's hooks (on the default session, as the app's clients) never reach it."""
-    return _session().client(service)
+    return _session().client(service, region_name=region_name)
 
 
 class _SharedClients:
     """The tests' session as `provision` sees it, handing out the shared clients."""
 
     def client(self, service: str, region_name: str) -> Any:
-        assert region_name == REGION
-        return aws_client(service)
+        return aws_client(service, region_name)
 
 
 @pytest.fixture
