@@ -36,12 +36,20 @@ test: lint typecheck unit ## Everything CI runs: lint, types, tests
 # a packaged app, Terraform or the scanners. Bytecode is cached, as on any developer's machine
 # (pytest rewrites every test module's asserts again when it may not write its cache). The tests
 # run on two workers (pytest-xdist), a file's tests on one, so each file's cached parses (HCL,
-# moto's service models) are built once.
+# moto's service models) are built once; without the plugins of schemathesis and anyio, which
+# only the fuzzing and no inner-loop test use (each process would import them: half a second).
+# mypy runs beside the tests (its report follows theirs): it needs a core for two seconds while
+# the tests' processes start.
+INNER_LOOP_PYTEST = $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile -p no:schemathesis -p no:anyio
 check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile
+	@echo '$(BIN)/mypy & $(INNER_LOOP_PYTEST)'
+	@mypy_report=$$(mktemp) && trap 'rm -f "$$mypy_report"' EXIT; \
+	$(BIN)/mypy >"$$mypy_report" 2>&1 & mypy=$$!; \
+	PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST); tests=$$?; \
+	wait $$mypy; types=$$?; cat "$$mypy_report"; \
+	[ $$tests -eq 0 ] && [ $$types -eq 0 ]
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,74 +1,104 @@
 """Shared fixtures: emulated AWS (moto, with its Step Functions interpreter) provisioned from
-the `local` stage, and the app's settings pointed at it."""
+the `local` stage, and the app's settings pointed at it.
+
+Only what the hooks below need is imported at the top: pytest-xdist's controller loads this file
+too, before it starts the workers, and runs no test; moto and the app are imported by the
+processes that run tests (`pytest_configure`)."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import json
 import random
 import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.loaders
-import botocore.session
-import moto.kms.utils
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import settings
-from moto import mock_aws
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-from chalicelib import runtime
-from chalicelib.models import Order, OrderRequest
-from chalicelib.repository import DynamoOrderRepository
-from dofs_local.emulated import moto_patches
-from dofs_local.emulated.provisioning import Resources, provision
-from dofs_local.stage import Stage, load_stage
+if TYPE_CHECKING:
+    from chalicelib.models import Order
+    from chalicelib.repository import DynamoOrderRepository
+    from dofs_local.emulated.provisioning import Resources
+    from dofs_local.stage import Stage
 
 REGION = "us-east-1"
 
-# moto gives every test a fresh boto3 default session, and each new botocore session parses the
-# service models' JSON again (most of a test's set-up time). The models are read-only data: one
-# loader, shared by every session of the test run, parses each of them once.
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
-# The tests run moto as the local pipeline runs it (a parsed state machine is reused, and so on).
-moto_patches.apply_all()
-# Each test's encrypted tables make moto create a KMS key, with a new 2048-bit RSA key pair
-# (60 ms of CPU) that nothing reads: one pair per size serves them all.
-setattr(moto.kms.utils, "rsa", types.SimpleNamespace(generate_private_key=functools.cache(rsa.generate_private_key)))  # noqa: B010
 
+def _prepare_moto() -> None:
+    """Run once per test process, before its tests are collected."""
+    import botocore.loaders
+    import botocore.session
+    import moto.kms.utils
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-def _validate_definition_once(definition: str, validate: Any = StepFunctionsParserBackend._validate_definition) -> None:
-    """moto validates a new state machine's definition by parsing it with ANTLR in pure Python,
-    about half of each test's provisioning; every test creates the same one. A definition found
-    valid stays valid; an invalid one is refused every time."""
-    if definition not in _VALID_DEFINITIONS:
-        validate(definition)
-        _VALID_DEFINITIONS.add(definition)
+    from dofs_local.emulated import moto_patches
 
+    # moto gives every test a fresh boto3 default session, and each new botocore session parses the
+    # service models' JSON again (most of a test's set-up time). The models are read-only data: one
+    # loader, shared by every session of the test run, parses each of them once.
+    botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+    # The tests run moto as the local pipeline runs it (a parsed state machine is reused, and so on).
+    moto_patches.apply_all()
+    # Each test's encrypted tables make moto create a KMS key, with a new 2048-bit RSA key pair
+    # (60 ms of CPU) that nothing reads: one pair per size serves them all.
+    shared_key_pairs = types.SimpleNamespace(generate_private_key=functools.cache(rsa.generate_private_key))
+    setattr(moto.kms.utils, "rsa", shared_key_pairs)  # noqa: B010
 
-_VALID_DEFINITIONS: set[str] = set()
-StepFunctionsParserBackend._validate_definition = staticmethod(_validate_definition_once)  # type: ignore[method-assign]
+    # moto validates a new state machine's definition by parsing it with ANTLR in pure Python,
+    # about half of each test's provisioning; every test creates the same one. A definition found
+    # valid stays valid; an invalid one is refused every time.
+    validate = StepFunctionsParserBackend._validate_definition
+    valid_definitions: set[str] = set()
+
+    def validate_definition_once(definition: str) -> None:
+        if definition not in valid_definitions:
+            validate(definition)
+            valid_definitions.add(definition)
+
+    StepFunctionsParserBackend._validate_definition = staticmethod(validate_definition_once)  # type: ignore[method-assign]
 
 
 @functools.cache
-def _session() -> boto3.Session:
+def _session() -> Any:
     """One session for every test's provisioning: a new one would parse the service models again."""
+    import boto3
+
     return boto3.Session(region_name=REGION)
+
+
+@functools.cache
+def aws_client(service: str, region_name: str = REGION) -> Any:
+    """A client of the tests' own session, built once (about 10 ms of CPU each) and reused by every
+    test: moto intercepts its calls in whichever test's mock is running. Not the default session's,
+    so the fault injector's hooks (on the default session, as the app's clients) never reach it."""
+    return _session().client(service, region_name=region_name)
+
+
+class _SharedClients:
+    """The tests' session as `provision` sees it, handing out the shared clients."""
+
+    def client(self, service: str, region_name: str) -> Any:
+        return aws_client(service, region_name)
 
 
 @pytest.fixture
 def stage() -> Stage:
+    from dofs_local.stage import load_stage
+
     return load_stage("local")
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto import mock_aws
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -87,7 +117,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def resources(aws: None, stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
-    created = provision(stage, _session())
+    from chalicelib import runtime
+    from dofs_local.emulated.provisioning import provision
+
+    created = provision(stage, _SharedClients())
     for name, value in stage.api_environment().items():
         monkeypatch.setenv(name, value)
     runtime.reset()
@@ -95,9 +128,16 @@ def resources(aws: None, stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Itera
     runtime.reset()
 
 
+@functools.cache
+def _dynamodb_resource() -> Any:
+    return _session().resource("dynamodb")
+
+
 @pytest.fixture
 def repository(resources: Resources, stage: Stage) -> DynamoOrderRepository:
-    return DynamoOrderRepository(boto3.resource("dynamodb"), stage.orders_table, stage.failed_orders_table)
+    from chalicelib.repository import DynamoOrderRepository
+
+    return DynamoOrderRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:
@@ -111,6 +151,8 @@ def order_body(**overrides: Any) -> dict[str, Any]:
 
 
 def make_order(order_id: str = "order-1", **overrides: Any) -> Order:
+    from chalicelib.models import Order, OrderRequest
+
     return Order.from_request(OrderRequest.model_validate(order_body(order_id=order_id, **overrides)))
 
 
@@ -161,7 +203,7 @@ def workflow_functions(resources: Resources, stage: Stage) -> Iterator[dict[str,
 
 def wait_for_executions(state_machine_arn: str, timeout: float = 60.0) -> None:
     """Lets running executions finish, so none outlives the test that started it."""
-    stepfunctions = boto3.client("stepfunctions")
+    stepfunctions = aws_client("stepfunctions")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -199,13 +241,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-# Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
-settings.register_profile("ci", max_examples=60)
-settings.register_profile("inner-loop", max_examples=5)
+# Allocations between two collections of the young generation (Python's default: 700). Importing
+# moto and the app, and moto at work, allocate millions of objects that live on, so at the default
+# the collector ran about 2,500 times a test process, 15 of them full passes over every object (a
+# fifth of the inner loop's CPU time); mypy raises it the same way for its own run.
+GC_YOUNG_THRESHOLD = 50_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if _is_xdist_controller(config):
+        return
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    from hypothesis import settings
+
+    # Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
+    settings.register_profile("ci", max_examples=60)
+    settings.register_profile("inner-loop", max_examples=5)
     settings.load_profile("inner-loop" if config.getoption("--inner-loop") else "ci")
+    _prepare_moto()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the tests' process has imported and collected lives until it exits: frozen, the
+    collector's full passes no longer walk it. At exit, after pytest's last collection (which
+    reports an exception raised in a finaliser), everything is frozen: the interpreter's own last
+    passes over what the tests built took about a second, the controller waiting on them."""
+    gc.freeze()
+    atexit.register(gc.freeze)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """pytest-xdist's controller (`-n 2`) hands the tests to its workers and runs none itself."""
+    return config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -13,7 +13,7 @@ from chalice.test import Client
 from app import app
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
-from tests.conftest import order_body
+from tests.conftest import order_body, wait_for_executions
 from tests.waiting import wait_for_status
 
 JSON = {"Content-Type": "application/json"}
@@ -81,6 +81,8 @@ def test_same_id_and_body_is_an_idempotent_replay(client: Client, resources: Res
     assert (first.status_code, replay.status_code) == (202, 202)
     assert body_of(replay) == {"order_id": "o-2", "status": "PENDING"}
     assert replay.headers["Location"] == "/order/o-2"
+    # PENDING is written a step before the workflow queues the order: count once it has finished.
+    wait_for_executions(resources.state_machine_arn)
     sqs = boto3.client("sqs")
     attributes = sqs.get_queue_attributes(
         QueueUrl=resources.order_queue_url, AttributeNames=["ApproximateNumberOfMessages"]

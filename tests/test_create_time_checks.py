@@ -10,7 +10,6 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -18,8 +17,8 @@ from moto.iam.access_control import IAMPolicy
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 from dofs_local.emulated import create_time_checks
+from tests.conftest import aws_client
 
-REGION = "us-east-1"
 LAMBDA_TRUST = {"Service": "lambda.amazonaws.com"}
 STATES_TRUST = {"Service": "states.amazonaws.com"}
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
@@ -61,10 +60,7 @@ def aws() -> Iterator[dict[str, Any]]:
     create_time_checks.install()
     create_time_checks.clear_violations()
     with mock_aws():
-        yield {
-            service: boto3.client(service, region_name=REGION)
-            for service in ("iam", "lambda", "sqs", "stepfunctions", "logs")
-        }
+        yield {service: aws_client(service) for service in ("iam", "lambda", "sqs", "stepfunctions", "logs")}
     create_time_checks.clear_violations()
 
 

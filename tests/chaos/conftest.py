@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dofs_local.emulated import faults
 from dofs_local.emulated.faults import FaultSettings
-from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.scenarios import chaos
+
+if TYPE_CHECKING:
+    from dofs_local.scenarios import chaos
 
 Inject = Callable[..., faults.FaultInjector]
 
@@ -37,6 +38,11 @@ def run_small_chaos(
 ) -> chaos.ChaosResult:
     """`make chaos` in small: a stack of its own at 50 % fulfillment success (the DLQ path busy),
     `orders` orders, every invariant checked. `options`: more PipelineOptions, or `order_wait`."""
+    # Imported here: the local stack imports Chalice's CLI (about 0.4 s), which the inner loop,
+    # collecting this file on every worker, never runs.
+    from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
+    from dofs_local.scenarios import chaos
+
     order_wait = options.pop("order_wait", None)
     log_file = tmp_path / "chaos.jsonl"
     with log_file.open("w") as log_stream:

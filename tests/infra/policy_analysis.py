@@ -14,9 +14,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from cloudsplaining.scan.policy_document import PolicyDocument
-from parliament import analyze_policy_string  # type: ignore[import-untyped]
-
 from dofs_local.stage import deployable_stages
 
 STAGES = deployable_stages()  # infra/cicd's stages (its default): each has its build and stage policies
@@ -138,6 +135,11 @@ RESOURCE_POLICY_ISSUES = {"MALFORMED", "RESOURCE_STAR"}
 
 
 def _statement_findings(document: dict[str, Any], statement: dict[str, Any]) -> Iterator[str]:
+    # Imported where used: parliament reads its IAM definitions at import (about 1 s), which every
+    # test process collecting this file would pay, not only the one that analyses policies.
+    from cloudsplaining.scan.policy_document import PolicyDocument
+    from parliament import analyze_policy_string  # type: ignore[import-untyped]
+
     for finding in analyze_policy_string(json.dumps(_single(document, statement))).findings:
         if "Principal" in statement and finding.issue in RESOURCE_POLICY_ISSUES:
             continue
@@ -159,6 +161,8 @@ def _statement_findings(document: dict[str, Any], statement: dict[str, Any]) -> 
 
 def findings(address: str, document: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(address, sid, finding) of every finding in one document."""
+    from cloudsplaining.scan.policy_document import PolicyDocument
+
     found = [
         (address, str(statement.get("Sid", f"#{index}")), finding)
         for index, statement in enumerate(_statements(document))
