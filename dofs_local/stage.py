@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import CorsSettings
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
 # moto's fixed account: ARNs in the local stage's config are written for it.
@@ -64,6 +62,9 @@ class Stage:
     @property
     def cors_allowed_origins(self) -> tuple[str, ...]:
         """The browser origins the stage's API allows: its CORS_ALLOWED_ORIGINS, as app.py reads it."""
+        # Imported here: the rest of this module runs on a bare Python (make's stage check), pydantic needs the venv.
+        from chalicelib.settings import CorsSettings
+
         return CorsSettings.from_env(self.environment).cors_allowed_origins
 
     @property
