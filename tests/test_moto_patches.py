@@ -31,7 +31,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from dofs_local.emulated import moto_patches
+from dofs_local.emulated import lambda_bridge, moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
 from dofs_local.stage import LOCAL_ACCOUNT_ID, load_stage
 
@@ -258,3 +258,109 @@ def test_a_dynamodb_read_waits_for_a_write_in_progress() -> None:
     read.join(timeout=10)
     assert waited
     assert not read.is_alive()
+
+
+# -- the interpreter's threads: reused workers, timeouts still enforced ----------------------------
+
+TRUST_STATES = {
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+}
+
+
+def _one_task_machine(function_name: str, timeout_seconds: int) -> str:
+    """A state machine of one Lambda Task with this TimeoutSeconds (no retries), its ARN."""
+    role = boto3.client("iam").create_role(RoleName="workflow", AssumeRolePolicyDocument=json.dumps(TRUST_STATES))
+    definition = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function_name, "Payload.$": "$"},
+                "TimeoutSeconds": timeout_seconds,
+                "End": True,
+            }
+        },
+    }
+    created = boto3.client("stepfunctions").create_state_machine(
+        name="one-task", definition=json.dumps(definition), roleArn=role["Role"]["Arn"]
+    )
+    return str(created["stateMachineArn"])
+
+
+def _finished(execution_arn: str) -> dict[str, Any]:
+    stepfunctions = boto3.client("stepfunctions")
+    for _ in range(600):  # the execution runs in the interpreter's own threads
+        described = stepfunctions.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still running")
+
+
+@pytest.fixture
+def in_process_function() -> Any:
+    yield lambda_bridge.install
+    lambda_bridge.uninstall()
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_task_state_still_times_out(in_process_function: Any) -> None:
+    """The state's worker is still running when TimeoutSeconds (1 s) is up: States.Timeout."""
+    moto_patches.apply_all()
+    release = threading.Event()
+    in_process_function({"dofs-stuck": lambda event, context: release.wait(30)})
+    machine = _one_task_machine("dofs-stuck", timeout_seconds=1)
+    try:
+        execution = boto3.client("stepfunctions").start_execution(stateMachineArn=machine, input="{}")
+        finished = _finished(execution["executionArn"])
+    finally:
+        release.set()
+    assert (finished["status"], finished.get("error")) == ("FAILED", "States.Timeout")
+
+
+@pytest.mark.usefixtures("aws")
+def test_task_states_run_on_reused_workers(in_process_function: Any) -> None:
+    """moto started a new thread per execution, program and Task state: here three executions
+    one after another run their Task on workers that already ran an earlier one."""
+    moto_patches.apply_all()
+    ran_on: list[str] = []
+    in_process_function({"dofs-where": lambda event, context: ran_on.append(threading.current_thread().name)})
+    machine = _one_task_machine("dofs-where", timeout_seconds=10)
+    stepfunctions = boto3.client("stepfunctions")
+    for n in range(3):
+        execution = stepfunctions.start_execution(stateMachineArn=machine, name=f"run-{n}", input="{}")
+        assert _finished(execution["executionArn"])["status"] == "SUCCEEDED"
+    assert all(name.startswith("sfn-worker-") for name in ran_on), ran_on
+    assert len(set(ran_on)) < len(ran_on), f"a new thread for every Task state: {ran_on}"
+
+
+def test_a_pooled_thread_joins_with_a_timeout_as_a_thread_does() -> None:
+    release = threading.Event()
+    worker = moto_patches.PooledThread(target=release.wait, args=(30,), daemon=True)
+    assert not worker.is_alive()
+    worker.start()
+    worker.join(timeout=0.01)  # what moto does with a TimeoutSeconds: the work goes on
+    assert worker.is_alive()
+    release.set()
+    worker.join()
+    assert not worker.is_alive()
+
+
+def test_a_busy_worker_never_holds_up_another_task() -> None:
+    """A state that overran its timeout keeps its worker; the next task gets another one."""
+    stuck, release = threading.Event(), threading.Event()
+
+    def overrun() -> None:
+        stuck.set()
+        release.wait(30)
+
+    first = moto_patches.PooledThread(target=overrun)
+    first.start()
+    assert stuck.wait(10)
+    second = moto_patches.PooledThread(target=lambda: None)
+    second.start()
+    second.join(timeout=10)
+    ran_meanwhile = not second.is_alive()
+    release.set()
+    assert ran_meanwhile
