@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import jsonpath_ng.ext.parser as jsonpath_ext_parser
+import moto.core.base_backend as moto_base_backend
 import moto.core.responses
 import moto.core.utils as moto_utils
 import moto.sqs.models
@@ -20,6 +21,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.base_backend import BackendDict
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeValue  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
@@ -365,3 +367,23 @@ def test_a_busy_worker_never_holds_up_another_task() -> None:
     ran_meanwhile = not second.is_alive()
     release.set()
     assert ran_meanwhile
+
+
+@mock_aws
+def test_a_backend_lookup_skips_moto_s_global_lock_once_the_account_exists() -> None:
+    moto_patches.apply_all()
+    backends = sqs_backends
+    existing = backends[LOCAL_ACCOUNT_ID]  # created, and registered for moto's reset
+    assert backends in BackendDict._instances  # type: ignore[misc]
+    found: list[Any] = []
+    lookup = threading.Thread(target=lambda: found.append(backends[LOCAL_ACCOUNT_ID]))
+    with moto_base_backend.backend_lock:  # held by another thread: moto's lookup waited for it
+        lookup.start()
+        lookup.join(timeout=10)
+        finished = not lookup.is_alive()
+    lookup.join()
+    assert finished
+    assert found == [existing]
+    other = backends["000000000042"]  # a new account is still created as moto creates it
+    assert backends["000000000042"] is other
+    assert "000000000042" in backends

@@ -20,6 +20,8 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
 - The interpreter runs each execution, its program and each Task state on a reused worker
   thread instead of a new thread each (about a fifth of the stack's CPU went to starting and
   switching them); TimeoutSeconds is enforced as before, by waiting for the worker that long.
+- Looking up a service's backend for an account skips moto's global lock once the account
+  exists (moto took it, and scanned its registry of backends, several times per request).
 - The interpreter compiles each JSONPath once (jsonpath_ng builds a new parser, with its yacc
   tables, at every `parse`: about 13 % of the stack's CPU), and moto dispatches an action
   without listing the response class's methods (`inspect.getmembers`) at every request.
@@ -373,6 +375,23 @@ def reuse_workflow_threads() -> None:
     Program.eval = _pooled_program_eval  # type: ignore[method-assign]
 
 
+def look_up_backends_without_the_global_lock() -> None:
+    """moto's `BackendDict[account]` took moto's global lock, listed the dict's keys and scanned
+    its registry of backends (comparing each in Python) on every access, several per request.
+    An account already present is registered (moto's reset empties both together): return it."""
+    create = BackendDict.__getitem__
+    if getattr(create, "__dofs_fast__", False):
+        return
+
+    @functools.wraps(create)
+    def get(self: BackendDict[Any], account_id: str) -> Any:
+        backend = dict.get(self, account_id)
+        return backend if backend is not None else create(self, account_id)
+
+    get.__dofs_fast__ = True  # type: ignore[attr-defined]
+    BackendDict.__getitem__ = get  # type: ignore[method-assign]
+
+
 def unix_time(dt: datetime.datetime | None = None) -> float:
     """moto's `unix_time`: seconds since the epoch, of `dt` (naive UTC) or of now."""
     if dt is None:
@@ -469,6 +488,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(execute_state, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
     MotoPatch(execution_worker, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
     MotoPatch(Program, "eval", ("self", "env")),
+    MotoPatch(BackendDict, "__getitem__", ("self", "account_id")),
 )
 
 
@@ -482,6 +502,7 @@ def apply_all() -> None:
     parse_update_expressions_once()
     list_action_methods_once()
     reuse_workflow_threads()
+    look_up_backends_without_the_global_lock()
     cheaper_sqs_bookkeeping()
     accept_public_layers()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)
