@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import jsonpath_ng.ext.parser as jsonpath_ext_parser
+import moto.core.base_backend as moto_base_backend
 import moto.core.responses
 import moto.core.utils as moto_utils
 import moto.sqs.models
@@ -21,6 +22,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.core.base_backend import BackendDict
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeValue  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
@@ -32,7 +34,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from dofs_local.emulated import moto_patches
+from dofs_local.emulated import lambda_bridge, moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
 from dofs_local.stage import (
     LOCAL_ACCOUNT_ID,
@@ -289,3 +291,130 @@ def test_a_dynamodb_read_waits_for_a_write_in_progress() -> None:
     read.join(timeout=10)
     assert waited
     assert not read.is_alive()
+
+
+# -- the interpreter's threads: reused workers, timeouts still enforced ----------------------------
+
+TRUST_STATES = {
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+}
+
+
+def _one_task_machine(function_name: str, timeout_seconds: int) -> str:
+    """A state machine of one Lambda Task with this TimeoutSeconds (no retries), its ARN."""
+    role = boto3.client("iam").create_role(RoleName="workflow", AssumeRolePolicyDocument=json.dumps(TRUST_STATES))
+    definition = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function_name, "Payload.$": "$"},
+                "TimeoutSeconds": timeout_seconds,
+                "End": True,
+            }
+        },
+    }
+    created = boto3.client("stepfunctions").create_state_machine(
+        name="one-task", definition=json.dumps(definition), roleArn=role["Role"]["Arn"]
+    )
+    return str(created["stateMachineArn"])
+
+
+def _finished(execution_arn: str) -> dict[str, Any]:
+    stepfunctions = boto3.client("stepfunctions")
+    for _ in range(600):  # the execution runs in the interpreter's own threads
+        described = stepfunctions.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return dict(described)
+        time.sleep(0.05)
+    raise AssertionError(f"{execution_arn} still running")
+
+
+@pytest.fixture
+def in_process_function() -> Any:
+    yield lambda_bridge.install
+    lambda_bridge.uninstall()
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_task_state_still_times_out(in_process_function: Any) -> None:
+    """The state's worker is still running when TimeoutSeconds (1 s) is up: States.Timeout."""
+    moto_patches.apply_all()
+    release = threading.Event()
+    in_process_function({"dofs-stuck": lambda event, context: release.wait(30)})
+    machine = _one_task_machine("dofs-stuck", timeout_seconds=1)
+    try:
+        execution = boto3.client("stepfunctions").start_execution(stateMachineArn=machine, input="{}")
+        finished = _finished(execution["executionArn"])
+    finally:
+        release.set()
+    assert (finished["status"], finished.get("error")) == ("FAILED", "States.Timeout")
+
+
+@pytest.mark.usefixtures("aws")
+def test_task_states_run_on_reused_workers(in_process_function: Any) -> None:
+    """moto started a new thread per execution, per program and per Task state: nine for three
+    executions of one Task. Run one after another, they reuse the workers of the first."""
+    moto_patches.apply_all()
+    ran_on: list[str] = []
+    in_process_function({"dofs-where": lambda event, context: ran_on.append(threading.current_thread().name)})
+    machine = _one_task_machine("dofs-where", timeout_seconds=10)
+    stepfunctions = boto3.client("stepfunctions")
+    workers_before = moto_patches._workflow_workers.started
+    for n in range(3):
+        execution = stepfunctions.start_execution(stateMachineArn=machine, name=f"run-{n}", input="{}")
+        assert _finished(execution["executionArn"])["status"] == "SUCCEEDED"
+    assert all(name.startswith("sfn-worker-") for name in ran_on), ran_on
+    assert moto_patches._workflow_workers.started - workers_before < 3 * 3
+
+
+def test_a_pooled_thread_joins_with_a_timeout_as_a_thread_does() -> None:
+    release = threading.Event()
+    worker = moto_patches.PooledThread(target=release.wait, args=(30,), daemon=True)
+    assert not worker.is_alive()
+    worker.start()
+    worker.join(timeout=0.01)  # what moto does with a TimeoutSeconds: the work goes on
+    assert worker.is_alive()
+    release.set()
+    worker.join()
+    assert not worker.is_alive()
+
+
+def test_a_busy_worker_never_holds_up_another_task() -> None:
+    """A state that overran its timeout keeps its worker; the next task gets another one."""
+    stuck, release = threading.Event(), threading.Event()
+
+    def overrun() -> None:
+        stuck.set()
+        release.wait(30)
+
+    first = moto_patches.PooledThread(target=overrun)
+    first.start()
+    assert stuck.wait(10)
+    second = moto_patches.PooledThread(target=lambda: None)
+    second.start()
+    second.join(timeout=10)
+    ran_meanwhile = not second.is_alive()
+    release.set()
+    assert ran_meanwhile
+
+
+@mock_aws
+def test_a_backend_lookup_skips_moto_s_global_lock_once_the_account_exists() -> None:
+    moto_patches.apply_all()
+    backends = sqs_backends
+    existing = backends[LOCAL_ACCOUNT_ID]  # created, and registered for moto's reset
+    assert backends in BackendDict._instances  # type: ignore[misc]
+    found: list[Any] = []
+    lookup = threading.Thread(target=lambda: found.append(backends[LOCAL_ACCOUNT_ID]))
+    with moto_base_backend.backend_lock:  # held by another thread: moto's lookup waited for it
+        lookup.start()
+        lookup.join(timeout=10)
+        finished = not lookup.is_alive()
+    lookup.join()
+    assert finished
+    assert found == [existing]
+    other = backends["000000000042"]  # a new account is still created as moto creates it
+    assert backends["000000000042"] is other
+    assert "000000000042" in backends

@@ -17,6 +17,11 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
 - The interpreter's own Lambda and SQS calls are dispatched to moto's backends in this process
   instead of over HTTP to this same server (the socket, werkzeug and Flask cost more than the
   call): the request still goes through botocore and moto's Lambda and SQS APIs, as any caller's.
+- The interpreter runs each execution, its program and each Task state on a reused worker
+  thread instead of a new thread each (about a fifth of the stack's CPU went to starting and
+  switching them); TimeoutSeconds is enforced as before, by waiting for the worker that long.
+- Looking up a service's backend for an account skips moto's global lock once the account
+  exists (moto took it, and scanned its registry of backends, several times per request).
 - The interpreter compiles each JSONPath once (jsonpath_ng builds a new parser, with its yacc
   tables, at every `parse`: about 13 % of the stack's CPU), and moto dispatches an action
   without listing the response class's methods (`inspect.getmembers`) at every request.
@@ -32,8 +37,11 @@ was written for (tests/test_moto_patches.py fails when an upgrade moves what one
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import functools
+import logging
+import queue
 import re
 import sys
 import threading
@@ -62,9 +70,14 @@ from moto.settings import moto_server_port
 from moto.sqs.models import Message, SQSBackend
 from moto.ssm.models import Parameter, ParameterDict
 from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.program.program import Program
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.exceptions import HTTPException
 
@@ -261,6 +274,136 @@ def list_action_methods_once() -> None:
     setattr(moto.core.responses, "method_names_from_class", cached)  # noqa: B010
 
 
+class _WorkerPool:
+    """Threads that run one callable after another, as many as are busy at once: a call never
+    waits for a worker (a state that overran its TimeoutSeconds keeps its worker, as moto's own
+    thread kept running), and a worker idle for `IDLE_WORKER_SECONDS` ends."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # workers waiting for a task that no submitted task has claimed yet
+        self.started = 0  # workers started so far (the tests read it)
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            else:
+                self.started += 1
+                threading.Thread(target=self._work, name=f"{self._name}-{self.started}", daemon=True).start()
+        self._tasks.put(task)
+
+    def _work(self) -> None:
+        while True:
+            try:
+                task = self._tasks.get(timeout=IDLE_WORKER_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle:  # no task is on its way to this worker: end it
+                        self._idle -= 1
+                        return
+                continue
+            # A fresh context, as a new thread starts with: no context variable leaks between tasks.
+            contextvars.Context().run(_run_logging_errors, task)
+            with self._lock:
+                self._idle += 1
+
+
+def _run_logging_errors(task: Callable[[], None]) -> None:
+    try:
+        task()
+    except Exception:  # a thread would have printed it and ended; the worker logs it and goes on
+        logging.getLogger(__name__).exception("workflow task failed in its worker")
+
+
+IDLE_WORKER_SECONDS = 30.0
+_workflow_workers = _WorkerPool("sfn-worker")
+
+
+class PooledThread:
+    """What moto's interpreter uses of a `threading.Thread` (start, join with a timeout,
+    is_alive), run by a reused worker instead of a new thread."""
+
+    __slots__ = ("_args", "_done", "_kwargs", "_started", "_target")
+
+    def __init__(
+        self,
+        group: None = None,
+        target: Callable[..., Any] | None = None,
+        name: str | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
+    ) -> None:
+        self._target = target
+        self._args = args
+        self._kwargs = kwargs or {}
+        self._started = False
+        self._done = threading.Event()
+
+    def start(self) -> None:
+        self._started = True
+        _workflow_workers.submit(self._run)
+
+    def _run(self) -> None:
+        try:
+            if self._target is not None:
+                self._target(*self._args, **self._kwargs)
+        finally:
+            self._target, self._args, self._kwargs = None, (), {}  # moto keeps every handle: drop what it ran
+            self._done.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return self._started and not self._done.is_set()
+
+
+def _pooled_program_eval(self: Program, env: Environment) -> None:
+    """moto's `Program.eval` with a pooled worker for its thread: the execution's TimeoutSeconds
+    is enforced the same way, by waiting for the worker at most that long."""
+    timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+    env.next_state_name = self.start_at.start_at_name
+    worker = PooledThread(target=functools.partial(EvalComponent.eval, self), args=(env,))
+    worker.start()
+    worker.join(timeout=timeout)
+    if worker.is_alive():
+        env.set_timed_out()
+
+
+def reuse_workflow_threads() -> None:
+    """moto's interpreter starts a thread per execution, another for its program, and one per
+    Task state (it enforces TimeoutSeconds by waiting for that thread): about a fifth of the
+    stack's CPU went to starting and switching them. Each now runs on a reused worker; every
+    timeout is still enforced by waiting for its worker at most that long."""
+    if getattr(execute_state, "Thread") is PooledThread:  # noqa: B009 - typed as threading.Thread
+        return
+    for module in (execute_state, execution_worker):  # both call `Thread(target=..., daemon=True)`
+        setattr(module, "Thread", PooledThread)  # noqa: B010
+    Program.eval = _pooled_program_eval  # type: ignore[method-assign]
+
+
+def look_up_backends_without_the_global_lock() -> None:
+    """moto's `BackendDict[account]` took moto's global lock, listed the dict's keys and scanned
+    its registry of backends (comparing each in Python) on every access, several per request.
+    An account already present is registered (moto's reset empties both together): return it."""
+    create = BackendDict.__getitem__
+    if getattr(create, "__dofs_fast__", False):
+        return
+
+    @functools.wraps(create)
+    def get(self: BackendDict[Any], account_id: str) -> Any:
+        backend = dict.get(self, account_id)
+        return backend if backend is not None else create(self, account_id)
+
+    get.__dofs_fast__ = True  # type: ignore[attr-defined]
+    BackendDict.__getitem__ = get  # type: ignore[method-assign]
+
+
 def unix_time(dt: datetime.datetime | None = None) -> float:
     """moto's `unix_time`: seconds since the epoch, of `dt` (naive UTC) or of now."""
     if dt is None:
@@ -394,6 +537,10 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(SQSBackend, "is_message_valid_based_on_retention_period", ("self", "queue_name", "message")),
     MotoPatch(LambdaFunction, "_get_layers_data", ("self", "layers_versions_arns")),
     MotoPatch(ParameterDict, "_check_loading_status", ("self", "key")),
+    MotoPatch(execute_state, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
+    MotoPatch(execution_worker, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
+    MotoPatch(Program, "eval", ("self", "env")),
+    MotoPatch(BackendDict, "__getitem__", ("self", "account_id")),
 )
 
 
@@ -406,6 +553,8 @@ def apply_all() -> None:
     compile_json_paths_once()
     parse_update_expressions_once()
     list_action_methods_once()
+    reuse_workflow_threads()
+    look_up_backends_without_the_global_lock()
     cheaper_sqs_bookkeeping()
     accept_public_layers()
     publish_powertools_parameters()

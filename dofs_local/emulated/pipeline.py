@@ -236,16 +236,7 @@ class LocalPipeline:
         return app_module, server
 
     def _import_app_for_the_stage(self) -> None:
-        """app.py reads the stage's CORS setting when it is imported, as a Lambda container does.
-        Imported earlier in this process under other settings (the tests import it), it is
-        imported again with the stage's variables; otherwise Chalice imports it below."""
-        imported = sys.modules.get("app")
-        stage_cors = route_cors(CorsSettings.from_env(self.stage.environment))
-        if imported is None or stage_cors == imported.CORS:
-            return
-        os.environ.update(self.stage.environment)
-        self._app_globals_before = dict(vars(imported))
-        importlib.reload(imported)
+        _, self._app_globals_before = import_app_for_the_stage(self.stage)
 
     def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
         """The app's own `on_sqs_message` settings (batch size, window), bound to local queues."""
@@ -292,6 +283,26 @@ class LocalPipeline:
                 time.sleep(0.1)
         except Exception:  # the emulator is already gone: nothing left to wait for
             return
+
+
+def import_app_for_the_stage(stage: Stage) -> tuple[ModuleType, dict[str, Any] | None]:
+    """app.py as the stage's Lambda container imports it: with the stage's variables set, since it
+    reads its CORS setting at import; os.environ is left as it was. Already imported under other
+    settings (the tests import it), it is imported again, and its globals from before are returned
+    with it so that the caller can put them back (None: imported as it is, or for the first time)."""
+    imported = sys.modules.get("app")
+    if imported is not None and route_cors(CorsSettings.from_env(stage.environment)) == imported.CORS:
+        return imported, None
+    saved_environ = dict(os.environ)
+    os.environ.update(stage.environment)
+    try:
+        if imported is None:
+            return importlib.import_module("app"), None
+        globals_before = dict(vars(imported))
+        return importlib.reload(imported), globals_before
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
 def _function_environments(app: Any, stage: Stage, reconciler: dict[str, str]) -> dict[str, dict[str, str]]:

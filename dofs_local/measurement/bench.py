@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions
+from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions, import_app_for_the_stage
 from dofs_local.measurement.cost import (
     ExecutionEvent,
     Measured,
@@ -293,14 +293,9 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
 def main(
     rates: list[float], duration: float, clients: int, success_rate: float, out_dir: Path, with_package: bool
 ) -> int:
-    saved_environ = dict(os.environ)
-    # app.py reads its settings (CORS) at import: imported under the local stage's, the stack keeps
-    # this module's app, whose handlers the meter wraps, instead of importing it again.
-    os.environ.update(load_stage("local").environment)
-    import app as app_module
-
-    os.environ.clear()
-    os.environ.update(saved_environ)
+    # Imported as the local stack imports it, the stack keeps this app, whose handlers the meter
+    # wraps, instead of importing it again.
+    app_module, _ = import_app_for_the_stage(load_stage("local"))
     out_dir.mkdir(parents=True, exist_ok=True)
     meter = Meter()
     meter.install(app_module)
@@ -385,7 +380,7 @@ def _print_report(report: dict[str, Any]) -> None:
         ratio = total["EXPRESS"] / total["floor"]
         print(
             f"  {stage}: EXPRESS ${total['EXPRESS']:.2f}   STANDARD ${total['STANDARD']:.2f}"
-            f"   floor ${total['floor']:.2f}   EXPRESS/floor {ratio:.3f}   (Lambda GB-s at wall-clock, upper bound: "
+            f"   floor ${total['floor']:.2f}   EXPRESS/floor {ratio:.3f}   (Lambda GB-s at this machine's wall-clock: "
             f"${cost['lambda_gb_s_at_wall_clock_usd']:.2f})"
         )
         for function, peak in cost["memory_below_headroom"].items():
