@@ -35,8 +35,8 @@ from dofs_local.measurement.cost import (
     dynamodb_item_bytes,
     function_log,
     function_usage,
+    gb_s_at_this_machines_wall_clock,
     totals,
-    wall_clock_upper_bound,
 )
 from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
 from dofs_local.measurement.metering import Meter, MeteredLogStream
@@ -272,7 +272,7 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
                 "memory_mb": {function: stage.memory_mb(function) for function in sorted(measured.functions)},
             },
             "usd_per_million_orders": {k: round(v, 3) for k, v in totals(lines).items()},
-            "lambda_gb_s_at_wall_clock_usd": round(wall_clock_upper_bound(measured, stage, production), 3),
+            "lambda_gb_s_at_wall_clock_usd": round(gb_s_at_this_machines_wall_clock(measured, stage, production), 3),
             "lines": {
                 kind: [
                     asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 4)}

@@ -6,7 +6,8 @@ The model is reproducible: nothing in it is local wall-clock time. A Lambda invo
 
 rounded up to 1 ms, where the CPU time is the median per invocation (per message for SQS
 batches) of the handler's thread, and the calls are counted by operation. The measured
-wall-clock time stays beside it as an upper bound. Every line of the bill is a count the local
+wall-clock time is printed beside it, as a measurement of this machine (the emulator answers
+the calls in-process, so it is not a bound on AWS's). Every line of the bill is a count the local
 run made (requests, items, log bytes) or a stage setting (.chalice/config.json, read through
 dofs_local/stage.py, the file Chalice and Terraform read too).
 """
@@ -72,7 +73,7 @@ class FunctionUsage:
     units_per_order: float
     cpu_s_per_unit: float  # median
     calls_per_unit: Mapping[str, float]  # "service.Operation" -> calls
-    wall_s_per_unit: float  # mean, the upper bound
+    wall_s_per_unit: float  # mean, on this machine
     log_lines_per_unit: Mapping[str, float] = field(default_factory=dict)  # its JSON lines, by level
     log_bytes_per_unit: Mapping[str, float] = field(default_factory=dict)
 
@@ -451,9 +452,9 @@ def totals(lines: dict[str, list[Line]]) -> dict[str, float]:
     return result
 
 
-def wall_clock_upper_bound(measured: Measured, stage: Stage, production: Production) -> float:
-    """The Lambda GB-s lines priced at measured wall-clock time instead (an upper bound: local
-    calls are slower than AWS's, and the machine's load adds to them)."""
+def gb_s_at_this_machines_wall_clock(measured: Measured, stage: Stage, production: Production) -> float:
+    """The Lambda GB-s lines priced at the wall-clock time measured here instead: this machine's
+    figure, which its load raises and the in-process emulator lowers; not a bound on AWS's."""
     total = 0.0
     batch = production.batch(stage)
     for function, usage in measured.functions.items():

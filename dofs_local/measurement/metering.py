@@ -25,7 +25,7 @@ API_HANDLER = "api_handler"
 
 @dataclass
 class Invocation:
-    """One call of a handler: its wall-clock time (an upper bound: it includes the emulator's
+    """One call of a handler: its wall-clock time (on this machine: it includes the emulator's
     time and the machine's load), the CPU time of its own thread (`time.thread_time`: the
     handler's code and botocore's client side, not the emulator's threads that serve its calls),
     the SQS messages it was given (none unless an SQS batch) and the AWS calls it made."""
