@@ -47,6 +47,7 @@ check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs
 	@echo '$(BIN)/mypy & $(INNER_LOOP_PYTEST)'
 	@mypy_report=$$(mktemp) && trap 'rm -f "$$mypy_report"' EXIT; \
 	$(BIN)/mypy >"$$mypy_report" 2>&1 & mypy=$$!; \
+	trap 'kill $$mypy 2>/dev/null; rm -f "$$mypy_report"' EXIT INT TERM; \
 	PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST); tests=$$?; \
 	wait $$mypy; types=$$?; cat "$$mypy_report"; \
 	[ $$tests -eq 0 ] && [ $$types -eq 0 ]

@@ -29,6 +29,7 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ig
 from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Message, SQSBackend, sqs_backends
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
 from moto.stepfunctions.parser.asl.utils import json_path
@@ -58,10 +59,17 @@ def test_each_patch_was_written_for_the_installed_moto(patch: MotoPatch) -> None
 
 @pytest.mark.parametrize("patch", PATCHES, ids=_label)
 def test_what_each_patch_replaces_is_still_there(patch: MotoPatch) -> None:
-    target = getattr(patch.owner, patch.attribute, None)
+    target = moto_patches.replaced(patch.owner, patch.attribute)
     assert callable(target), f"{_label(patch)} is gone"
     parameters = tuple(inspect.signature(target).parameters)
     assert parameters[: len(patch.parameters)] == patch.parameters, f"{_label(patch)} now takes {parameters}"
+
+
+def test_the_check_reads_what_was_replaced_not_the_replacement() -> None:
+    moto_patches.apply_all()
+    assert getattr(execute_state, "Thread") is moto_patches.PooledThread  # noqa: B009 - typed as threading.Thread
+    assert moto_patches.replaced(execute_state, "Thread") is threading.Thread
+    assert moto_patches.replaced(SQSBackend, "receive_messages") is None
 
 
 def test_the_check_catches_a_moved_target() -> None:
@@ -365,6 +373,7 @@ def test_task_states_run_on_reused_workers(in_process_function: Any) -> None:
     for n in range(3):
         execution = stepfunctions.start_execution(stateMachineArn=machine, name=f"run-{n}", input="{}")
         assert _finished(execution["executionArn"])["status"] == "SUCCEEDED"
+    assert len(ran_on) == 3
     assert all(name.startswith("sfn-worker-") for name in ran_on), ran_on
     assert moto_patches._workflow_workers.started - workers_before < 3 * 3
 

@@ -375,6 +375,20 @@ def _pooled_program_eval(self: Program, env: Environment) -> None:
         env.set_timed_out()
 
 
+# What each patch replaced, as moto defined it: the upgrade checks read these, not the patches.
+ORIGINALS: dict[tuple[Any, str], Any] = {}
+
+
+def _replace(owner: Any, attribute: str, replacement: Any) -> None:
+    ORIGINALS.setdefault((owner, attribute), getattr(owner, attribute, None))
+    setattr(owner, attribute, replacement)
+
+
+def replaced(owner: Any, attribute: str) -> Any:
+    """What `owner.attribute` was before a patch replaced it (or is, where none did)."""
+    return ORIGINALS[(owner, attribute)] if (owner, attribute) in ORIGINALS else getattr(owner, attribute, None)
+
+
 def reuse_workflow_threads() -> None:
     """moto's interpreter starts a thread per execution, another for its program, and one per
     Task state (it enforces TimeoutSeconds by waiting for that thread): about a fifth of the
@@ -383,8 +397,8 @@ def reuse_workflow_threads() -> None:
     if getattr(execute_state, "Thread") is PooledThread:  # noqa: B009 - typed as threading.Thread
         return
     for module in (execute_state, execution_worker):  # both call `Thread(target=..., daemon=True)`
-        setattr(module, "Thread", PooledThread)  # noqa: B010
-    Program.eval = _pooled_program_eval  # type: ignore[method-assign]
+        _replace(module, "Thread", PooledThread)
+    _replace(Program, "eval", _pooled_program_eval)
 
 
 def look_up_backends_without_the_global_lock() -> None:
@@ -401,7 +415,7 @@ def look_up_backends_without_the_global_lock() -> None:
         return backend if backend is not None else create(self, account_id)
 
     get.__dofs_fast__ = True  # type: ignore[attr-defined]
-    BackendDict.__getitem__ = get  # type: ignore[method-assign]
+    _replace(BackendDict, "__getitem__", get)
 
 
 def unix_time(dt: datetime.datetime | None = None) -> float:
@@ -473,8 +487,13 @@ def publish_powertools_parameters() -> None:
 
     def check_loading_status(self: ParameterDict, key: str) -> None:
         original(self, key)
-        # Published once per account and region (dict's own lookup: ParameterDict's would recurse here).
-        if str(key or "").startswith(POWERTOOLS_PARAMETERS) and not dict.__contains__(self, first):
+        if str(key or "").startswith(POWERTOOLS_PARAMETERS):
+            with publishing:
+                publish(self)
+
+    def publish(self: ParameterDict) -> None:
+        # Once per account and region (dict's own lookup: ParameterDict's would recurse here).
+        if not dict.__contains__(self, first):
             for architecture in POWERTOOLS_ARCHITECTURES:
                 layer = powertools_layer_name(architecture, runtime, release)
                 arn = f"arn:aws:lambda:{self.region_name}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:{layer}"
@@ -488,8 +507,9 @@ def publish_powertools_parameters() -> None:
                     )
                 )  # fmt: skip
 
+    publishing = threading.Lock()  # two first reads at once would each publish version 1
     check_loading_status.__dofs_powertools__ = True  # type: ignore[attr-defined]
-    ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]
+    _replace(ParameterDict, "_check_loading_status", check_loading_status)
 
 
 def make_backends_atomic() -> None:

@@ -216,7 +216,7 @@ class LocalPipeline:
     def _create_api_server(self) -> tuple[ModuleType, LocalDevServer]:
         factory = CLIFactory(project_dir=str(PROJECT_DIR), environ=os.environ)
         config = factory.create_config_obj(chalice_stage_name=self.stage.name)
-        self._import_app_for_the_stage()
+        _, self._app_globals_before = import_app_for_the_stage(self.stage)
         app = config.chalice_app
         if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
             server = LocalDevServer(app, config, self.options.host, self.options.api_port)
@@ -234,9 +234,6 @@ class LocalPipeline:
         import app as app_module  # loaded by create_config_obj above
 
         return app_module, server
-
-    def _import_app_for_the_stage(self) -> None:
-        _, self._app_globals_before = import_app_for_the_stage(self.stage)
 
     def _event_sources(self, app_module: ModuleType, resources: Resources) -> Iterator[EventSource]:
         """The app's own `on_sqs_message` settings (batch size, window), bound to local queues."""
