@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,18 @@ def pinned_version(package: str, requirements: Path = REQUIREMENTS_PATH) -> str:
     return str(pins[0])
 
 
+POWERTOOLS_PARAMETER_PREFIX = "/aws/service/powertools/python/"
+
+
+def packaged_runtime() -> str:
+    """The Lambda runtime Chalice packages for: the Python running it, e.g. python3.11."""
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
 def powertools_layer_parameter(architecture: str, runtime: str, version: str) -> str:
     """The public SSM parameter whose value is the layer's ARN, e.g.
     /aws/service/powertools/python/x86_64/python3.11/3.37.0."""
-    return f"/aws/service/powertools/python/{architecture}/{runtime}/{version}"
+    return f"{POWERTOOLS_PARAMETER_PREFIX}{architecture}/{runtime}/{version}"
 
 
 def powertools_layer_name(architecture: str, runtime: str, version: str) -> str:

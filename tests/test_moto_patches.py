@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
-import sys
 import threading
 import time
 from importlib.metadata import version
@@ -42,6 +41,7 @@ from dofs_local.stage import (
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
     load_stage,
+    packaged_runtime,
     powertools_layer_name,
     powertools_layer_parameter,
 )
@@ -233,7 +233,7 @@ def test_the_interpreter_calls_this_server_in_process(monkeypatch: pytest.Monkey
         interpreter_sqs.delete_queue(QueueUrl=queue_url)
 
 
-POWERTOOLS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"  # what Chalice packages for
+POWERTOOLS_RUNTIME = packaged_runtime()
 
 
 def published_powertools_layer(release: str = version(POWERTOOLS_PACKAGE)) -> str:

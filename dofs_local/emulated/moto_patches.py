@@ -43,7 +43,6 @@ import functools
 import logging
 import queue
 import re
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -85,7 +84,9 @@ from dofs_local.emulated import create_time_checks
 from dofs_local.stage import (
     LOCAL_ACCOUNT_ID,
     POWERTOOLS_PACKAGE,
+    POWERTOOLS_PARAMETER_PREFIX,
     POWERTOOLS_PUBLISHER_ACCOUNT,
+    packaged_runtime,
     powertools_layer_name,
     powertools_layer_parameter,
 )
@@ -467,7 +468,6 @@ def accept_public_layers() -> None:
     LambdaFunction._get_layers_data = layers_data  # type: ignore[method-assign]
 
 
-POWERTOOLS_PARAMETERS = "/aws/service/powertools/python/"
 POWERTOOLS_ARCHITECTURES = ("x86_64", "arm64")
 # The emulator's stand-in for the layer version number Powertools gave the release in a region:
 # the stack and the tests never read it, only that the parameter names a layer of the publisher.
@@ -482,12 +482,12 @@ def publish_powertools_parameters() -> None:
     if getattr(original, "__dofs_powertools__", False):
         return
     release = version(POWERTOOLS_PACKAGE)
-    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    runtime = packaged_runtime()
     first = powertools_layer_parameter(POWERTOOLS_ARCHITECTURES[0], runtime, release)
 
     def check_loading_status(self: ParameterDict, key: str) -> None:
         original(self, key)
-        if str(key or "").startswith(POWERTOOLS_PARAMETERS):
+        if str(key or "").startswith(POWERTOOLS_PARAMETER_PREFIX):
             with publishing:
                 publish(self)
 

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from dofs_local.stage import (
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
     load_stage,
+    packaged_runtime,
     pinned_version,
     powertools_layer_name,
     powertools_layer_parameter,
@@ -592,7 +592,7 @@ def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> boo
     )
 
 
-POWERTOOLS_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"  # what Chalice packages for
+POWERTOOLS_RUNTIME = packaged_runtime()
 POWERTOOLS_RELEASE = pinned_version(POWERTOOLS_PACKAGE)
 OTHER_PUBLISHER = "999999999999"
 
