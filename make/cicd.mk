@@ -21,16 +21,14 @@ SMOKE_INTERVAL ?= 2
 DEPLOY_ARTIFACT_DIR = $(CODEBUILD_SRC_DIR_DeployOutput_$(STAGE))
 OUTPUTS_JSON ?= $(if $(DEPLOY_ARTIFACT_DIR),$(DEPLOY_ARTIFACT_DIR)/outputs.json)
 
-# `terraform init` of infra/stage against the stage's S3 state (infra/stages/STAGE.s3.tfbackend;
-# STATE_BUCKET, or infra/bootstrap's name for it, the same rule as `make plan`). The package it
-# reads, build/app, is the one the plan was made with: Deploy's source is the Plan's work tree.
+# `terraform init` of infra/stage against the stage's S3 state, with the arguments `make plan`
+# uses (scripts/infra.py backend: infra/stages/STAGE.s3.tfbackend, STATE_BUCKET or infra/bootstrap's
+# name for it, the stage's region). The package it reads, build/app, is the one the plan was made
+# with: Deploy's source is the Plan's work tree.
 define cicd_init_stage
-	@bucket='$(STATE_BUCKET)'; \
-	if [ -z "$$bucket" ]; then \
-		bucket=$$($(BIN)/python -c 'import boto3, sys; from dofs_local.stage import load_stage; region = load_stage(sys.argv[1]).region; print("dofs-tfstate-%s-%s" % (boto3.client("sts", region_name=region).get_caller_identity()["Account"], region))' '$(STAGE)') || exit 2; \
-	fi; \
-	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init (state bucket $$bucket)"; \
-	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure -backend-config=../stages/$(STAGE).s3.tfbackend "-backend-config=bucket=$$bucket" $(1)
+	@backend=$$(STATE_BUCKET='$(STATE_BUCKET)' $(BIN)/python scripts/infra.py backend --stage '$(STAGE)') || exit 2; \
+	echo "+ terraform -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure $$backend"; \
+	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure $$backend $(1)
 endef
 
 .PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs

@@ -2,7 +2,8 @@
 
     python scripts/infra.py stage --stage prod     # refuses an unknown stage, naming the known ones
     python scripts/infra.py check --stage dev      # what is missing, nothing run
-    python scripts/infra.py bootstrap              # state bucket (once per account and region)
+    python scripts/infra.py bootstrap --stage dev  # state bucket in the stage's region (once per account and region)
+    python scripts/infra.py backend --stage dev    # the stage's `terraform init -backend-config` arguments
     python scripts/infra.py plan --stage dev       # writes build/tfplan-dev
     python scripts/infra.py deploy --stage dev     # applies (asks unless AUTO_APPROVE=1)
     python scripts/infra.py destroy --stage dev    # destroys (asks unless AUTO_APPROVE=1)
@@ -10,7 +11,8 @@
 Every stage is the one root infra/stage with `-var stage=<stage>`, the stage's state backend
 infra/stages/<stage>.s3.tfbackend, and its package build/package/<stage> copied to build/app (a
 module's source is a fixed path). The state bucket is STATE_BUCKET when set, otherwise
-infra/bootstrap's name for it: dofs-tfstate-{account id}-{region}. The stage's settings are in
+infra/bootstrap's name for it: dofs-tfstate-{account id}-{region}, in the stage's region (its
+`dofs.region`, which init passes to the backend too). The stage's settings are in
 .chalice/config.json; other Terraform variables come from the environment (TF_VAR_...) or TF_ARGS.
 
 Only the standard library is imported at the top, so `stage` runs before `make venv`.
@@ -113,20 +115,19 @@ def state_bucket(checks: Checks, region: str) -> str | None:
     return f"{BUCKET_PREFIX}-{checks.account}-{region}"
 
 
-def check(stage: str | None, *, need_package: bool) -> tuple[Checks, str]:
-    region = stage_region(stage or "dev")
+def check(stage: str, *, need_package: bool) -> tuple[Checks, str]:
+    region = stage_region(stage)
     checks = Checks()
     check_terraform(checks)
     check_credentials(checks, region)
-    if stage is not None:
-        if not backend_config(stage).is_file():
-            checks.fail(
-                f"{backend_config(stage).relative_to(PROJECT_DIR)} does not exist: "
-                "add the stage's state backend (see infra/README.md, adding a stage)"
-            )
-        package = PROJECT_DIR / "build" / "package" / stage / "chalice.tf.json"
-        if need_package and not package.exists():
-            checks.fail(f"{package.relative_to(PROJECT_DIR)} is missing: run `make package STAGE={stage}`")
+    if not backend_config(stage).is_file():
+        checks.fail(
+            f"{backend_config(stage).relative_to(PROJECT_DIR)} does not exist: "
+            "add the stage's state backend (see infra/README.md, adding a stage)"
+        )
+    package = PROJECT_DIR / "build" / "package" / stage / "chalice.tf.json"
+    if need_package and not package.exists():
+        checks.fail(f"{package.relative_to(PROJECT_DIR)} is missing: run `make package STAGE={stage}`")
     return checks, region
 
 
@@ -154,16 +155,19 @@ def select_package(stage: str) -> None:
     shutil.copytree(PROJECT_DIR / "build" / "package" / stage, APP_DIR)
 
 
-def init_stage(stage: str, bucket: str) -> Path:
-    select_package(stage)
-    terraform(
-        STAGE_ROOT,
-        "init",
-        "-input=false",
-        "-reconfigure",
+def backend_arguments(stage: str, bucket: str) -> list[str]:
+    """infra/stage's `terraform init` arguments for the stage's state: its backend file, the
+    bucket, and the bucket's region, the stage's own (bootstrap makes it there)."""
+    return [
         f"-backend-config={os.path.relpath(backend_config(stage), STAGE_ROOT)}",
         f"-backend-config=bucket={bucket}",
-    )
+        f"-backend-config=region={stage_region(stage)}",
+    ]
+
+
+def init_stage(stage: str, bucket: str) -> Path:
+    select_package(stage)
+    terraform(STAGE_ROOT, "init", "-input=false", "-reconfigure", *backend_arguments(stage, bucket))
     return STAGE_ROOT
 
 
@@ -177,17 +181,27 @@ def approve_args() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Terraform for a DOFS stage, after checking prerequisites.")
-    parser.add_argument("command", choices=["stage", "check", "bootstrap", "plan", "deploy", "destroy"])
+    parser.add_argument("command", choices=["stage", "check", "backend", "bootstrap", "plan", "deploy", "destroy"])
     parser.add_argument("--stage", default="dev")
     args = parser.parse_args(argv)
 
-    if args.command != "bootstrap":
-        require_stage(args.stage)
+    require_stage(args.stage)
     if args.command == "stage":
         return 0
 
+    if args.command == "backend":  # for the pipeline's `terraform init` of a saved plan (make/cicd.mk)
+        region = stage_region(args.stage)
+        checks = Checks()
+        if not os.environ.get("STATE_BUCKET"):
+            check_credentials(checks, region)
+        report(checks)
+        bucket = state_bucket(checks, region)
+        assert bucket is not None  # set, or credentials were checked
+        print(shlex.join(backend_arguments(args.stage, bucket)))
+        return 0
+
     if args.command == "bootstrap":
-        checks, region = check(None, need_package=False)
+        checks, region = check(args.stage, need_package=False)
         report(checks)
         bootstrap = INFRA_DIR / "bootstrap"
         terraform(bootstrap, "init", "-input=false")

@@ -1,7 +1,14 @@
 variable "region" {
-  description = "Region of the pipeline, its builds and the stage it deploys."
+  description = "Region of the pipeline, its builds and the stages it deploys."
   type        = string
   default     = "us-east-1"
+
+  # The pipeline's roles, state bucket and builds are in var.region, and so are the ARNs its
+  # Plan and Deploy roles may touch: a stage elsewhere would be planned with no right to it.
+  validation {
+    condition     = alltrue([for stage in var.stages : try(local.chalice_config.stages[stage].dofs.region, var.region) == var.region])
+    error_message = "Every stage the pipeline deploys must be in the pipeline's region (${var.region}); .chalice/config.json puts ${join(", ", [for stage in var.stages : "${stage} in ${try(local.chalice_config.stages[stage].dofs.region, var.region)}" if try(local.chalice_config.stages[stage].dofs.region, var.region) != var.region])}. Set region, or the stage's dofs.region."
+  }
 }
 
 variable "app_name" {

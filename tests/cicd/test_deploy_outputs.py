@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from dofs_local.stage import load_stage
+
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")
 SECRET = "the-api-key-value"  # pragma: allowlist secret - a fake value the test looks for
@@ -26,10 +28,12 @@ pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not on PATH")
 
 
 def fake_terraform(directory: Path, output_json: str, exit_code: int = 0) -> Path:
-    """A terraform that accepts `init` and answers `output -json` with output_json."""
+    """A terraform that accepts `init` and answers `output -json` with output_json; it records
+    each call's arguments in `calls`, a line a call."""
     script = directory / "terraform"
     script.write_text(
         "#!/bin/sh\n"
+        'echo "$*" >> "$(dirname "$0")/calls"\n'
         'for arg in "$@"; do [ "$arg" = output ] && { cat "$(dirname "$0")/outputs.json"; exit '
         f"{exit_code}; }}; done\nexit 0\n"
     )
@@ -65,3 +69,14 @@ def test_a_failed_terraform_output_saves_nothing(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert not saved.exists()
     assert not list(saved.parent.glob("*"))
+
+
+def test_init_reads_the_stage_s_state_in_the_stage_s_region(tmp_path: Path) -> None:
+    """The same backend arguments as `make plan` (scripts/infra.py backend), the region the stage's."""
+    result, _ = deploy_outputs(tmp_path, fake_terraform(tmp_path, json.dumps(OUTPUTS)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    inits = [line.split() for line in (tmp_path / "calls").read_text().splitlines() if " init " in f" {line} "]
+    assert inits == [[
+        "-chdir=infra/stage", "init", "-input=false", "-reconfigure", "-backend-config=../stages/dev.s3.tfbackend",
+        "-backend-config=bucket=state-bucket", f"-backend-config=region={load_stage('dev').region}",
+    ]]  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dofs_local.stage import load_stage
 from tests.cicd import hcl
 from tests.cicd.test_terraform import TERRAFORM, initialized_copy, terraform
 
@@ -269,3 +270,18 @@ def test_versions_are_pinned_as_the_project_requires() -> None:
     assert hcl.unquote(terraform["required_version"]) == ">= 1.10"
     (providers,) = terraform["required_providers"]
     assert hcl.unquote(providers["aws"]["version"]) == ">= 5.100, < 7.0"
+
+
+def test_a_stage_outside_the_pipeline_s_region_is_refused(console: tuple[Path, dict[str, str]]) -> None:
+    """The pipeline's roles, state bucket and builds are in its region: a stage elsewhere is named."""
+    workdir, env = console
+
+    def console_errors(region: str) -> str:
+        result = terraform(workdir, env, "console", "-no-color", *CONSOLE_VARIABLES, "-var", f"region={region}",
+                           input="var.region")  # fmt: skip
+        return " ".join(word for word in result.stderr.split() if word != "│")  # one line, no box
+
+    listed = ", ".join(f"{name} in {load_stage(name).region}" for name in STAGES)
+    other = "eu-west-1"
+    assert f"must be in the pipeline's region ({other}); .chalice/config.json puts {listed}." in console_errors(other)
+    assert console_errors(load_stage(STAGES[0]).region) == ""

@@ -49,6 +49,7 @@ from dofs_local.stage import (
     powertools_layer_name,
     powertools_layer_parameter,
 )
+from scripts import infra
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
@@ -324,8 +325,7 @@ def pipelines(
         for stage, staged in found.items():
             # What `make plan STAGE=<stage>` runs (scripts/infra.py), with the emulator's variables.
             staged.as_role("plan").run(staged.stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
-                                       f"-backend-config=../stages/{stage}.s3.tfbackend",
-                                       f"-backend-config=bucket={STATE_BUCKET}")  # fmt: skip
+                                       *infra.backend_arguments(stage, STATE_BUCKET))  # fmt: skip
         yield found
     finally:
         set_enforcement(on=False)
