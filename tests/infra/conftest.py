@@ -74,34 +74,47 @@ class Terraform:
         self.run(cwd, "init", "-input=false", "-no-color", *lock, *args)
 
 
+ONLINE_INIT = "DOFS_TF_ONLINE_INIT"
+
+
+def terraform_environment(config_dir: Path) -> dict[str, str] | None:
+    """terraform's environment: a CLI configuration installing hashicorp/aws from the mirror;
+    where there is none and DOFS_TF_ONLINE_INIT=1 (GitHub Actions, the pipeline's Test build),
+    the registry, each provider downloaded once (a plugin cache); otherwise None."""
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+    env.pop("TF_DATA_DIR", None)
+    mirror = provider_mirror()
+    if mirror is not None:
+        cli_config = config_dir / "terraform.rc"
+        cli_config.write_text(
+            "provider_installation {\n"
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
+            f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
+            "}\n"
+        )
+        env["TF_CLI_CONFIG_FILE"] = str(cli_config)  # the environment may name a file that does not exist
+        return env
+    if os.environ.get(ONLINE_INIT) == "1":
+        env.pop("TF_CLI_CONFIG_FILE", None)
+        cache = config_dir / "plugin-cache"
+        cache.mkdir()
+        env["TF_PLUGIN_CACHE_DIR"] = str(cache)
+        return env
+    return None
+
+
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
     binary = shutil.which("terraform")
     if binary is None:
         pytest.skip("terraform is not on PATH: install Terraform >= 1.10 to run the validate and apply checks")
-    mirror = provider_mirror()
-    if mirror is None:
+    env = terraform_environment(tmp_path_factory.mktemp("terraform-cli"))
+    if env is None:
         pytest.skip(
             "no filesystem mirror of hashicorp/aws found (looked in DOFS_TF_PLUGIN_MIRROR, "
             + ", ".join(MIRROR_CANDIDATES)
-            + "): the offline checks never download providers"
+            + f") and {ONLINE_INIT} is not 1: the offline checks never download providers"
         )
-    config_dir = tmp_path_factory.mktemp("terraform-cli")
-    cli_config = config_dir / "terraform.rc"
-    cli_config.write_text(
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
-        f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
-        "}\n"
-    )
-    env = {
-        **os.environ,
-        "TF_CLI_CONFIG_FILE": str(cli_config),  # the environment may name a file that does not exist
-        "TF_IN_AUTOMATION": "1",
-        "TF_INPUT": "0",
-        "CHECKPOINT_DISABLE": "1",
-    }
-    env.pop("TF_DATA_DIR", None)
     return Terraform(binary, env)
 
 

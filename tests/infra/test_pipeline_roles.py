@@ -383,6 +383,41 @@ def test_3_the_stage_roles_carry_the_boundary(staged: Pipeline) -> None:
         assert role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn") == staged.boundary_arn, name
 
 
+def beyond_the_boundary(boundary: list[dict[str, Any]], statements: list[dict[str, Any]]) -> list[str]:
+    """What a role's policies allow that its boundary does not: AWS refuses it at run time (a
+    boundary allows only what both allow), and neither moto nor a plan shows it."""
+    return [
+        f"{action} on {resource}"
+        for statement in statements
+        if statement["Effect"] == "Allow"
+        for action in _actions(statement)
+        for resource in _resources(statement)
+        if not _grants(boundary, action, resource)
+    ]
+
+
+def test_3_the_boundary_allows_everything_the_stage_roles_may_do(staged: Pipeline) -> None:
+    iam = staged.admin_client("iam")
+    version = iam.get_policy(PolicyArn=staged.boundary_arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=staged.boundary_arn, VersionId=version)["PolicyVersion"]["Document"]
+    boundary = document_statements(document)
+    prefix = f"{APP}-{staged.stage}"
+    names = [f"{prefix}-{handler}" for handler in HANDLERS] + [f"{prefix}-order-workflow-role"]
+    found = {name: beyond_the_boundary(boundary, role_statements(staged, name)) for name in names}
+    assert {name: calls for name, calls in found.items() if calls} == {}
+
+
+def test_the_boundary_check_can_fail() -> None:
+    boundary = [{"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "arn:aws:dynamodb:r:1:table/p-*"}]
+    index, other_table = "arn:aws:dynamodb:r:1:table/p-orders/index/by-status", "arn:aws:dynamodb:r:1:table/q-x"
+    role = [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": [index, other_table]}]
+    assert beyond_the_boundary(boundary, role) == [
+        "dynamodb:GetItem on arn:aws:dynamodb:r:1:table/q-x",
+        "dynamodb:Query on arn:aws:dynamodb:r:1:table/p-orders/index/by-status",
+        "dynamodb:Query on arn:aws:dynamodb:r:1:table/q-x",
+    ]
+
+
 def planned_changes(pipeline: Pipeline, saved_plan: str) -> list[str]:
     """The addresses a saved plan changes (updates that change no attribute left out)."""
     shown = json.loads(run_as(pipeline, "plan", "show", "-json", saved_plan).stdout)
@@ -904,12 +939,13 @@ def role_statements(pipeline: Pipeline, role: str) -> list[dict[str, Any]]:
         documents.append(
             iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
         )
-    statements: list[dict[str, Any]] = []
-    for document in documents:
-        parsed = json.loads(document) if isinstance(document, str) else document
-        found = parsed["Statement"]
-        statements += [found] if isinstance(found, dict) else found
-    return statements
+    return [statement for document in documents for statement in document_statements(document)]
+
+
+def document_statements(document: dict[str, Any] | str) -> list[dict[str, Any]]:
+    parsed = json.loads(document) if isinstance(document, str) else document
+    found = parsed["Statement"]
+    return [found] if isinstance(found, dict) else list(found)
 
 
 def changing_actions(statements: list[dict[str, Any]]) -> set[str]:
