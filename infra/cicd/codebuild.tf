@@ -17,7 +17,7 @@ resource "aws_codebuild_project" "build" {
   name           = local.build_project_names[each.key]
   description    = each.value.description
   service_role   = aws_iam_role.codebuild[each.key].arn
-  build_timeout  = var.build_timeout_minutes
+  build_timeout  = each.value.kind == "test" ? var.test_timeout_minutes : var.build_timeout_minutes
   queued_timeout = 60
   encryption_key = aws_kms_key.cicd.arn
 
@@ -33,7 +33,7 @@ resource "aws_codebuild_project" "build" {
   environment {
     type                        = "LINUX_CONTAINER"
     image                       = var.codebuild_image
-    compute_type                = var.codebuild_compute_type
+    compute_type                = each.value.kind == "test" ? var.test_compute_type : var.codebuild_compute_type
     image_pull_credentials_type = "CODEBUILD"
     privileged_mode             = false
 

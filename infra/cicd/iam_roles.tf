@@ -394,6 +394,7 @@ locals {
   boundary_statements = {
     for stage in var.stages : stage => {
       Tables    = { actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], resources = local.stage_arns[stage].tables }
+      Indexes   = { actions = ["dynamodb:Query"], resources = [for arn in local.stage_arns[stage].tables : "${arn}/index/*"] }
       Queues    = { actions = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"], resources = local.stage_arns[stage].queues }
       Workflow  = { actions = ["states:StartExecution"], resources = local.stage_arns[stage].state_machines }
       Functions = { actions = ["lambda:InvokeFunction"], resources = concat(local.stage_arns[stage].functions, [for arn in local.stage_arns[stage].functions : "${arn}:*"]) }

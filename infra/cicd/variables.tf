@@ -123,15 +123,27 @@ variable "codebuild_image" {
 }
 
 variable "codebuild_compute_type" {
-  description = "CodeBuild compute type of every build."
+  description = "CodeBuild compute type of every build but the test."
   type        = string
   default     = "BUILD_GENERAL1_SMALL"
 }
 
 variable "build_timeout_minutes" {
-  description = "Timeout of each build."
+  description = "Timeout of each build but the test."
   type        = number
   default     = 30
+}
+
+variable "test_compute_type" {
+  description = "CodeBuild compute type of the test build, which runs the whole of make test, the infrastructure proof included (Terraform against moto: 23 min on 2 vCPUs)."
+  type        = string
+  default     = "BUILD_GENERAL1_MEDIUM"
+}
+
+variable "test_timeout_minutes" {
+  description = "Timeout of the test build."
+  type        = number
+  default     = 60
 }
 
 variable "terraform_version" {
