@@ -1,5 +1,11 @@
 """Structured JSON logging, metrics and X-Ray tracing (Powertools), one module-level instance each.
 
+Their identity is the stage's: Powertools reads the service (the `service` key of every log line,
+the `service` dimension of every metric, the traces' service) from POWERTOOLS_SERVICE_NAME and
+the metrics' namespace from POWERTOOLS_METRICS_NAMESPACE, which each stage sets in
+.chalice/config.json (its prefix, `dofs-dev`, ...) and infra/stage passes to the alarms: stages
+sharing an account never count, chart or alarm on each other's metrics.
+
 Powertools (and the X-Ray SDK its Tracer uses) comes from the AWS-managed Powertools layer on
 AWS (`layers` in .chalice/config.json), not from the function's package; locally and in the
 tests from requirements-dev.txt.
@@ -10,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -19,21 +24,19 @@ from aws_lambda_powertools.logging.lambda_context import build_lambda_context_mo
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
-SERVICE = "dofs"
-METRICS_NAMESPACE = "DOFS"
 # The alarm in infra/modules/monitoring watches this metric: the DLQ handler drains the DLQ,
 # so the queue's depth stays near zero and cannot show that orders are dead-lettering.
 DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 # The reconciler's: orders it found non-terminal past the stuck-order threshold (an alarm > 0).
 STUCK_ORDERS_METRIC = "StuckOrdersFound"
 
-logger = Logger(service=SERVICE)
+logger = Logger()
 # Every line is billed by the byte (docs/PERFORMANCE.md): no reader uses the code location, and
 # the function's ARN and memory are in its log group's name and its REPORT line.
 logger.remove_keys(["location"])
 # Traces only inside Lambda: Powertools turns it off where no X-Ray daemon listens (the tests,
 # `chalice local`), and the local stage sets POWERTOOLS_TRACE_DISABLED for the local stack too.
-tracer = Tracer(service=SERVICE)
+tracer = Tracer()
 
 
 def count_dead_lettered(source: str) -> None:
@@ -47,7 +50,7 @@ def count_dead_lettered(source: str) -> None:
 
     with _metrics_lock:
         metrics = _metrics()
-        # Metadata, not a dimension: the alarm watches the metric by `service` alone, and
+        # Metadata, not a dimension: the alarm watches the metric by the stage's `service` alone, and
         # CloudWatch matches a metric only by its exact set of dimensions.
         metrics.add_metadata(key="source", value=source)
         metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
@@ -66,11 +69,12 @@ def count_stuck_orders(found: int) -> None:
         metrics.clear_metrics()
 
 
-@cache
 def _metrics() -> Metrics:
+    """The stage's metrics, named as its environment says when they are counted (cheap: every
+    instance shares Powertools' state)."""
     from aws_lambda_powertools import Metrics
 
-    return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    return Metrics()
 
 
 _metrics_lock = threading.Lock()
