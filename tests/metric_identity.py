@@ -25,7 +25,7 @@ def identity_of(line: Mapping[str, Any]) -> MetricIdentity:
     return directive["Namespace"], frozenset((name, line[name]) for name in dimension_names)
 
 
-def alarm_identity(namespace: str, dimensions: Mapping[str, str]) -> MetricIdentity:
+def watched_identity(namespace: str, dimensions: Mapping[str, str]) -> MetricIdentity:
     return namespace, frozenset(dimensions.items())
 
 

@@ -82,7 +82,9 @@ def test_the_local_stage_silences_it_and_keeps_nothing(
 def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The JSON lines the functions log while the test runs."""
     stream = io.StringIO()
-    handlers = [h for h in logging.getLogger(observability.logger.name).handlers if isinstance(h, logging.StreamHandler)]
+    handlers = [
+        h for h in logging.getLogger(observability.logger.name).handlers if isinstance(h, logging.StreamHandler)
+    ]
     saved = [h.setStream(stream) for h in handlers]
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     for handler, original in zip(handlers, saved, strict=True):

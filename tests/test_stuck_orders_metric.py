@@ -22,7 +22,10 @@ def test_one_emf_line_per_run_with_the_alarms_metric_and_dimensions(
     count_stuck_orders(3)
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if text.startswith('{"_aws"')]
     directive = line["_aws"]["CloudWatchMetrics"][0]
-    assert (directive["Namespace"], directive["Dimensions"]) == (environment["POWERTOOLS_METRICS_NAMESPACE"], [["service"]])
+    assert (directive["Namespace"], directive["Dimensions"]) == (
+        environment["POWERTOOLS_METRICS_NAMESPACE"],
+        [["service"]],
+    )
     assert line["service"] == environment["POWERTOOLS_SERVICE_NAME"]
     assert line[STUCK_ORDERS_METRIC] == [3.0]
 
