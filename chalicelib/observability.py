@@ -1,10 +1,10 @@
 """Structured JSON logging, metrics and X-Ray tracing (Powertools), one module-level instance each.
 
-Their identity is the stage's: Powertools reads the service (the `service` key of every log line,
-the `service` dimension of every metric, the traces' service) from POWERTOOLS_SERVICE_NAME and
-the metrics' namespace from POWERTOOLS_METRICS_NAMESPACE, which each stage sets in
-.chalice/config.json (its prefix, `dofs-dev`, ...) and infra/stage passes to the alarms: stages
-sharing an account never count, chart or alarm on each other's metrics.
+The metrics' identity is the stage's: Powertools reads their namespace from
+POWERTOOLS_METRICS_NAMESPACE and their `service` dimension from POWERTOOLS_SERVICE_NAME when they
+are counted, which each stage sets in .chalice/config.json (the service is its prefix, `dofs-dev`,
+...) and infra/stage passes to the stage's alarms: stages sharing an account never count, chart or
+alarm on each other's metrics.
 
 Powertools (and the X-Ray SDK its Tracer uses) comes from the AWS-managed Powertools layer on
 AWS (`layers` in .chalice/config.json), not from the function's package; locally and in the
@@ -30,13 +30,18 @@ DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 # The reconciler's: orders it found non-terminal past the stuck-order threshold (an alarm > 0).
 STUCK_ORDERS_METRIC = "StuckOrdersFound"
 
-logger = Logger()
+# The app's name on every log line and trace: fixed here, not read from POWERTOOLS_SERVICE_NAME, as
+# these are built at import, and the local stack imports the functions before it sets a stage's
+# variables. A line's stage is in its log group's name and its `function_name`.
+SERVICE = "dofs"
+
+logger = Logger(service=SERVICE)
 # Every line is billed by the byte (docs/PERFORMANCE.md): no reader uses the code location, and
 # the function's ARN and memory are in its log group's name and its REPORT line.
 logger.remove_keys(["location"])
 # Traces only inside Lambda: Powertools turns it off where no X-Ray daemon listens (the tests,
 # `chalice local`), and the local stage sets POWERTOOLS_TRACE_DISABLED for the local stack too.
-tracer = Tracer()
+tracer = Tracer(service=SERVICE)
 
 
 def count_dead_lettered(source: str) -> None:
