@@ -392,7 +392,8 @@ def test_each_stage_alarms_on_the_metrics_its_own_functions_emit(
 
 def test_the_api_5xx_alarm_watches_the_stages_own_api(applied_stack: AppliedStack) -> None:
     """The stage planned with its API (the emulator run leaves it out): the REST API carries the
-    stage's own name, and the 5xx alarm watches that name and the API's stage."""
+    stage's own name, and the 5xx alarm and the dashboard's API widget watch that name and the
+    API's stage."""
     tf, workdir = applied_stack.terraform, applied_stack.workdir
     tf.run(
         workdir,
@@ -413,6 +414,15 @@ def test_the_api_5xx_alarm_watches_the_stages_own_api(applied_stack: AppliedStac
     alarm = planned['module.monitoring[0].aws_cloudwatch_metric_alarm.this["api-5xx"]']
     assert api["name"] == applied_stack.prefix, "Chalice's name, the app's, is every stage's"
     assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": api_stage["stage_name"]}
+    dashboard = json.loads(planned["module.monitoring[0].aws_cloudwatch_dashboard.this"]["dashboard_body"])
+    charted = [
+        metric[2:]
+        for widget in dashboard["widgets"]
+        for metric in widget["properties"].get("metrics", [])
+        if metric[0] == "AWS/ApiGateway"
+    ]
+    assert charted, "the dashboard charts the API"
+    assert all(dimensions == ["ApiName", api["name"], "Stage", api_stage["stage_name"]] for dimensions in charted)
 
 
 def test_stages_apply_side_by_side_without_sharing_a_resource(applied_stacks: dict[str, AppliedStack]) -> None:
