@@ -14,7 +14,7 @@ import pytest
 
 from app import validate_order
 from chalicelib import observability
-from chalicelib.observability import DEAD_LETTERED_METRIC, count_dead_lettered
+from chalicelib.observability import DEAD_LETTERED_METRIC, SERVICE, count_dead_lettered
 from dofs_local.emulated.lambda_bridge import LambdaContext
 from dofs_local.stage import PROJECT_DIR, deployable_stages, load_stage
 from tests.conftest import make_order
@@ -82,9 +82,7 @@ def test_the_local_stage_silences_it_and_keeps_nothing(
 def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The JSON lines the functions log while the test runs."""
     stream = io.StringIO()
-    handlers = [
-        h for h in logging.getLogger(observability.logger.name).handlers if isinstance(h, logging.StreamHandler)
-    ]
+    handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
     saved = [h.setStream(stream) for h in handlers]
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     for handler, original in zip(handlers, saved, strict=True):
