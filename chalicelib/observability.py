@@ -1,5 +1,11 @@
 """Structured JSON logging, metrics and X-Ray tracing (Powertools), one module-level instance each.
 
+The metrics' identity is the stage's: Powertools reads their namespace from
+POWERTOOLS_METRICS_NAMESPACE and their `service` dimension from POWERTOOLS_SERVICE_NAME when they
+are counted, which each stage sets in .chalice/config.json (the service is its prefix, `dofs-dev`,
+...) and infra/stage passes to the stage's alarms: stages sharing an account never count, chart or
+alarm on each other's metrics.
+
 Powertools (and the X-Ray SDK its Tracer uses) comes from the AWS-managed Powertools layer on
 AWS (`layers` in .chalice/config.json), not from the function's package; locally and in the
 tests from requirements-dev.txt.
@@ -10,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -19,13 +24,16 @@ from aws_lambda_powertools.logging.lambda_context import build_lambda_context_mo
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
-SERVICE = "dofs"
-METRICS_NAMESPACE = "DOFS"
 # The alarm in infra/modules/monitoring watches this metric: the DLQ handler drains the DLQ,
 # so the queue's depth stays near zero and cannot show that orders are dead-lettering.
 DEAD_LETTERED_METRIC = "OrdersDeadLettered"
 # The reconciler's: orders it found non-terminal past the stuck-order threshold (an alarm > 0).
 STUCK_ORDERS_METRIC = "StuckOrdersFound"
+
+# The app's name on every log line and trace: fixed here, not read from POWERTOOLS_SERVICE_NAME, as
+# these are built at import, and the local stack imports the functions before it sets a stage's
+# variables. A line's stage is in its log group's name and its `function_name`.
+SERVICE = "dofs"
 
 logger = Logger(service=SERVICE)
 # Every line is billed by the byte (docs/PERFORMANCE.md): no reader uses the code location, and
@@ -47,7 +55,7 @@ def count_dead_lettered(source: str) -> None:
 
     with _metrics_lock:
         metrics = _metrics()
-        # Metadata, not a dimension: the alarm watches the metric by `service` alone, and
+        # Metadata, not a dimension: the alarm watches the metric by the stage's `service` alone, and
         # CloudWatch matches a metric only by its exact set of dimensions.
         metrics.add_metadata(key="source", value=source)
         metrics.add_metric(name=DEAD_LETTERED_METRIC, unit=MetricUnit.Count, value=1)
@@ -66,11 +74,12 @@ def count_stuck_orders(found: int) -> None:
         metrics.clear_metrics()
 
 
-@cache
 def _metrics() -> Metrics:
+    """The stage's metrics, named as its environment says when they are counted (cheap: every
+    instance shares Powertools' state)."""
     from aws_lambda_powertools import Metrics
 
-    return Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    return Metrics()
 
 
 _metrics_lock = threading.Lock()

@@ -7,11 +7,12 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 
 - edits `chalice.tf.json` only where Terraform cannot: drops the `null_data_source` (and with it
   the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.10, hashicorp/aws
-  >= 5.100, < 7.0); when asked (the default), marks every API operation but the CORS preflights
-  (OPTIONS) as requiring an API key in the generated OpenAPI body, exactly as Chalice does for
-  `api_key_required=True`;
+  >= 5.100, < 7.0); titles the generated OpenAPI body after the stage's prefix; when asked (the
+  default), marks every API operation but the CORS preflights (OPTIONS) as requiring an API key
+  in it, exactly as Chalice does for `api_key_required=True`;
 - writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
   no `stage_name`/`stage_description` on the deployment (a `triggers` hash redeploys instead),
+  the stage's prefix as the REST API's name (Chalice names it after the app in every stage),
   `ReportBatchItemFailures` and a maximum concurrency (`var.event_source_maximum_concurrency`) on
   every SQS event source mapping, the stage's prefix on every schedule's EventBridge rule name,
   and the endpoint output read from the new stage;
@@ -149,14 +150,16 @@ def index_references(resources: dict[str, Any], addresses: list[str]) -> dict[st
     return json.loads(pattern.sub(r"\1[0].", json.dumps(resources)))  # type: ignore[no-any-return]
 
 
-def rewrite_main(main: dict[str, Any], *, api_key: bool) -> dict[str, Any]:
+def rewrite_main(main: dict[str, Any], prefix: str, *, api_key: bool) -> dict[str, Any]:
     main["resource"] = index_references(main["resource"], api_addresses(main["resource"]))
     data = main.get("data", {})
     data.pop("null_data_source", None)
     main["terraform"] = TERRAFORM_BLOCK
-    if api_key and "chalice_api_swagger" in main.get("locals", {}):
+    if "chalice_api_swagger" in main.get("locals", {}):
         swagger = json.loads(main["locals"]["chalice_api_swagger"])
-        main["locals"]["chalice_api_swagger"] = json.dumps(require_api_key(swagger))
+        # The body's title is the API's name too (the `name` argument overrides it): the same one.
+        swagger["info"]["title"] = prefix
+        main["locals"]["chalice_api_swagger"] = json.dumps(require_api_key(swagger) if api_key else swagger)
     return main
 
 
@@ -175,8 +178,15 @@ def override(main: dict[str, Any], prefix: str) -> dict[str, Any]:
             }
         )
     for name in resources.get("aws_api_gateway_rest_api", {}):
-        # Replace an API by creating the new one first, as Chalice already does for deployments.
-        result["resource"]["aws_api_gateway_rest_api"][name]["lifecycle"] = {"create_before_destroy": True}
+        result["resource"]["aws_api_gateway_rest_api"][name].update(
+            {
+                # Chalice names every stage's API after the app: the stage's prefix keeps the API
+                # metrics (ApiName, Stage dimensions) of stages in one account apart.
+                "name": prefix,
+                # Replace an API by creating the new one first, as Chalice already does for deployments.
+                "lifecycle": {"create_before_destroy": True},
+            }
+        )
     if "aws_api_gateway_rest_api" in resources:
         result["output"] = {
             "EndpointURL": {"value": "${one(aws_api_gateway_stage.api[*].invoke_url)}"},
@@ -383,7 +393,7 @@ def postprocess(package_dir: Path, *, api_key: bool = True) -> None:
     fields = dict(part.split("=", 1) for part in tags.split(":"))
     prefix = f"{fields['app']}-{fields['stage']}"
     stage_name = main["resource"].get("aws_api_gateway_deployment", {}).get("rest_api", {}).get("stage_name", "api")
-    write_json(main_path, rewrite_main(main, api_key=api_key))
+    write_json(main_path, rewrite_main(main, prefix, api_key=api_key))
     write_json(package_dir / OVERRIDE_FILE, override(main, prefix))
     write_json(package_dir / EXTRAS_FILE, extras(main, prefix, stage_name))
 

@@ -181,6 +181,9 @@ module "monitoring" {
   function_names    = local.function_names
   state_machine_arn = module.stepfunctions.arn
   order_dlq_name    = module.sqs.dlq_name
+  # The identity the functions give their custom metrics (Powertools reads these variables).
+  metrics_namespace = local.config.environment_variables.POWERTOOLS_METRICS_NAMESPACE
+  metrics_service   = local.config.environment_variables.POWERTOOLS_SERVICE_NAME
   api_name          = module.app.api_name
   api_stage_name    = module.app.api_stage_name
   tags              = local.tags
@@ -189,7 +192,7 @@ module "monitoring" {
 # The stage's share of API requests traced (the API's sampling decision travels with the request to
 # the functions and the workflow): X-Ray's default rule traces 1 request a second and 5 % of the
 # rest in every stage alike; this rule makes it the stage's setting. Matched by the API stage's
-# ARN, as every stage's API carries the same name.
+# ARN.
 resource "aws_xray_sampling_rule" "api" {
   count = local.xray && var.enable_api_gateway ? 1 : 0
 

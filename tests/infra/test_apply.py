@@ -38,12 +38,14 @@ import boto3
 import pytest
 
 from chalicelib import runtime
+from chalicelib.observability import DEAD_LETTERED_METRIC, STUCK_ORDERS_METRIC
 from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.stage import Stage, load_stage
 from scripts.postprocess_chalice_tf import EXTRAS_FILE
 from tests.infra.conftest import APP_DIR, STAGE, STAGES, Terraform, make_workspace
+from tests.metric_identity import counted_identity, watched_identity
 
 REGION = "us-east-1"
 HANDLERS = (
@@ -350,6 +352,77 @@ def test_alarms_reach_the_stage_subscriptions(applied_stack: AppliedStack) -> No
     assert sorted((found["Protocol"], found["Endpoint"]) for found in subscriptions) == sorted(
         ("email", address) for address in applied_stack.config["alarm_emails"]
     )
+
+
+def test_each_stage_alarms_on_the_metrics_its_own_functions_emit(
+    applied_stacks: dict[str, AppliedStack], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The custom metrics' alarms and dashboard widget of each applied stage watch exactly the
+    identity (namespace, dimensions) its applied functions count under, and no two stages share
+    one: one stage's dead letters never fire another's alarms in the same account."""
+    counted = {}
+    for stage, stack in applied_stacks.items():
+        function = stack.outputs["function_names"]["handle_dead_letter"]
+        environment = stack.client("lambda").get_function_configuration(FunctionName=function)["Environment"]
+        identity = counted_identity(environment["Variables"], monkeypatch, capsys)
+        cloudwatch = stack.client("cloudwatch")
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack.prefix}-")["MetricAlarms"]
+        watching = {
+            alarm["AlarmName"]: watched_identity(
+                alarm["Namespace"], {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            )
+            for alarm in alarms
+            if alarm["MetricName"] in {DEAD_LETTERED_METRIC, STUCK_ORDERS_METRIC}
+        }
+        assert watching == {f"{stack.prefix}-orders-dead-lettered": identity, f"{stack.prefix}-stuck-orders": identity}
+        body = json.loads(cloudwatch.get_dashboard(DashboardName=f"{stack.prefix}-orders")["DashboardBody"])
+        charted = []
+        for widget in body["widgets"]:
+            for metric in widget["properties"].get("metrics", []):
+                # [namespace, name, dimension, value, ..., {rendering options}]
+                namespace, name, *dimensions = [part for part in metric if not isinstance(part, dict)]
+                if name == DEAD_LETTERED_METRIC:
+                    charted.append(
+                        watched_identity(namespace, dict(zip(dimensions[::2], dimensions[1::2], strict=True)))
+                    )
+        assert charted == [identity], stage
+        counted[stage] = identity
+    assert len(set(counted.values())) == len(counted), f"stages share a metric identity: {counted}"
+
+
+def test_the_api_5xx_alarm_watches_the_stages_own_api(applied_stack: AppliedStack) -> None:
+    """The stage planned with its API (the emulator run leaves it out): the REST API carries the
+    stage's own name, and the 5xx alarm and the dashboard's API widget watch that name and the
+    API's stage."""
+    tf, workdir = applied_stack.terraform, applied_stack.workdir
+    tf.run(
+        workdir,
+        "plan",
+        "-refresh=false",
+        "-no-color",
+        "-input=false",
+        "-var=enable_api_gateway=true",
+        "-out=api.tfplan",
+    )
+    plan = json.loads(tf.run(workdir, "show", "-json", "api.tfplan").stdout)
+    planned = {
+        resource["address"]: resource["values"]
+        for resource in _managed_resources(plan["planned_values"]["root_module"])
+    }
+    api = planned["module.app.aws_api_gateway_rest_api.rest_api[0]"]
+    api_stage = planned["module.app.aws_api_gateway_stage.api[0]"]
+    alarm = planned['module.monitoring[0].aws_cloudwatch_metric_alarm.this["api-5xx"]']
+    assert api["name"] == applied_stack.prefix, "Chalice's name, the app's, is every stage's"
+    assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": api_stage["stage_name"]}
+    dashboard = json.loads(planned["module.monitoring[0].aws_cloudwatch_dashboard.this"]["dashboard_body"])
+    charted = [
+        metric[2:]
+        for widget in dashboard["widgets"]
+        for metric in widget["properties"].get("metrics", [])
+        if metric[0] == "AWS/ApiGateway"
+    ]
+    assert charted, "the dashboard charts the API"
+    assert all(dimensions == ["ApiName", api["name"], "Stage", api_stage["stage_name"]] for dimensions in charted)
 
 
 def test_stages_apply_side_by_side_without_sharing_a_resource(applied_stacks: dict[str, AppliedStack]) -> None:

@@ -148,3 +148,19 @@ def test_the_reconciler_runs_on_the_apps_schedule(packaged_app: Path) -> None:
     assert rule["name"] == "dofs-dev-reconcile_orders-event", "the stage's prefix: stages can share an account"
     [target] = module.resources["aws_cloudwatch_event_target"].values()
     assert target["arn"] == "${aws_lambda_function.reconcile_orders.arn}"
+
+
+def test_each_stage_names_its_rest_api_after_its_prefix(packaged_apps: dict[str, Path]) -> None:
+    """API Gateway's metrics (and so the 5xx alarm and the dashboard) know an API by its name and
+    stage name, and every stage's API stage is "api": Chalice names each stage's API after the
+    app, so one stage's 5xx errors would fire the other's alarm. The name and the OpenAPI body's
+    title (which the name overrides) are the stage's prefix."""
+    names = {}
+    for stage, package in packaged_apps.items():
+        module = load_module(package)
+        api = module.resources["aws_api_gateway_rest_api"]["rest_api"]
+        title = json.loads(module.locals["chalice_api_swagger"])["info"]["title"]
+        assert api["name"] == title == load_stage(stage).prefix, stage
+        assert module.outputs["api_name"]["value"] == "${one(aws_api_gateway_rest_api.rest_api[*].name)}"
+        names[stage] = api["name"]
+    assert len(set(names.values())) == len(names) > 1, names

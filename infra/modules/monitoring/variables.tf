@@ -30,15 +30,13 @@ variable "order_dlq_name" {
 }
 
 variable "metrics_namespace" {
-  description = "Namespace of the app's custom metrics (Powertools POWERTOOLS_METRICS_NAMESPACE)."
+  description = "Namespace of the stage's custom metrics: the functions' POWERTOOLS_METRICS_NAMESPACE."
   type        = string
-  default     = "DOFS"
 }
 
 variable "metrics_service" {
-  description = "Value of the 'service' dimension Powertools adds to every custom metric."
+  description = "Value of the 'service' dimension Powertools adds to every custom metric: the functions' POWERTOOLS_SERVICE_NAME, the stage's own."
   type        = string
-  default     = "dofs"
 }
 
 variable "dead_lettered_metric" {
@@ -60,7 +58,7 @@ variable "dlq_max_age_seconds" {
 }
 
 variable "api_name" {
-  description = "API Gateway REST API name (ApiName dimension); null skips the API alarm and widget."
+  description = "The stage's API Gateway REST API name (ApiName dimension: every stage's API needs its own); null skips the API alarm and widget."
   type        = string
   default     = null
 }
