@@ -44,8 +44,8 @@ from dofs_local.stage import (
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
     load_stage,
-    packaged_runtime,
     pinned_version,
+    plan_build_runtime,
     powertools_layer_name,
     powertools_layer_parameter,
 )
@@ -592,19 +592,21 @@ def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> boo
     )
 
 
-POWERTOOLS_RUNTIME = packaged_runtime()
+# The runtime the pipeline deploys (its Plan build's Python), whatever Python runs these tests.
+POWERTOOLS_RUNTIME = plan_build_runtime()
 POWERTOOLS_RELEASE = pinned_version(POWERTOOLS_PACKAGE)
 OTHER_PUBLISHER = "999999999999"
 
 
 def powertools_parameter_arn(stage: str, release: str = POWERTOOLS_RELEASE) -> str:
-    """The public parameter the stage's plan reads (a public parameter's ARN has no account)."""
+    """The public parameter the stage's Plan build reads (a public parameter's ARN has no account)."""
     name = powertools_layer_parameter(load_stage(stage).architecture, POWERTOOLS_RUNTIME, release)
     return f"arn:aws:ssm:{REGION}::parameter{name}"
 
 
 def powertools_layer_arn(stage: str, publisher: str = POWERTOOLS_PUBLISHER_ACCOUNT) -> str:
-    """The layer version the emulator's parameter names for the stage."""
+    """The layer version the stage's functions carry when the pipeline deploys them (the
+    emulator's version number)."""
     layer = powertools_layer_name(load_stage(stage).architecture, POWERTOOLS_RUNTIME, POWERTOOLS_RELEASE)
     return f"arn:aws:lambda:{REGION}:{publisher}:layer:{layer}:{moto_patches.EMULATED_LAYER_VERSION}"
 
