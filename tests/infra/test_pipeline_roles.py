@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 
 from dofs_local.emulated import moto_patches
 from dofs_local.stage import (
+    PLAN_BUILDSPEC_PATH,
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
     load_stage,
@@ -596,6 +597,16 @@ def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> boo
 POWERTOOLS_RUNTIME = plan_build_runtime()
 POWERTOOLS_RELEASE = pinned_version(POWERTOOLS_PACKAGE)
 OTHER_PUBLISHER = "999999999999"
+
+
+def test_the_powertools_scope_is_the_plan_build_s_python_not_the_one_running_the_tests(tmp_path: Path) -> None:
+    """The roles are checked for the runtime the Plan build packages, read from the line infra/cicd
+    reads, whatever Python runs the tests: here one that runs none of them."""
+    buildspec = tmp_path / PLAN_BUILDSPEC_PATH.name
+    planned = re.sub(r'(?m)^(\s+python: )"[\d.]+"$', r'\1"3.10"', PLAN_BUILDSPEC_PATH.read_text())
+    assert planned != PLAN_BUILDSPEC_PATH.read_text()
+    buildspec.write_text(planned)
+    assert plan_build_runtime(buildspec) == "python3.10"
 
 
 def powertools_parameter_arn(stage: str, release: str = POWERTOOLS_RELEASE) -> str:
