@@ -1,6 +1,16 @@
 # DOFS developer commands. Every target creates .venv and installs what it needs by itself.
 SHELL := /bin/bash
 PYTHON ?= python3
+# The Python .venv is made with (any from pyproject.toml's requires-python up: make PYTHON=python3.13 ...);
+# an older one is refused here, before pip or the tests fail on it less clearly.
+define REQUIRE_PYTHON
+import re, sys
+minimum = re.search(r'^requires-python = ">=(\d+)\.(\d+)"$$', open("pyproject.toml").read(), re.M).groups()
+if sys.version_info[:2] < tuple(map(int, minimum)):
+    sys.exit(f"DOFS needs Python >= {'.'.join(minimum)} (pyproject.toml); {sys.executable} is "
+             f"{sys.version.split()[0]}: make PYTHON=<a newer python3> ...")
+endef
+export REQUIRE_PYTHON
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -14,7 +24,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(PYTHON) -c "$$REQUIRE_PYTHON" && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,8 +150,25 @@ POWERTOOLS_PARAMETER_PREFIX = "/aws/service/powertools/python/"
 
 
 def packaged_runtime() -> str:
-    """The Lambda runtime Chalice packages for: the Python running it, e.g. python3.11."""
-    return f"python{sys.version_info.major}.{sys.version_info.minor}"
+    """The Lambda runtime Chalice packages for here: the Python running it, e.g. python3.12 (where
+    `make package` or `make deploy` runs on 3.12); the pipeline's is plan_build_runtime()."""
+    # Imported here: the rest of this module runs on a bare Python (make's stage check).
+    from chalice.config import Config
+
+    return str(Config().lambda_python_version)
+
+
+PLAN_BUILDSPEC_PATH = PROJECT_DIR / "buildspec-plan.yml"
+
+
+def plan_build_runtime(buildspec: Path = PLAN_BUILDSPEC_PATH) -> str:
+    """The Lambda runtime the pipeline deploys: the Python of its Plan build (its runtime-versions),
+    which runs `chalice package`, e.g. python3.11. infra/cicd reads the same line to scope the
+    Powertools parameter and layer its roles may use."""
+    import yaml  # the venv's, as above
+
+    install = yaml.safe_load(buildspec.read_text())["phases"]["install"]
+    return f"python{install['runtime-versions']['python']}"
 
 
 def powertools_layer_parameter(architecture: str, runtime: str, version: str) -> str:

@@ -41,11 +41,12 @@ from botocore.exceptions import ClientError
 
 from dofs_local.emulated import moto_patches
 from dofs_local.stage import (
+    PLAN_BUILDSPEC_PATH,
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
     load_stage,
-    packaged_runtime,
     pinned_version,
+    plan_build_runtime,
     powertools_layer_name,
     powertools_layer_parameter,
 )
@@ -631,19 +632,31 @@ def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> boo
     )
 
 
-POWERTOOLS_RUNTIME = packaged_runtime()
+# The runtime the pipeline deploys (its Plan build's Python), whatever Python runs these tests.
+POWERTOOLS_RUNTIME = plan_build_runtime()
 POWERTOOLS_RELEASE = pinned_version(POWERTOOLS_PACKAGE)
 OTHER_PUBLISHER = "999999999999"
 
 
+def test_the_powertools_scope_is_the_plan_build_s_python_not_the_one_running_the_tests(tmp_path: Path) -> None:
+    """The roles are checked for the runtime the Plan build packages, read from the line infra/cicd
+    reads, whatever Python runs the tests: here one that runs none of them."""
+    buildspec = tmp_path / PLAN_BUILDSPEC_PATH.name
+    planned = re.sub(r'(?m)^(\s+python: )"[\d.]+"$', r'\1"3.10"', PLAN_BUILDSPEC_PATH.read_text())
+    assert planned != PLAN_BUILDSPEC_PATH.read_text()
+    buildspec.write_text(planned)
+    assert plan_build_runtime(buildspec) == "python3.10"
+
+
 def powertools_parameter_arn(stage: str, release: str = POWERTOOLS_RELEASE) -> str:
-    """The public parameter the stage's plan reads (a public parameter's ARN has no account)."""
+    """The public parameter the stage's Plan build reads (a public parameter's ARN has no account)."""
     name = powertools_layer_parameter(load_stage(stage).architecture, POWERTOOLS_RUNTIME, release)
     return f"arn:aws:ssm:{REGION}::parameter{name}"
 
 
 def powertools_layer_arn(stage: str, publisher: str = POWERTOOLS_PUBLISHER_ACCOUNT) -> str:
-    """The layer version the emulator's parameter names for the stage."""
+    """The layer version the stage's functions carry when the pipeline deploys them (the
+    emulator's version number)."""
     layer = powertools_layer_name(load_stage(stage).architecture, POWERTOOLS_RUNTIME, POWERTOOLS_RELEASE)
     return f"arn:aws:lambda:{REGION}:{publisher}:layer:{layer}:{moto_patches.EMULATED_LAYER_VERSION}"
 
