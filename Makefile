@@ -27,8 +27,12 @@ lint: $(STAMP) ## ruff: lint and format check
 typecheck: $(STAMP) ## mypy, strict, over the app and its tests
 	$(BIN)/mypy
 
+# The tests run on two workers (pytest-xdist), a file's tests on one, so its module and session
+# fixtures are built once; files are handed out in collection order (--no-loadscope-reorder), in
+# which tests/conftest.py puts the two that take minutes first (LONGEST_FIRST), each to a worker
+# of its own while the other takes the rest. Most of their minutes is Terraform's provider waiting.
 unit: $(STAMP) ## pytest only
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck unit ## Everything CI runs: lint, types, tests
 
