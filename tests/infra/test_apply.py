@@ -64,9 +64,9 @@ ENDPOINT_SERVICES = (
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
-APPLY_TIMEOUT_SECONDS = 270  # per stage: the test that first applies them all gets every stage's share
-# The first test sets up every stage (package, init, apply) one after the other: pytest-timeout
-# stops it only after every apply could have run out its own deadline and shown its log.
+APPLY_TIMEOUT_SECONDS = 270  # per stage: the applies side by side get every stage's share
+# The first test sets up every stage (package, init, then the applies side by side): pytest-timeout
+# stops it only after the applies could have run out their deadline and shown their logs.
 SETUP_MARGIN_SECONDS = 60
 pytestmark = pytest.mark.timeout(len(STAGES) * APPLY_TIMEOUT_SECONDS + SETUP_MARGIN_SECONDS)
 REFUSAL_POLL_SECONDS = 0.5
