@@ -37,8 +37,14 @@ lint: $(STAMP) ## ruff: lint and format check
 typecheck: $(STAMP) ## mypy, strict, over the app and its tests
 	$(BIN)/mypy
 
-unit: $(STAMP) ## pytest only
-	$(BIN)/pytest
+# The tests run on pytest-xdist's workers, a file's tests on one, so its module and session
+# fixtures are built once; files are handed out in collection order (--no-loadscope-reorder), in
+# which tests/conftest.py puts the two that take minutes first (LONGEST_FIRST), each to a worker
+# of its own. Those two spend most of their minutes waiting on Terraform's provider polling the
+# emulator, so three workers suit two cores: the third takes every other file meanwhile.
+TEST_WORKERS ?= 3
+unit: $(STAMP) ## pytest only, on TEST_WORKERS processes
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck unit ## Everything CI runs: lint, types, tests
 

@@ -14,6 +14,7 @@ import json
 import random
 import time
 import types
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -282,7 +283,35 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if any(relative == path or relative.startswith(f"{path}/") for path in NEEDS_THE_STACK) else None
 
 
+# The files that take minutes (Terraform applied to the emulator, stage after stage, most of it
+# waiting on the provider's polls), longest first. `make test` runs the tests on pytest-xdist's
+# workers, a file's tests on one, handing out files in collection order (--no-loadscope-reorder):
+# these go out first, each to a worker of its own, and the other workers take the rest meanwhile.
+# Started last, either would leave its worker running it alone at the end.
+LONGEST_FIRST = ("tests/infra/test_pipeline_roles.py", "tests/infra/test_apply.py")
+
+
+def _longest_first(item: pytest.Item) -> int:
+    return LONGEST_FIRST.index(path) if (path := item.nodeid.split("::")[0]) in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def _give_each_test_its_own_node_id(items: list[pytest.Item]) -> None:
+    """schemathesis names each API operation's test apart (`test[POST /order]`), but under pytest 9
+    they all get the function's node id; pytest-xdist hands tests out by node id, and ran one of the
+    three. Each gets its name as its id, as pytest's own parametrized tests do."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            item._id = type(item.id).parse(f"{item.parent.nodeid}::{item.name}")
+    duplicates = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
+    if duplicates:
+        raise pytest.UsageError(f"tests sharing a node id (pytest-xdist would run one of each): {duplicates}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _give_each_test_its_own_node_id(items)
+    if hasattr(config, "workerinput"):
+        items.sort(key=_longest_first)  # stable: each file's own order is kept
     if not config.getoption("--inner-loop"):
         return
     slow = [item for item in items if NEEDS_A_PACKAGE_OR_TERRAFORM & set(getattr(item, "fixturenames", ()))]

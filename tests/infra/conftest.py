@@ -10,6 +10,7 @@ where Terraform or the mirror is missing.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -128,18 +129,32 @@ def package_app(out: Path, stage: str = STAGE) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`make package`'s output for the dev stage, built once per session."""
-    return package_app(tmp_path_factory.mktemp("package") / STAGE)
+def shared_package(tmp_path_factory: pytest.TempPathFactory, worker_id: str, stage: str) -> Path:
+    """`make package`'s output for the stage, built once per test run, read by every test process
+    (pytest-xdist's workers share their base directory's parent). One process packages at a time:
+    Chalice writes its deployment zip into the project (.chalice/deployments), where a second
+    `chalice package` would find the first one's half-written zip and reuse it."""
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared if worker_id == "master" else shared.parent
+    out, built = shared / "package" / stage, shared / f"package-{stage}.built"
+    with (shared / "package.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            package_app(out, stage)
+            built.touch()
+    return out
 
 
 @pytest.fixture(scope="session")
-def packaged_apps(tmp_path_factory: pytest.TempPathFactory, packaged_app: Path) -> dict[str, Path]:
-    """`make package`'s output for every stage, built once per session."""
-    others = {
-        stage: package_app(tmp_path_factory.mktemp("package") / stage, stage) for stage in STAGES if stage != STAGE
-    }
+def packaged_app(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """`make package`'s output for the dev stage, built once per test run."""
+    return shared_package(tmp_path_factory, worker_id, STAGE)
+
+
+@pytest.fixture(scope="session")
+def packaged_apps(tmp_path_factory: pytest.TempPathFactory, worker_id: str, packaged_app: Path) -> dict[str, Path]:
+    """`make package`'s output for every stage, built once per test run."""
+    others = {stage: shared_package(tmp_path_factory, worker_id, stage) for stage in STAGES if stage != STAGE}
     return {STAGE: packaged_app, **others}
 
 

@@ -66,12 +66,13 @@ ENDPOINT_SERVICES = (
 )
 # Off for the emulator run: see the module docstring and infra/README.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
-APPLY_TIMEOUT_SECONDS = 270  # per stage: the test that first applies them all gets every stage's share
-# The first test sets up every stage (package, init, apply) one after the other: pytest-timeout
-# stops it only after every apply could have run out its own deadline and shown its log.
+APPLY_TIMEOUT_SECONDS = 270  # per stage: the applies side by side get every stage's share
+# The first test sets up every stage (package, init, then the applies side by side): pytest-timeout
+# stops it only after the applies could have run out their deadline and shown their logs.
 SETUP_MARGIN_SECONDS = 60
 pytestmark = pytest.mark.timeout(len(STAGES) * APPLY_TIMEOUT_SECONDS + SETUP_MARGIN_SECONDS)
 REFUSAL_POLL_SECONDS = 0.5
+APPLY = ("apply", "-auto-approve", "-no-color", "-input=false")
 
 
 @dataclass(frozen=True)
@@ -167,13 +168,19 @@ def applied_stacks(
     moto_endpoint: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, AppliedStack]:
-    """Every stage applied, one after the other, to the same emulator (as to one account), each
-    from its own copy of the project with its own package and state."""
+    """Every stage applied to the same emulator (as to one account), each from its own copy of
+    the project with its own package and state. The applies run side by side: each spends most of
+    its minutes waiting on the provider's polls (an SQS queue's attributes, 25 s)."""
+    emulated = {
+        stage: emulated_stage(
+            terraform, make_workspace(tmp_path_factory.mktemp(f"apply-{stage}"), packaged_apps[stage], stage),
+            moto_endpoint, stage,
+        )
+        for stage in STAGES
+    }  # fmt: skip
+    apply_without_refusals(*emulated.values())
     stacks = {}
-    for stage in STAGES:
-        root = make_workspace(tmp_path_factory.mktemp(f"apply-{stage}"), packaged_apps[stage], stage)
-        tf, workdir = emulated_stage(terraform, root, moto_endpoint, stage)
-        apply_without_refusals(tf, workdir)
+    for stage, (tf, workdir) in emulated.items():
         raw = json.loads(tf.run(workdir, "output", "-json").stdout)
         stacks[stage] = AppliedStack(
             stage, moto_endpoint, {name: value["value"] for name, value in raw.items()}, workdir, tf
@@ -225,29 +232,41 @@ def emulator_environment(terraform: Terraform) -> dict[str, str]:
     return env
 
 
-def apply_without_refusals(tf: Terraform, workdir: Path) -> None:
-    """`terraform apply` of the stage with the emulator variables, stopped at the first create-time
-    refusal: the provider would retry it for minutes, and AWS would refuse it the same way."""
+def apply_without_refusals(*stages: tuple[Terraform, Path]) -> None:
+    """`terraform apply` of each (terraform, stage root) with the emulator variables, all at once,
+    stopped at the first create-time refusal: the provider would retry it for minutes, and AWS
+    would refuse it the same way."""
     create_time_checks.clear_violations()
-    command = [tf.binary, "apply", "-auto-approve", "-no-color", "-input=false"]
-    log = workdir / "apply.log"  # a file, not a pipe: nobody reads a pipe while waiting
-    with log.open("w") as output:
-        process = subprocess.Popen(  # noqa: S603 - fixed terraform binary, arguments from the tests
-            command, cwd=workdir, env=tf.env, stdout=output, stderr=subprocess.STDOUT, text=True
-        )
-        deadline = time.monotonic() + APPLY_TIMEOUT_SECONDS
-        try:
-            while process.poll() is None and not create_time_checks.violations() and time.monotonic() < deadline:
-                time.sleep(REFUSAL_POLL_SECONDS)
-        finally:
+    applies: list[tuple[Path, subprocess.Popen[str]]] = []
+    deadline = time.monotonic() + len(stages) * APPLY_TIMEOUT_SECONDS  # side by side, as long as one by one
+    try:
+        for tf, workdir in stages:
+            log = workdir / "apply.log"  # a file, not a pipe: nobody reads a pipe while waiting
+            with log.open("w") as output:
+                process = subprocess.Popen(  # noqa: S603 - fixed terraform binary, arguments from the tests
+                    [tf.binary, *APPLY], cwd=workdir, env=tf.env, stdout=output, stderr=subprocess.STDOUT, text=True
+                )
+            applies.append((log, process))
+        while (
+            any(process.poll() is None for _, process in applies)
+            and not create_time_checks.violations()
+            and time.monotonic() < deadline
+        ):
+            time.sleep(REFUSAL_POLL_SECONDS)
+    finally:
+        for _, process in applies:
             if process.poll() is None:
                 process.terminate()
+        for _, process in applies:
             process.wait(timeout=60)
     refused = create_time_checks.violations()
     if refused:
         raise AssertionError("AWS would refuse these creates:\n" + "\n".join(map(str, refused)))
-    if process.returncode != 0:
-        raise AssertionError(f"terraform apply failed in {workdir} ({process.returncode}):\n{log.read_text()}")
+    failed = [(log, process.returncode) for log, process in applies if process.returncode != 0]
+    if failed:
+        raise AssertionError(
+            "\n".join(f"terraform apply failed in {log.parent} ({code}):\n{log.read_text()}" for log, code in failed)
+        )
 
 
 def test_a_powertools_release_never_published_fails_the_plan_naming_it(
@@ -303,7 +322,7 @@ def test_a_second_plan_changes_nothing(first_applied: AppliedStack) -> None:
 
 def test_a_rerun_of_the_apply_is_refused_nothing(first_applied: AppliedStack) -> None:
     """Defect 1 failed the rerun the same way: a second apply must pass the create-time checks too."""
-    apply_without_refusals(first_applied.terraform, first_applied.workdir)
+    apply_without_refusals((first_applied.terraform, first_applied.workdir))
     assert create_time_checks.violations() == []
 
 

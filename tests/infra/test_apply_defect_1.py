@@ -42,7 +42,7 @@ def test_functions_created_before_their_policies_are_refused(
     reintroduce_defect_1(root)
     tf, workdir = emulated_stage(terraform, root, moto_endpoint)
     with pytest.raises(AssertionError, match=r"CreateFunction dofs-dev-\w+: InvalidParameterValueException") as refused:
-        apply_without_refusals(tf, workdir)
+        apply_without_refusals((tf, workdir))
     assert "The provided execution role does not have permissions to call PutTraceSegments on XRAY" in str(
         refused.value
     )

@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,12 +294,19 @@ def pipelines(
         terraform.binary,
         {**base_env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},  # pragma: allowlist secret
     )
-    apply_as_admin(admin, root / "infra" / "bootstrap", moto_endpoint, root / "bootstrap.tfstate",
-                   {"region": REGION, "manage_api_gateway_account": "false"})  # fmt: skip
+    # The two roots read nothing of each other: applied side by side (most of each is waiting).
+    with ThreadPoolExecutor() as pool:
+        applied = [
+            pool.submit(apply_as_admin, admin, root / "infra" / "bootstrap", moto_endpoint, root / "bootstrap.tfstate",
+                        {"region": REGION, "manage_api_gateway_account": "false"}),
+            pool.submit(apply_as_admin, admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate",
+                        CICD_VARIABLES, *CICD_IAM),
+        ]  # fmt: skip
+    for applying in applied:
+        applying.result()
     # The emulator speaks plain HTTP, which the state bucket's TLS-only policy refuses, as AWS
     # would (moto evaluates bucket policies).
     admin_client(moto_endpoint, "s3").delete_bucket_policy(Bucket=STATE_BUCKET)
-    apply_as_admin(admin, root / "infra" / "cicd", moto_endpoint, root / "cicd.tfstate", CICD_VARIABLES, *CICD_IAM)
     sts = admin_client(moto_endpoint, "sts")
     override = {
         **provider_override(moto_endpoint, ENDPOINT_SERVICES),
@@ -323,10 +331,16 @@ def pipelines(
     patch_moto_iam(monkeypatch)
     set_enforcement(on=True)
     try:
-        for stage, staged in found.items():
-            # What `make plan STAGE=<stage>` runs (scripts/infra.py), with the emulator's variables.
-            staged.as_role("plan").run(staged.stage_dir, "init", "-input=false", "-no-color", "-reconfigure",
-                                       *infra.backend_arguments(stage, STATE_BUCKET))  # fmt: skip
+        # What `make plan STAGE=<stage>` runs (scripts/infra.py), with the emulator's variables; every
+        # stage at once.
+        with ThreadPoolExecutor() as pool:
+            initialised = [
+                pool.submit(staged.as_role("plan").run, staged.stage_dir, "init", "-input=false", "-no-color",
+                            "-reconfigure", *infra.backend_arguments(stage, STATE_BUCKET))
+                for stage, staged in found.items()
+            ]  # fmt: skip
+        for initialising in initialised:
+            initialising.result()
         yield found
     finally:
         set_enforcement(on=False)
