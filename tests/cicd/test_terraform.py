@@ -8,7 +8,6 @@ DOFS_TF_ONLINE_INIT=1 lets `terraform init` download hashicorp/aws as usual (Git
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,42 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.cicd import hcl
+from tests.infra.conftest import MIRROR_CANDIDATES, ONLINE_INIT, terraform_environment
 
-MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/share/terraform/plugins", str(Path.home() / ".terraform.d" / "plugins"))
-AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
-ONLINE = os.environ.get("DOFS_TF_ONLINE_INIT") == "1"
 TERRAFORM = shutil.which("terraform")
 
 
-def provider_mirror() -> Path | None:
-    configured = os.environ.get("DOFS_TF_PLUGIN_MIRROR")
-    for candidate in [*([configured] if configured else []), *MIRROR_CANDIDATES]:
-        if list(Path(candidate).glob(f"{AWS_PROVIDER}/*/*/terraform-provider-aws_*")):
-            return Path(candidate)
-    return None
-
-
 def _cli_config(tmp: Path) -> dict[str, str]:
-    """Environment for terraform: a CLI config pointing at the mirror, or the default registry."""
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
-    env.pop("TF_DATA_DIR", None)
-    mirror = provider_mirror()
-    if mirror is not None:
-        config = tmp / "mirror.tfrc"
-        config.write_text(
-            "provider_installation {\n"
-            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["{AWS_PROVIDER}"]\n  }}\n'
-            f'  direct {{\n    exclude = ["{AWS_PROVIDER}"]\n  }}\n'
-            "}\n"
-        )
-        env["TF_CLI_CONFIG_FILE"] = str(config)  # the environment may name a file that does not exist
-    elif ONLINE:
-        env.pop("TF_CLI_CONFIG_FILE", None)
-    else:
+    """terraform's environment, as the infrastructure proof makes it (the mirror, or the registry
+    where DOFS_TF_ONLINE_INIT=1); the test is skipped, saying why, where neither may be used."""
+    env = terraform_environment(tmp)
+    if env is None:
         pytest.skip(
             "no filesystem mirror of hashicorp/aws (DOFS_TF_PLUGIN_MIRROR, "
             + ", ".join(MIRROR_CANDIDATES)
-            + ") and DOFS_TF_ONLINE_INIT is not 1: the offline checks never download providers"
+            + f") and {ONLINE_INIT} is not 1: the offline checks never download providers"
         )
     return env
 

@@ -98,7 +98,7 @@ def terraform_environment(config_dir: Path) -> dict[str, str] | None:
     if os.environ.get(ONLINE_INIT) == "1":
         env.pop("TF_CLI_CONFIG_FILE", None)
         cache = config_dir / "plugin-cache"
-        cache.mkdir()
+        cache.mkdir(exist_ok=True)
         env["TF_PLUGIN_CACHE_DIR"] = str(cache)
         return env
     return None
