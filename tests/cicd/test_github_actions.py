@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
+from dofs_local.stage import plan_build_runtime
 from tests.cicd.hcl import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+README = ROOT / "README.md"
 
 
 def workflow() -> dict[Any, Any]:
@@ -29,9 +32,15 @@ def test_runs_on_pushes_and_pull_requests() -> None:
     assert set(triggers) >= {"push", "pull_request"}
 
 
-def test_runs_make_test_with_python_3_11_and_terraform_1_11_4() -> None:
+def test_runs_make_test_on_every_python_the_readme_names_and_terraform_1_11_4() -> None:
+    (job,) = workflow()["jobs"].values()
+    pythons = [str(version) for version in job["strategy"]["matrix"]["python-version"]]
+    named = re.search(r"On a fresh machine with Python ([\d.]+), ([\d.]+) or ([\d.]+)", README.read_text())
+    assert named is not None, "README.md names the Pythons the two commands run on"
+    assert pythons == list(named.groups())
+    assert f"python{pythons[0]}" == plan_build_runtime()  # the oldest is the pipeline's and Lambda's
     by_action = {step["uses"].split("@")[0]: step for step in steps() if "uses" in step}
-    assert str(by_action["actions/setup-python"]["with"]["python-version"]) == "3.11"
+    assert by_action["actions/setup-python"]["with"]["python-version"] == "${{ matrix.python-version }}"
     assert str(by_action["hashicorp/setup-terraform"]["with"]["terraform_version"]) == "1.11.4"
     assert [step["run"] for step in steps() if "run" in step] == ["make test"]
 
