@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.repository import ORDERS_BY_STATUS_INDEX
-from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage
+from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, packaged_runtime
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
 
@@ -75,7 +75,7 @@ def create_functions(stage: Stage, session: Any, environments: Mapping[str, Mapp
         lambda_client.create_function(
             FunctionName=stage.function_name(handler),
             Role=role_arn,
-            Runtime="python3.11",
+            Runtime=packaged_runtime(),  # what `chalice package` names, as on AWS
             Handler=f"app.{handler}",
             Code={"ZipFile": _IN_PROCESS_CODE},
             Timeout=stage.function_timeout_seconds(handler),

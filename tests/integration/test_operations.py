@@ -16,6 +16,7 @@ import pytest
 
 from chalicelib.redrive import Redriver
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
+from dofs_local.stage import packaged_runtime
 from dofs_ops.__main__ import main
 from tests.integration.conftest import RunningStack, StackFactory, order
 
@@ -202,3 +203,12 @@ def test_an_unknown_order_changes_nothing(stack: RunningStack, capsys: pytest.Ca
     _, still = stack.get("ops-known")
     assert still["status"] == "DEAD_LETTERED"
     assert main(["--endpoint-url", stack.endpoint, "show", "ops-unknown"]) == 1
+
+
+def test_the_emulated_functions_report_the_runtime_chalice_packages_for(stack: RunningStack) -> None:
+    """What `aws lambda get-function-configuration` shows locally is what a package built here
+    would deploy (the Python running it, as Chalice maps it)."""
+    lambda_client = stack.client("lambda")
+    for handler in ("fulfill_order", "handle_dead_letter"):
+        name = stack.stack.stage.function_name(handler)
+        assert lambda_client.get_function_configuration(FunctionName=name)["Runtime"] == packaged_runtime()
