@@ -43,10 +43,29 @@ typecheck: $(STAMP) ## mypy, strict, over the app and its tests
 # of its own. Those two spend most of their minutes waiting on Terraform's provider polling the
 # emulator, so three workers suit two cores: the third takes every other file meanwhile.
 TEST_WORKERS ?= 3
+UNIT_PYTEST = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 unit: $(STAMP) ## pytest only, on TEST_WORKERS processes
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(UNIT_PYTEST)
 
-test: lint typecheck unit ## Everything CI runs: lint, types, tests
+# mypy beside a test command (its report follows the tests'), failing if either fails; Ctrl-C
+# stops both. mypy needs a core for seconds while the tests' processes start.
+define beside_mypy
+	@echo '$(BIN)/mypy & $(1)'
+	@mypy_report=$$(mktemp) && trap 'rm -f "$$mypy_report"' EXIT; \
+	$(BIN)/mypy >"$$mypy_report" 2>&1 & mypy=$$!; \
+	trap 'kill $$mypy 2>/dev/null; rm -f "$$mypy_report"' EXIT INT TERM; \
+	$(1); tests=$$?; \
+	wait $$mypy; types=$$?; cat "$$mypy_report"; \
+	[ $$tests -eq 0 ] && [ $$types -eq 0 ]
+endef
+
+# What `lint typecheck unit` run, in less time: both virtualenvs (.venv and the scanners') are
+# made side by side, and mypy runs beside the tests.
+test: ## Everything CI runs: lint, types, tests
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(call beside_mypy,$(UNIT_PYTEST))
 
 # The inner loop: pytest's --inner-loop (tests/conftest.py) leaves out what needs the emulator,
 # a packaged app, Terraform or the scanners. Bytecode is cached, as on any developer's machine
@@ -54,19 +73,11 @@ test: lint typecheck unit ## Everything CI runs: lint, types, tests
 # run on two workers (pytest-xdist), a file's tests on one, so each file's cached parses (HCL,
 # moto's service models) are built once; without the plugins of schemathesis and anyio, which
 # only the fuzzing and no inner-loop test use (each process would import them: half a second).
-# mypy runs beside the tests (its report follows theirs): it needs a core for two seconds while
-# the tests' processes start.
 INNER_LOOP_PYTEST = $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile -p no:schemathesis -p no:anyio
 check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@echo '$(BIN)/mypy & $(INNER_LOOP_PYTEST)'
-	@mypy_report=$$(mktemp) && trap 'rm -f "$$mypy_report"' EXIT; \
-	$(BIN)/mypy >"$$mypy_report" 2>&1 & mypy=$$!; \
-	trap 'kill $$mypy 2>/dev/null; rm -f "$$mypy_report"' EXIT INT TERM; \
-	PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST); tests=$$?; \
-	wait $$mypy; types=$$?; cat "$$mypy_report"; \
-	[ $$tests -eq 0 ] && [ $$types -eq 0 ]
+	$(call beside_mypy,PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST))
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
