@@ -4,7 +4,8 @@ infra/bootstrap (the state bucket) and infra/cicd (the build roles, their polici
 stage's permissions boundary) are applied to moto's server as an administrator. Then, with
 moto's IAM enforcement on and the credentials sts:AssumeRole gives for each build's role:
 
-for every stage (dev and prod), with that stage's roles:
+for every stage (dev and prod), with that stage's roles, the stages side by side (each step
+started for every stage by its first test), each stage's refusals told apart by its sessions' keys:
 
 - the Plan role runs the stage's `terraform plan -out` (what `make plan` runs) against the
   S3 state in the bootstrap's bucket, taking its lock;
@@ -30,8 +31,8 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,26 @@ def set_enforcement(on: bool) -> None:
     ActionAuthenticatorMixin.request_count = 0
 
 
-DENIED: list[str] = []  # "role action" or "role action: why" of every call moto refused
+@dataclass(frozen=True)
+class Refusal:
+    """A call moto refused: the access key that signed it (which role session, so which stage
+    and build) and "role action" or "role action: why"."""
+
+    access_key_id: str
+    call: str
+
+
+DENIED: list[Refusal] = []  # every refusal, in order; the stages' runs append side by side
+
+
+def refused(since: int = 0, credentials: Credentials | None = None) -> list[str]:
+    """The calls refused from DENIED[since] on: those signed with the credentials, or every one."""
+    return [
+        refusal.call
+        for refusal in DENIED[since:]
+        if credentials is None or refusal.access_key_id == credentials.access_key_id
+    ]
+
 
 # moto names an action by the service's signing name; IAM by its own prefix.
 IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
@@ -222,7 +242,8 @@ def patch_moto_iam(monkeypatch: pytest.MonkeyPatch) -> None:
 
         def record(self: IAMRequestBase, *args: Any) -> None:
             role = getattr(getattr(self, "_access_key", None), "arn", "?/unknown/").split("/")[-2]
-            DENIED.append(f"{role} {self._action}{why}")
+            signed_by = re.search(r"Credential=([^/]*)/", self._headers.get("Authorization", ""))
+            DENIED.append(Refusal(signed_by.group(1) if signed_by else "?", f"{role} {self._action}{why}"))
             original(self, *args)
 
         monkeypatch.setattr(cls, method, record)
@@ -359,34 +380,78 @@ def staged(request: pytest.FixtureRequest, pipelines: dict[str, Pipeline]) -> Pi
     return pipelines[request.param]
 
 
+Step = Callable[[Pipeline], None]
+
+
+@dataclass
+class SideBySide:
+    """A stage's step (plan, apply, destroy) run for every stage at once: most of a terraform run
+    is the provider polling the emulator. The step's first test starts it for every stage and
+    waits for all of them, so the next step begins on finished stages; each stage's test then
+    raises its own stage's failure."""
+
+    pipelines: dict[str, Pipeline]
+    pool: ThreadPoolExecutor
+    started: dict[Step, dict[str, Future[None]]] = field(default_factory=dict)
+
+    def outcome(self, step: Step, stage: str) -> None:
+        if step not in self.started:
+            self.started[step] = {name: self.pool.submit(step, pipeline) for name, pipeline in self.pipelines.items()}
+            wait(self.started[step].values())
+        self.started[step][stage].result()
+
+
+@pytest.fixture(scope="module")
+def side_by_side(pipelines: dict[str, Pipeline]) -> Iterator[SideBySide]:
+    with ThreadPoolExecutor(max_workers=len(pipelines)) as pool:
+        yield SideBySide(pipelines, pool)
+
+
 def plan(pipeline: Pipeline, build: str) -> Any:
     return pipeline.as_role(build).run(
         pipeline.stage_dir, "plan", "-input=false", "-no-color", "-out=tfplan", *pipeline.variables, timeout=480
     )
 
 
-def run_as(pipeline: Pipeline, build: str, *args: str) -> Any:
-    """terraform as the build's role; a failure names every call moto refused."""
-    DENIED.clear()
+@dataclass(frozen=True)
+class RoleRun:
+    stdout: str
+    denied: list[str]  # the calls moto refused the role's session during the run
+
+
+def run_as(pipeline: Pipeline, build: str, *args: str) -> RoleRun:
+    """terraform as the build's role; a failure names every call moto refused that role's session
+    (another stage's run, side by side, signs with its own)."""
+    since = len(DENIED)
     try:
-        return pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=RUN_TIMEOUT_SECONDS)
+        result = pipeline.as_role(build).run(pipeline.stage_dir, *args, timeout=RUN_TIMEOUT_SECONDS)
     except AssertionError as error:
-        raise AssertionError(f"refused: {sorted(set(DENIED))}\n{error}") from None
+        raise AssertionError(f"refused: {sorted(set(refused(since, pipeline.roles[build])))}\n{error}") from None
+    return RoleRun(result.stdout, refused(since, pipeline.roles[build]))
+
+
+def plan_the_stage(pipeline: Pipeline) -> None:
+    assert (
+        run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *pipeline.variables).denied == []
+    )
+    assert (pipeline.stage_dir / "tfplan").is_file()
 
 
 # The fixture's setup (bootstrap, cicd, every stage's package and init) runs in dev's first test.
 @pytest.mark.timeout(len(STAGES) * RUN_TIMEOUT_SECONDS)
-def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(staged: Pipeline) -> None:
-    run_as(staged, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *staged.variables)
-    assert DENIED == []
-    assert (staged.stage_dir / "tfplan").is_file()
+def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(staged: Pipeline, side_by_side: SideBySide) -> None:
+    side_by_side.outcome(plan_the_stage, staged.stage)
 
 
-def test_2_the_deploy_role_applies_exactly_the_saved_plan(staged: Pipeline) -> None:
-    run_as(staged, "deploy", "apply", "-input=false", "-no-color", "tfplan")
-    assert DENIED == []
-    resources = json.loads(run_as(staged, "deploy", "show", "-json").stdout)["values"]["root_module"]
+def apply_the_saved_plan(pipeline: Pipeline) -> None:
+    assert run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "tfplan").denied == []
+    resources = json.loads(run_as(pipeline, "deploy", "show", "-json").stdout)["values"]["root_module"]
     assert resources  # the state, in the bucket, now holds the stage
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT_SECONDS)  # apply, show
+def test_2_the_deploy_role_applies_exactly_the_saved_plan(staged: Pipeline, side_by_side: SideBySide) -> None:
+    side_by_side.outcome(apply_the_saved_plan, staged.stage)
 
 
 def test_3_the_stage_roles_carry_the_boundary(staged: Pipeline) -> None:
@@ -448,9 +513,14 @@ def planned_changes(pipeline: Pipeline, saved_plan: str) -> list[str]:
     ]
 
 
-def test_4_a_second_plan_by_the_plan_role_changes_nothing(staged: Pipeline) -> None:
-    run_as(staged, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *staged.variables)
-    assert planned_changes(staged, "second.tfplan") == []
+def plan_again(pipeline: Pipeline) -> None:
+    run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=second.tfplan", *pipeline.variables)
+    assert planned_changes(pipeline, "second.tfplan") == []
+
+
+@pytest.mark.timeout(2 * RUN_TIMEOUT_SECONDS)  # plan, show
+def test_4_a_second_plan_by_the_plan_role_changes_nothing(staged: Pipeline, side_by_side: SideBySide) -> None:
+    side_by_side.outcome(plan_again, staged.stage)
 
 
 def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeline) -> None:
@@ -464,7 +534,6 @@ def test_5_a_plan_role_without_the_state_lock_actions_is_denied(pipeline: Pipeli
     assert without_lock != policy
     iam.put_role_policy(RoleName=role, PolicyName="build", PolicyDocument=json.dumps(without_lock))
     set_enforcement(on=True)
-    DENIED.clear()
     try:
         with pytest.raises(AssertionError, match=r"(?s)acquiring the state lock.*PutObject.*StatusCode: 403"):
             plan(pipeline, "plan")
@@ -833,12 +902,12 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(staged: Pipel
             "AWS_DEFAULT_REGION": REGION, "NO_PROXY": "127.0.0.1,localhost", "API_KEY": "", "API_URL": "",
         }  # fmt: skip
         env.pop("AWS_PROFILE", None)
-        DENIED.clear()
+        since = len(DENIED)
         result = subprocess.run(  # noqa: S603 - fixed arguments
             [str(MAKE), "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05"],
             cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-    assert result.returncode == 0, f"refused: {DENIED}\n{result.stdout}{result.stderr}"
+    assert result.returncode == 0, f"refused: {refused(since)}\n{result.stdout}{result.stderr}"
     assert api.requests[0][2]["x-api-key"] == f"{STAND_IN_KEY_VALUE}-{staged.stage}"
     with pytest.raises(ClientError, match="AccessDenied"):
         staged.role_client("test", "apigateway").get_api_key(apiKey=key["id"], includeValue=True)
@@ -848,10 +917,10 @@ def turn_deletion_protection_off(pipeline: Pipeline) -> None:
     """What infra/README.md ("Stages") tells an operator retiring a protected stage to do: set
     deletion_protection to false, then deploy (here: the Plan role plans, the Deploy role applies).
     First, the Deploy role's own DeleteTable is refused by the table's protection, not by IAM."""
-    DENIED.clear()
+    since = len(DENIED)
     with pytest.raises(ClientError, match="DeletionProtectionEnabled"):
         pipeline.role_client("deploy", "dynamodb").delete_table(TableName=load_stage(pipeline.stage).orders_table)
-    assert DENIED == []
+    assert refused(since, pipeline.roles["deploy"]) == []
     config = json.loads(pipeline.config_path.read_text())
     config["stages"][pipeline.stage]["dofs"]["deletion_protection"] = False
     pipeline.config_path.write_text(json.dumps(config, indent=2))
@@ -859,22 +928,25 @@ def turn_deletion_protection_off(pipeline: Pipeline) -> None:
     assert sorted(planned_changes(pipeline, "unprotect.tfplan")) == [
         f'module.dynamodb.aws_dynamodb_table.this["{table}"]' for table in ("failed_orders", "orders")
     ]
-    run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "unprotect.tfplan")
-    assert DENIED == []
+    assert run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "unprotect.tfplan").denied == []
+
+
+def destroy_the_stage(pipeline: Pipeline) -> None:
+    if json.loads(pipeline.config_path.read_text())["stages"][pipeline.stage]["dofs"]["deletion_protection"]:
+        turn_deletion_protection_off(pipeline)
+    destroyed = run_as(pipeline, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *pipeline.variables)
+    assert destroyed.denied == []
+    names = [
+        function["FunctionName"] for function in pipeline.role_client("plan", "lambda").list_functions()["Functions"]
+    ]
+    assert [name for name in names if name.startswith(f"{APP}-{pipeline.stage}-")] == []
 
 
 @pytest.mark.timeout(4 * RUN_TIMEOUT_SECONDS)  # prod's: plan, apply, destroy, and the checks between
-def test_9_the_deploy_role_destroys_the_stage(staged: Pipeline) -> None:
+def test_9_the_deploy_role_destroys_the_stage(staged: Pipeline, side_by_side: SideBySide) -> None:
     """No destroy build exists: the Deploy role, which may delete the stage's resources, is the
     one meant for it. A stage with deletion protection (prod) has it turned off first."""
-    if json.loads(staged.config_path.read_text())["stages"][staged.stage]["dofs"]["deletion_protection"]:
-        turn_deletion_protection_off(staged)
-    run_as(staged, "deploy", "destroy", "-auto-approve", "-input=false", "-no-color", *staged.variables)
-    assert DENIED == []
-    names = [
-        function["FunctionName"] for function in staged.role_client("plan", "lambda").list_functions()["Functions"]
-    ]
-    assert [name for name in names if name.startswith(f"{APP}-{staged.stage}-")] == []
+    side_by_side.outcome(destroy_the_stage, staged.stage)
 
 
 # --- a dev role and prod's resources -----------------------------------------------------------
@@ -1076,10 +1148,10 @@ def test_11_a_dev_role_is_refused_a_change_to_prod_under_iam_enforcement(pipelin
     policy = json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"}]}
     )
-    DENIED.clear()
+    since = len(DENIED)
     sqs.set_queue_attributes(QueueUrl=queues[STAGE], Attributes={"VisibilityTimeout": "60"})
     iam.put_role_policy(RoleName=f"{APP}-{STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
-    assert DENIED == []
+    assert refused(since) == []
     with pytest.raises(ClientError, match="AccessDenied"):
         sqs.set_queue_attributes(QueueUrl=queues[OTHER_STAGE], Attributes={"VisibilityTimeout": "60"})
     with pytest.raises(ClientError, match="AccessDenied"):
@@ -1088,7 +1160,7 @@ def test_11_a_dev_role_is_refused_a_change_to_prod_under_iam_enforcement(pipelin
         iam.put_role_policy(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order", PolicyName="probe", PolicyDocument=policy)
     with pytest.raises(ClientError, match="AccessDenied"):
         iam.delete_role(RoleName=f"{APP}-{OTHER_STAGE}-fulfill_order")
-    assert sorted(DENIED) == sorted(
+    assert sorted(refused(since)) == sorted(
         f"{CICD_PREFIX}-deploy {action}"
         for action in ("sqs:SetQueueAttributes", "sqs:DeleteQueue", "iam:PutRolePolicy", "iam:DeleteRole")
     )
