@@ -388,7 +388,7 @@ resource "aws_iam_role_policy_attachment" "stage" {
 # change it (its names start {app}-cicd-{stage}; KeepBoundaryPolicy denies new versions of any
 # stage's boundary). One per stage. The
 # Plan and Deploy builds pass it to the stage as TF_VAR_permissions_boundary_arn (codebuild.tf),
-# and the stage's function and workflow roles carry it. It allows at most what those roles do,
+# and the stage's function, workflow and operator roles carry it. It allows at most what those roles do,
 # on the stage's resources: tests/infra/test_pipeline_roles.py checks it covers their policies.
 locals {
   boundary_statements = {
@@ -399,6 +399,11 @@ locals {
       Workflow  = { actions = ["states:StartExecution"], resources = local.stage_arns[stage].state_machines }
       Functions = { actions = ["lambda:InvokeFunction"], resources = concat(local.stage_arns[stage].functions, [for arn in local.stage_arns[stage].functions : "${arn}:*"]) }
       OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns[stage].log_groups }
+      # The operator roles (infra/modules/operator): dofs_ops show searches the logs, redrive
+      # finds the queue, keys manages the clients' API keys on the stage's usage plan.
+      OperatorLogs   = { actions = ["logs:FilterLogEvents"], resources = local.stage_arns[stage].log_groups }
+      OperatorQueues = { actions = ["sqs:GetQueueUrl"], resources = local.stage_arns[stage].queues }
+      OperatorKeys   = { actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigw}/apikeys", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans", "${local.apigw}/usageplans/*"] }
       # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
       LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }
       Tracing     = { actions = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"], resources = ["*"] }

@@ -121,6 +121,24 @@ module "iam" {
   tags                       = local.tags
 }
 
+# The roles `dofs_ops` runs with on this stage: the operator's and a read-only one.
+module "operator" {
+  source = "../modules/operator"
+
+  prefix                  = local.prefix
+  trusted_principal_arns  = var.operator_principal_arns
+  orders_table_arn        = module.dynamodb.table_arns["orders"]
+  failed_orders_table_arn = module.dynamodb.table_arns["failed_orders"]
+  index_arns              = flatten([for table in ["orders", "failed_orders"] : values(module.dynamodb.index_arns[table])])
+  order_queue_arn         = module.sqs.queue_arn
+  log_group_arns = concat(
+    ["arn:${data.aws_partition.current.partition}:logs:${local.settings.region}:${data.aws_caller_identity.current.account_id}:log-group:${module.stepfunctions.log_group_name}"],
+    [for group in aws_cloudwatch_log_group.function : group.arn],
+  )
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = local.tags
+}
+
 module "app" {
   source = "../../build/app"
 

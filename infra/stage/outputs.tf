@@ -94,3 +94,8 @@ output "event_source_mapping_uuids" {
   description = "Event source mapping name (fulfill_order-sqs-event-source, handle_dead_letter-sqs-event-source) to UUID."
   value       = module.app.event_source_mapping_uuids
 }
+
+output "operator_role_arns" {
+  description = "The roles dofs_ops runs with: operator (every command) and operator-readonly (list, show)."
+  value       = module.operator.role_arns
+}

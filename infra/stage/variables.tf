@@ -31,3 +31,9 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
+
+variable "operator_principal_arns" {
+  description = "Principals that may assume the stage's operator roles (dofs_ops); empty: the account, whose administrators grant sts:AssumeRole to their operators."
+  type        = list(string)
+  default     = []
+}
