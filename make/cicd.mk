@@ -1,4 +1,4 @@
-# CI/CD targets (issue 5). The buildspec-*.yml files at the root call Make targets only, so
+# CI/CD targets. The buildspec-*.yml files at the root call Make targets only, so
 # CodeBuild runs exactly what a developer runs; docs/PIPELINE.md maps each stage to its target.
 # `package`, `plan` (which saves build/tfplan-STAGE), `deploy`, `destroy` and `infra-check` live
 # in make/infra.mk; the targets here add what the pipeline needs around them: applying a saved
@@ -79,7 +79,7 @@ deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfp
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
 
 # DEPLOY_OUTPUTS becomes a pipeline artifact: sensitive outputs (api_key_value) are left out
-# (issue 10, defect 4); the Smoke stage reads the key's value from API Gateway instead. An
+# (a pipeline artifact is readable by every later stage); the Smoke stage reads the key's value from API Gateway instead. An
 # empty or failed `terraform output` makes the filter fail, and no file is written.
 deploy-outputs: infra-check ## Save the stage's non-sensitive terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
 	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'

@@ -1,0 +1,51 @@
+"""The user documentation stays short and current: README.md within 12 KB, and no README or
+docs/ page carries a run diary's markers (tracker references, load averages)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+README_LIMIT_BYTES = 12 * 1024
+# A tracker's numbers mean nothing to a reader without the tracker; a load average is a fact of
+# one run on one machine, not of the product.
+DIARY = re.compile(r"\b(?:issues?|defects?)\s+\d+|\bload averages?\b", re.IGNORECASE)
+
+
+def documentation() -> list[Path]:
+    skipped = {".venv", ".venv-checkov", ".git", ".terraform", "build", "node_modules"}
+    readmes = [
+        path for path in PROJECT_DIR.rglob("README.md") if not skipped.intersection(path.relative_to(PROJECT_DIR).parts)
+    ]
+    return sorted({*readmes, *(PROJECT_DIR / "docs").rglob("*.md")})
+
+
+def diary_markers(text: str) -> list[str]:
+    return [match.group(0) for match in DIARY.finditer(text)]
+
+
+def test_readme_is_at_most_12_kb() -> None:
+    size = (PROJECT_DIR / "README.md").stat().st_size
+    assert size <= README_LIMIT_BYTES, f"README.md is {size} bytes; move detail to docs/"
+
+
+@pytest.mark.parametrize("path", documentation(), ids=lambda path: str(path.relative_to(PROJECT_DIR)))
+def test_no_run_diary(path: Path) -> None:
+    assert diary_markers(path.read_text()) == [], f"{path.relative_to(PROJECT_DIR)}: current facts only"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("fixed (issue 10, defect 4)", ["issue 10", "defect 4"]),
+        ("each of defects 2, 3 and 9", ["defects 2"]),
+        ("at load average 1.5", ["load average"]),
+        ("Issue 12 branch", ["Issue 12"]),
+        ("test_apply_defect_1.py refuses it; an issue with the API", []),
+    ],
+)
+def test_the_check_finds_diary_markers(text: str, found: list[str]) -> None:
+    assert diary_markers(text) == found
