@@ -13,7 +13,10 @@ PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 # The stage's worst case from an accepted order to a terminal state (workflow, every receive of
 # order_queue failing, the dead-letter handler), computed from its settings by scripts/timing.py.
-SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(STAGE)')
+# An API on this machine is make local's, so the local stage's settings bound it, whatever STAGE.
+LOCAL_API_URLS = http://127.0.0.1:% http://localhost:%
+SMOKE_STAGE = $(if $(filter $(LOCAL_API_URLS),$(API_URL)),local,$(STAGE))
+SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(SMOKE_STAGE)')
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
 # In CodeBuild, a stage's Deploy outputs arrive as the secondary source DeployOutput_<stage>
