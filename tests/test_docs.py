@@ -4,6 +4,8 @@ docs/ page carries a run diary's markers (tracker references, load averages)."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,14 @@ def test_no_run_diary(path: Path) -> None:
 )
 def test_the_check_finds_diary_markers(text: str, found: list[str]) -> None:
     assert diary_markers(text) == found
+
+
+@pytest.mark.parametrize("path", ["env.json", ".dofs/env.json", ".dofs/local.log"])
+def test_files_the_examples_write_are_ignored(path: str) -> None:
+    git = shutil.which("git")
+    if git is None or not (PROJECT_DIR / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(  # noqa: S603 - fixed arguments
+        [git, "check-ignore", "--quiet", "--no-index", path], cwd=PROJECT_DIR, check=False
+    )
+    assert ignored.returncode == 0, f"{path} is not in .gitignore"
