@@ -62,3 +62,19 @@ def test_files_the_examples_write_are_ignored(path: str) -> None:
         [git, "check-ignore", "--quiet", "--no-index", path], cwd=PROJECT_DIR, check=False
     )
     assert ignored.returncode == 0, f"{path} is not in .gitignore"
+
+
+def test_examples_use_the_port_variables() -> None:
+    """`make local`'s ports are PORT and AWS_PORT: an example with 8000 or 4566 in a URL fails
+    for a reader who chose others."""
+    fixed = re.compile(r"(?:127\.0\.0\.1|localhost):(?:8000|4566)\b")
+    found = [str(path.relative_to(PROJECT_DIR)) for path in documentation() if fixed.search(path.read_text())]
+    assert found == []
+
+
+def test_examples_create_dofs_before_writing_to_it() -> None:
+    """A pipeline opens its files at once: `make local | tee .dofs/x` needs .dofs made first."""
+    for path in documentation():
+        for line in path.read_text().splitlines():
+            if re.search(r"\btee\s+(?:-\w+\s+)*\.dofs/", line):
+                assert "mkdir -p .dofs &&" in line.split("tee")[0], f"{path.name}: {line}"
