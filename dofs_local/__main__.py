@@ -23,10 +23,24 @@ def _port(name: str, default: int) -> int:
 
 
 def _rate(text: str) -> float:
-    rate = float(text)
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number between 0 and 1") from None
     if not 0.0 <= rate <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
     return rate
+
+
+def effective_success_rate(option: float | None) -> tuple[float, str]:
+    """The fulfillment success rate the stack's functions run with, and where it comes from: the
+    option, else FULFILLMENT_SUCCESS_RATE from the environment, else the functions' default."""
+    if option is not None:
+        return option, "--success-rate"
+    configured = os.environ.get("FULFILLMENT_SUCCESS_RATE")
+    if configured:
+        return _rate(configured), "FULFILLMENT_SUCCESS_RATE"
+    return DEFAULT_SUCCESS_RATE, "the default"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -34,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
     # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    rate, source = effective_success_rate(args.success_rate)
     options = PipelineOptions(
         api_port=args.port,
         aws_port=args.aws_port,
@@ -52,7 +67,7 @@ DOFS local stack (stage {stack.stage.name}) is up. Ctrl-C stops it.
   queues        {stack.resources.order_queue_url}
                 {stack.resources.order_dlq_url}
   workflow      {stack.resources.state_machine_arn}
-  success rate  {os.environ.get("FULFILLMENT_SUCCESS_RATE")}
+  success rate  {rate} ({source})
   faults        {options.faults.describe()}
   API key       {"required (x-api-key)" if options.require_api_key else "not required"}
 Function logs follow, one JSON line per operation.
@@ -144,9 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":
         rates = [float(rate) for rate in args.rates.split(",") if rate]
         return bench.main(rates, args.duration, args.clients, args.success_rate, args.out, not args.skip_package)
-    rate = args.success_rate
-    if rate is None:
-        rate = _rate(os.environ.get("FULFILLMENT_SUCCESS_RATE") or str(DEFAULT_SUCCESS_RATE))
+    rate, _ = effective_success_rate(args.success_rate)
     return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
 
 

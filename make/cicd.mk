@@ -1,4 +1,4 @@
-# CI/CD targets (issue 5). The buildspec-*.yml files at the root call Make targets only, so
+# CI/CD targets. The buildspec-*.yml files at the root call Make targets only, so
 # CodeBuild runs exactly what a developer runs; docs/PIPELINE.md maps each stage to its target.
 # `package`, `plan` (which saves build/tfplan-STAGE), `deploy`, `destroy` and `infra-check` live
 # in make/infra.mk; the targets here add what the pipeline needs around them: applying a saved
@@ -13,7 +13,10 @@ PLAN ?= build/tfplan-$(STAGE)
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 # The stage's worst case from an accepted order to a terminal state (workflow, every receive of
 # order_queue failing, the dead-letter handler), computed from its settings by scripts/timing.py.
-SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(STAGE)')
+# An API on this machine is make local's, so the local stage's settings bound it, whatever STAGE.
+LOCAL_API_URLS = http://127.0.0.1:% http://localhost:%
+SMOKE_STAGE = $(if $(filter $(LOCAL_API_URLS),$(API_URL)),local,$(STAGE))
+SMOKE_TIMEOUT ?= $(shell $(PYTHON) scripts/timing.py smoke-timeout --stage '$(SMOKE_STAGE)')
 SMOKE_EXPECT ?= terminal
 SMOKE_INTERVAL ?= 2
 # In CodeBuild, a stage's Deploy outputs arrive as the secondary source DeployOutput_<stage>
@@ -79,7 +82,7 @@ deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfp
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
 
 # DEPLOY_OUTPUTS becomes a pipeline artifact: sensitive outputs (api_key_value) are left out
-# (issue 10, defect 4); the Smoke stage reads the key's value from API Gateway instead. An
+# (a pipeline artifact is readable by every later stage); the Smoke stage reads the key's value from API Gateway instead. An
 # empty or failed `terraform output` makes the filter fail, and no file is written.
 deploy-outputs: infra-check ## Save the stage's non-sensitive terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
 	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'

@@ -1,4 +1,6 @@
 # The operations CLI (dofs_ops): list, show and redrive orders of a deployed stage or the local stack.
+# make answers 2 for any failing recipe; scripts/dofs-ops runs the same CLI with its own exit
+# status (1: an unknown order or one not redriven, 2: a bad argument or endpoint).
 ARGS ?= --help
 
 .PHONY: ops

@@ -123,7 +123,7 @@ def check(stage: str, *, need_package: bool) -> tuple[Checks, str]:
     if not backend_config(stage).is_file():
         checks.fail(
             f"{backend_config(stage).relative_to(PROJECT_DIR)} does not exist: "
-            "add the stage's state backend (see infra/README.md, adding a stage)"
+            "add the stage's state backend (see docs/CONFIGURATION.md, adding a stage)"
         )
     package = PROJECT_DIR / "build" / "package" / stage / "chalice.tf.json"
     if need_package and not package.exists():

@@ -3,7 +3,7 @@
 moto creates these whatever the role may do; AWS refuses them at create time, checking the
 role's policies as they exist at that moment. These patches make the emulator refuse them too,
 with the error AWS gives, so an apply whose resources are created before their roles can do
-their work fails offline as it fails on AWS (see infra/README.md, "First deploy"):
+their work fails offline as it fails on AWS (see docs/TESTING.md, "Create-time checks"):
 
 - CreateFunction / UpdateFunctionConfiguration: the role must be assumable by
   lambda.amazonaws.com; with TracingConfig Active it must allow xray:PutTraceSegments and

@@ -176,7 +176,7 @@ locals {
       # Resources created (or tagged on create) with the stage's tags.
       stage_request   = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
       stage_functions = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns[stage].functions }]
-      # Issue 10, defect 3: every role the Deploy role creates or changes carries the boundary.
+      # Every role the Deploy role creates or changes carries the boundary.
       boundary = [{ test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary[stage].arn] }]
       boundary_and_attachable = [
         { test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary[stage].arn] },
@@ -258,14 +258,14 @@ locals {
         Layers = { effect = "Allow", actions = ["lambda:GetLayerVersion"], resources = local.stage_arns[stage].powertools_layers, condition = "none" }
         # Event source mapping ARNs carry random ids: the function they feed scopes them.
         EventSourceMappings = { effect = "Allow", actions = ["lambda:CreateEventSourceMapping", "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"], resources = ["*"], condition = "${stage}/stage_functions" }
-        # default_tags tags the mappings on create (issue 10, defect 2).
+        # default_tags tags the mappings on create.
         TagEventSourceMappings   = { effect = "Allow", actions = ["lambda:TagResource"], resources = local.stage_arns[stage].event_source_mappings, condition = "${stage}/stage_request" }
         UntagEventSourceMappings = { effect = "Allow", actions = ["lambda:UntagResource"], resources = local.stage_arns[stage].event_source_mappings, condition = "${stage}/stage_resource" }
         LogGroups                = { effect = "Allow", actions = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagLogGroup", "logs:UntagLogGroup", "logs:TagResource", "logs:UntagResource"], resources = local.stage_arns[stage].log_groups, condition = "none" }
       }
       write-roles = {
         # StringEquals, as in AWS's examples for iam:PermissionsBoundary (parliament: "usable").
-        # Issue 10, defect 3: without the boundary, a role the Deploy role writes could be given
+        # Without the boundary, a role the Deploy role writes could be given
         # any permission and passed to a function it creates. Every call that sets a role's
         # permissions requires the stage boundary on that role.
         BoundedRoles = { effect = "Allow", actions = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"], resources = local.stage_arns[stage].roles, condition = "${stage}/boundary" }
@@ -277,7 +277,7 @@ locals {
         AttachManagedPolicies = { effect = "Allow", actions = ["iam:AttachRolePolicy"], resources = local.stage_arns[stage].roles, condition = "${stage}/boundary_and_attachable", enabled = length(var.stage_managed_policy_arns) > 0 }
       }
       write-control = {
-        # Issue 10, defect 9: the stage's API, key and usage plan only, by its tags.
+        # The stage's API, key and usage plan only, by its tags.
         CreateApi     = { effect = "Allow", actions = ["apigateway:POST", "apigateway:PUT"], resources = local.stage_arns[stage].api_collections, condition = "${stage}/stage_request" }
         Api           = { effect = "Allow", actions = ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"], resources = local.stage_arns[stage].api_resources, condition = "${stage}/stage_resource" }
         Alarms        = { effect = "Allow", actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource", "cloudwatch:UntagResource"], resources = local.stage_arns[stage].alarms, condition = "none" }
@@ -286,7 +286,7 @@ locals {
         SamplingRules = { effect = "Allow", actions = ["xray:CreateSamplingRule", "xray:UpdateSamplingRule", "xray:DeleteSamplingRule", "xray:TagResource", "xray:UntagResource"], resources = local.stage_arns[stage].sampling_rules, condition = "none" }
         # Subscription ARNs are the topic's ARN plus an id: the topic pattern covers them.
         Topics = { effect = "Allow", actions = ["sns:CreateTopic", "sns:DeleteTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:Subscribe", "sns:Unsubscribe", "sns:SetSubscriptionAttributes"], resources = local.stage_arns[stage].topics, condition = "none" }
-        # The alarm topic's key (issue 10, defect 2). CreateKey has no resource: AWS requires
+        # The alarm topic's key. CreateKey has no resource: AWS requires
         # "*"; the key must carry the stage's tags from its creation (tag-on-create needs TagResource).
         CreateTopicKey = { effect = "Allow", actions = ["kms:CreateKey", "kms:TagResource"], resources = ["*"], condition = "${stage}/stage_request" }
         # CreateAlias/DeleteAlias/UpdateAlias need the key and the alias: one statement per type.
@@ -383,7 +383,7 @@ resource "aws_iam_role_policy_attachment" "stage" {
   policy_arn = aws_iam_policy.stage[each.value.policy].arn
 }
 
-# --- The permissions boundary of the stage's roles (issue 10, defect 3) ------------------------
+# --- The permissions boundary of the stage's roles ---------------------------------------------
 # Created here, by whoever applies infra/cicd, so that the Deploy role can neither write nor
 # change it (its names start {app}-cicd-{stage}; KeepBoundaryPolicy denies new versions of any
 # stage's boundary). One per stage. The

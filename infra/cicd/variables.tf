@@ -135,7 +135,7 @@ variable "build_timeout_minutes" {
 }
 
 variable "test_compute_type" {
-  description = "CodeBuild compute type of the test build, which runs the whole of make test, the infrastructure proof included (Terraform against moto: 23 min on 2 vCPUs)."
+  description = "CodeBuild compute type of the test build, which runs the whole of make test, the infrastructure proof included (Terraform against moto)."
   type        = string
   default     = "BUILD_GENERAL1_MEDIUM"
 }

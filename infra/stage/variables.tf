@@ -9,7 +9,7 @@ variable "stage" {
 }
 
 variable "enable_monitoring" {
-  description = "Create the alarm topic, alarms and dashboard (off only for the offline emulator run: see infra/README.md)."
+  description = "Create the alarm topic, alarms and dashboard (off only for the offline emulator run: see docs/TESTING.md)."
   type        = bool
   default     = true
 }

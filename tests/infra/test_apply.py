@@ -2,7 +2,7 @@
 
 The provider's endpoints point at a moto server started in this process on 127.0.0.1; the
 state is local (an override file replaces the S3 backend). What moto 5.2 cannot emulate is
-left out by a variable (see infra/README.md, "Offline proof"):
+left out by a variable (see docs/TESTING.md, "The infrastructure proof"):
 
 - `enable_api_gateway=false`: moto's PutRestApi imports only OpenAPI 3 bodies, and Chalice
   writes Swagger 2.0 (the REST API, its deployment, stage, usage plan, key and access log group);
@@ -64,7 +64,7 @@ ENDPOINT_SERVICES = (
     *("apigateway", "cloudwatch", "dynamodb", "iam", "kms", "lambda"),
     *("events", "logs", "s3", "sfn", "sns", "sqs", "ssm", "sts"),
 )
-# Off for the emulator run: see the module docstring and infra/README.md for why.
+# Off for the emulator run: see the module docstring and docs/TESTING.md for why.
 EMULATOR_VARIABLES = {"enable_api_gateway": "false", "restrict_dlq_sources": "false"}
 APPLY_TIMEOUT_SECONDS = 270  # per stage: the applies side by side get every stage's share
 # The first test sets up every stage (package, init, then the applies side by side): pytest-timeout

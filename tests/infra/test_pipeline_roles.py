@@ -1,4 +1,4 @@
-"""Each pipeline role does its stage's work, under IAM enforcement (issue 10).
+"""Each pipeline role does its stage's work, under IAM enforcement.
 
 infra/bootstrap (the state bucket) and infra/cicd (the build roles, their policies and the
 stage's permissions boundary) are applied to moto's server as an administrator. Then, with
@@ -13,7 +13,7 @@ started for every stage by its first test), each stage's refusals told apart by 
 - a second plan by the Plan role shows no changes;
 - the Smoke role reads its stage's API key, as `make smoke-deployed` does;
 - the Deploy role destroys the stage (prod's tables refuse it until deletion protection is
-  turned off, as infra/README.md tells an operator to).
+  turned off, as docs/CONFIGURATION.md tells an operator to).
 
 moto evaluates a role's actions; it compares resources only where it knows the ARN a call
 acts on (S3, SQS, IAM roles) and ignores conditions (patch_moto_resource_matching). Resource
@@ -914,7 +914,7 @@ def test_8_the_smoke_role_runs_the_smoke_test_with_its_stage_s_key(staged: Pipel
 
 
 def turn_deletion_protection_off(pipeline: Pipeline) -> None:
-    """What infra/README.md ("Stages") tells an operator retiring a protected stage to do: set
+    """What docs/CONFIGURATION.md ("Each AWS stage's values") tells an operator retiring a protected stage to do: set
     deletion_protection to false, then deploy (here: the Plan role plans, the Deploy role applies).
     First, the Deploy role's own DeleteTable is refused by the table's protection, not by IAM."""
     since = len(DENIED)

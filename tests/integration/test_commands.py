@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -15,6 +16,7 @@ import urllib.request
 
 import pytest
 
+from chalicelib.settings import DEFAULT_SUCCESS_RATE
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.stage import PROJECT_DIR
 
@@ -42,6 +44,7 @@ def test_serve_answers_then_stops_on_ctrl_c() -> None:
     server = subprocess.Popen(  # noqa: S603 - our own module
         [sys.executable, "-m", "dofs_local", "serve", "--port", str(api_port), "--aws-port", str(aws_port)],
         cwd=PROJECT_DIR,
+        env={name: value for name, value in os.environ.items() if name != "FULFILLMENT_SUCCESS_RATE"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -54,6 +57,8 @@ def test_serve_answers_then_stops_on_ctrl_c() -> None:
             assert line, f"serve exited early: {banner}"
             banner += line
         assert re.search(rf"API\s+http://127.0.0.1:{api_port}", banner)
+        # No rate given: the banner names the one the functions run with, not "None".
+        assert re.search(rf"success rate\s+{DEFAULT_SUCCESS_RATE} \(the default\)", banner), banner
         request = urllib.request.Request(
             f"http://127.0.0.1:{api_port}/order",
             data=json.dumps({"customer_id": "c", "items": [{"sku": "A", "quantity": 1, "unit_price": "1"}]}).encode(),
