@@ -118,6 +118,36 @@ def test_an_order_costs_two_index_writes_from_create_to_terminal(
     assert sum(writes) == 2, writes
 
 
+def _order_update(operation: str, params: dict[str, Any]) -> str:
+    """What a write does to the order's item: a put's attribute names, an update's expression
+    (in a transaction, the update of the orders table)."""
+    if operation == "PutItem":
+        return "PUT " + " ".join(sorted(params["Item"]))
+    if operation == "UpdateItem":
+        return str(params["UpdateExpression"])
+    [update] = [item["Update"] for item in params["TransactItems"] if item["Update"]["TableName"].endswith("-orders")]
+    return str(update["UpdateExpression"])
+
+
+def test_only_the_writes_that_open_or_close_an_order_name_the_index_keys(repository: DynamoOrderRepository) -> None:
+    calls = _dynamodb_calls(repository)
+    for lifecycle in _lifecycles(repository).values():
+        for step in lifecycle:
+            step()
+    updates = [
+        _order_update(operation, params)
+        for operation, params in calls
+        if operation in {"PutItem", "UpdateItem", "TransactWriteItems"}
+    ]
+    naming = [update for update in updates if OPEN_SHARD in update or OPEN_SINCE in update]
+    assert len(updates) == 13, updates
+    # Each order's create puts both keys and its terminal update removes both; no other write names them.
+    remove = f" REMOVE {OPEN_SHARD}, {OPEN_SINCE}"
+    assert [update.endswith(remove) for update in naming] == [False, True] * 3
+    for put in naming[::2]:
+        assert {OPEN_SHARD, OPEN_SINCE} <= set(put.split())
+
+
 def test_open_orders_are_listed_terminal_ones_are_not(repository: DynamoOrderRepository) -> None:
     for lifecycle in _lifecycles(repository).values():
         for step in lifecycle:
