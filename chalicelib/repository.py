@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -184,29 +184,50 @@ def index_shard(order_id: str, shards: int) -> str:
     return str(int.from_bytes(digest[:8], "big") % shards)
 
 
-def _time_range(range_key: str, since: str | None, before: str | None) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """An index query's condition on its range key: `since` inclusive, `before` exclusive (BETWEEN
-    includes both ends, so the caller drops `before` itself)."""
-    if since is not None and before is not None:
-        return " AND #at BETWEEN :since AND :before", {"#at": range_key}, {":since": since, ":before": before}
-    if since is not None:
-        return " AND #at >= :since", {"#at": range_key}, {":since": since}
-    if before is not None:
-        return " AND #at < :before", {"#at": range_key}, {":before": before}
-    return "", {}, {}
+@dataclass(frozen=True)
+class _ShardedRange:
+    """Entries of a sharded index whose range key is from `since` (inclusive) to `before`
+    (exclusive), queried `page_size` at a time."""
+
+    index: str
+    shard_key: str
+    range_key: str
+    since: str | None
+    before: str | None
+    page_size: int
+
+    def query(self, shard: int) -> Item:
+        condition, values, names = "", {}, {"#shard": self.shard_key}
+        if self.since is not None and self.before is not None:
+            # BETWEEN includes both ends: `_entries` drops the entries at `before`.
+            condition, values = " AND #at BETWEEN :since AND :before", {":since": self.since, ":before": self.before}
+        elif self.since is not None:
+            condition, values = " AND #at >= :since", {":since": self.since}
+        elif self.before is not None:
+            condition, values = " AND #at < :before", {":before": self.before}
+        if condition:
+            names["#at"] = self.range_key
+        return {
+            "IndexName": self.index,
+            "KeyConditionExpression": "#shard = :shard" + condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":shard": str(shard), **values},
+            "Limit": self.page_size,
+        }
 
 
-def _shard_query(
-    index: str, shard_key: str, range_key: str, shard: int, since: str | None, before: str | None, page_size: int
-) -> Item:
-    condition, names, values = _time_range(range_key, since, before)
-    return {
-        "IndexName": index,
-        "KeyConditionExpression": "#shard = :shard" + condition,
-        "ExpressionAttributeNames": {"#shard": shard_key, **names},
-        "ExpressionAttributeValues": {":shard": str(shard), **values},
-        "Limit": page_size,
-    }
+def _entries(query: Callable[[Item], Item], entries: _ShardedRange, shard: int) -> Iterator[tuple[str, str]]:
+    """(order_id, range key) of one shard's entries, oldest first, page by page."""
+    request = entries.query(shard)
+    while True:
+        with _transient_errors():
+            page = query(request)
+        for item in page.get("Items", []):
+            if entries.before is None or item[entries.range_key] < entries.before:
+                yield item["order_id"], item[entries.range_key]
+        if "LastEvaluatedKey" not in page:
+            return
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def _by_time(pair: tuple[str, str]) -> str:
@@ -274,41 +295,23 @@ class DynamoOrderRepository:
     def open_order_ids(
         self, *, opened_since: str | None = None, opened_before: str | None = None, page_size: int = 100
     ) -> Iterator[tuple[str, str]]:
-        shards = (self._open_in_shard(shard, opened_since, opened_before, page_size) for shard in range(self._shards))
-        return heapq.merge(*shards, key=_by_time)
-
-    def _open_in_shard(
-        self, shard: int, since: str | None, before: str | None, page_size: int
-    ) -> Iterator[tuple[str, str]]:
-        query = _shard_query(ORDERS_OPEN_INDEX, OPEN_SHARD, OPEN_SINCE, shard, since, before, page_size)
-        while True:
-            with _transient_errors():
-                page = self._orders.query(**query)
-            for item in page.get("Items", []):
-                if before is None or item[OPEN_SINCE] < before:
-                    yield item["order_id"], item[OPEN_SINCE]
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._in_shards(
+            lambda request: self._orders.query(**request),
+            _ShardedRange(ORDERS_OPEN_INDEX, OPEN_SHARD, OPEN_SINCE, opened_since, opened_before, page_size),
+        )
 
     def dead_lettered_order_ids(self, *, since: str | None = None, page_size: int = 100) -> Iterator[tuple[str, str]]:
         """(order_id, dead_lettered_at) of the orders dead-lettered now (not redriven since), oldest
         first: queries of failed_orders' `dead-lettered` index, shard by shard, never a scan."""
-        shards = (self._dead_lettered_in_shard(shard, since, page_size) for shard in range(self._shards))
-        return heapq.merge(*shards, key=_by_time)
-
-    def _dead_lettered_in_shard(self, shard: int, since: str | None, page_size: int) -> Iterator[tuple[str, str]]:
-        query = _shard_query(
-            FAILED_DEAD_LETTERED_INDEX, DEAD_LETTER_SHARD, "dead_lettered_at", shard, since, None, page_size
+        return self._in_shards(
+            lambda request: self._failed.query(**request),
+            _ShardedRange(FAILED_DEAD_LETTERED_INDEX, DEAD_LETTER_SHARD, "dead_lettered_at", since, None, page_size),
         )
-        while True:
-            with _transient_errors():
-                page = self._failed.query(**query)
-            for item in page.get("Items", []):
-                yield item["order_id"], item["dead_lettered_at"]
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _in_shards(self, query: Callable[[Item], Item], entries: _ShardedRange) -> Iterator[tuple[str, str]]:
+        """Every shard's (order_id, range key) pairs, each shard queried page by page, merged oldest first."""
+        shards = (_entries(query, entries, shard) for shard in range(self._shards))
+        return heapq.merge(*shards, key=_by_time)
 
     def get_many(self, order_ids: Sequence[str]) -> list[Item]:
         """The orders of these ids that exist, in no particular order: BatchGetItem, 100 keys a

@@ -230,3 +230,47 @@ def test_prod_keeps_every_index_partition_well_under_its_write_limit() -> None:
     # The rate prod must carry, in 3x bursts; two index writes an order; a partition takes 1,000
     # writes/s: each shard's share must stay under half of it.
     assert 1_000 * 3 * 2 / load_stage("prod").open_orders_index_shards < 500
+
+
+def test_get_many_reads_in_batches_of_100_and_asks_again_for_keys_left_unread(
+    repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_ids = [f"order-{n:03d}" for n in range(150)]
+    for order_id in order_ids:
+        repository.create(make_order(order_id), _at(0))
+    real_batch_get = repository._client.batch_get_item
+    requested: list[int] = []
+
+    def throttled_once(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        [(table, request)] = RequestItems.items()
+        requested.append(len(request["Keys"]))
+        if len(requested) > 1:
+            return dict(real_batch_get(RequestItems=RequestItems))
+        # The first request: DynamoDB answers half of it, leaving the rest unprocessed.
+        half = len(request["Keys"]) // 2
+        answered = real_batch_get(RequestItems={table: {"Keys": request["Keys"][:half]}})
+        return {**answered, "UnprocessedKeys": {table: {"Keys": request["Keys"][half:]}}}
+
+    pauses: list[float] = []
+    monkeypatch.setattr(repository._client, "batch_get_item", throttled_once)
+    monkeypatch.setattr("chalicelib.repository.time.sleep", pauses.append)
+
+    items = repository.get_many([*order_ids, "no-such-order"])
+
+    assert sorted(item["order_id"] for item in items) == order_ids
+    assert requested == [100, 50, 51]
+    assert pauses == [0.05], "backed off before asking again"
+
+
+def test_get_many_gives_up_as_a_transient_error_when_keys_stay_unread(
+    repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.errors import TransientError
+
+    def always_throttled(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+    monkeypatch.setattr(repository._client, "batch_get_item", always_throttled)
+    monkeypatch.setattr("chalicelib.repository.time.sleep", lambda _: None)
+    with pytest.raises(TransientError, match="left 1 orders unread"):
+        repository.get_many(["order-1"])
