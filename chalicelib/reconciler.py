@@ -100,25 +100,32 @@ class Reconciler:
         cutoff = _format(_parse(self._clock()) - self._threshold)
         # Open since before the cutoff is necessary, not sufficient: the order may have moved since.
         for order_id, _ in self._repository.open_order_ids(opened_before=cutoff):
-            item = self._repository.get(order_id)
-            # The index lags the table: only what the table still says is open and unchanged counts.
-            if item is None or item["status"] not in NON_TERMINAL or item["updated_at"] >= cutoff:
-                continue
-            status = OrderStatus(item["status"])
-            report.found += 1
             with order_context(order_id, "reconcile_order"):
-                try:
-                    action = self._reconcile(item, status)
-                except Exception:
-                    # One order's failure must not hold back the others: it stays stuck (or,
-                    # claimed, stuck anew) and a later run finds it again.
-                    logger.exception("reconciling the order failed")
-                    action = Action.ERRORED
-                logger.warning("stuck order reconciled", extra={"stuck_in": status.value, "action": action.value})
-            report.actions[action.value] += 1
+                action = self._reconcile_if_stuck(order_id, cutoff)
+            if action is not None:
+                report.found += 1
+                report.actions[action.value] += 1
         # Each order it acts on has its log line; the run itself is this metric (and the return value).
         count_stuck_orders(report.found)
         return report
+
+    def _reconcile_if_stuck(self, order_id: str, cutoff: str) -> Action | None:
+        """What it did to the order, or None when the order is not stuck (it moved since the cutoff)."""
+        stuck_in = "unknown"
+        try:
+            item = self._repository.get(order_id)
+            # The index lags the table: only what the table still says is open and unchanged counts.
+            if item is None or item["status"] not in NON_TERMINAL or item["updated_at"] >= cutoff:
+                return None
+            stuck_in = item["status"]
+            action = self._reconcile(item, OrderStatus(stuck_in))
+        except Exception:
+            # One order's failure must not hold back the others: it stays stuck (or, claimed,
+            # stuck anew) and a later run finds it again.
+            logger.exception("reconciling the order failed")
+            action = Action.ERRORED
+        logger.warning("stuck order reconciled", extra={"stuck_in": stuck_in, "action": action.value})
+        return action
 
     def _reconcile(self, item: Item, status: OrderStatus) -> Action:
         now = self._clock()

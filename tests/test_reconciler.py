@@ -264,3 +264,24 @@ def test_an_order_open_long_but_updated_recently_is_not_stuck(
 
     assert (report.found, dict(report.actions)) == (0, {})
     assert history(repository, "moving") == [{"status": "ACCEPTED"}, {"status": "PENDING"}]
+
+
+def test_an_order_that_cannot_be_read_does_not_hold_back_the_others(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.errors import TransientError
+
+    pending(repository, "unreadable", LONG_AGO)
+    pending(repository, "readable", LONG_AGO)
+    real_get = repository.get
+
+    def get(order_id: str) -> Any:
+        if order_id == "unreadable":
+            raise TransientError("throttled")
+        return real_get(order_id)
+
+    monkeypatch.setattr(repository, "get", get)
+    report = reconciler.run()
+
+    assert (report.found, dict(report.actions)) == (2, {Action.ERRORED: 1, Action.REQUEUED: 1})
+    assert queued(resources) == ["readable"]
