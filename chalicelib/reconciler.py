@@ -1,11 +1,12 @@
 """The reconciler: moves forward every order non-terminal for longer than the stuck-order threshold
 (docs/CONTRACT.md section 7), run on a schedule (app.py's `reconcile_orders`).
 
-It finds them with the `by-status` index (ACCEPTED, PENDING and FAILED orders not updated since
-the cutoff), so a run costs in proportion to the stuck orders, never a scan of every order. For
-each it first claims the order with a conditional write on its status and `updated_at` (recorded
-in its history, `by: reconciler`): a transition of the pipeline racing it wins, and the order is
-left alone. Then:
+It finds them with the `open-orders` index, shard by shard: the open orders (ACCEPTED, PENDING,
+FAILED) opened before the cutoff, whose items it then reads (consistently) to keep those not
+updated since the cutoff either. A run costs in proportion to the orders open longer than the
+threshold, never a scan of every order. For each stuck one it first claims the order with a
+conditional write on its status and `updated_at` (recorded in its history, `by: reconciler`): a
+transition of the pipeline racing it wins, and the order is left alone. Then:
 
 - ACCEPTED: the workflow execution was lost; it starts the workflow again. StoreOrder lets one
   execution claim an order, so a late first execution and this one cannot both queue it.
@@ -97,30 +98,40 @@ class Reconciler:
     def run(self) -> ReconcileReport:
         report = ReconcileReport()
         cutoff = _format(_parse(self._clock()) - self._threshold)
-        for status in NON_TERMINAL:
-            for order_id, updated_at in self._repository.order_ids_by_status(status, updated_before=cutoff):
+        # Open since before the cutoff is necessary, not sufficient: the order may have moved since.
+        for order_id, _ in self._repository.open_order_ids(opened_before=cutoff):
+            with order_context(order_id, "reconcile_order"):
+                action = self._reconcile_if_stuck(order_id, cutoff)
+            if action is not None:
                 report.found += 1
-                with order_context(order_id, "reconcile_order"):
-                    try:
-                        action = self._reconcile(order_id, status, updated_at)
-                    except Exception:
-                        # One order's failure must not hold back the others: it stays stuck (or,
-                        # claimed, stuck anew) and a later run finds it again.
-                        logger.exception("reconciling the order failed")
-                        action = Action.ERRORED
-                    logger.warning("stuck order reconciled", extra={"stuck_in": status.value, "action": action.value})
                 report.actions[action.value] += 1
         # Each order it acts on has its log line; the run itself is this metric (and the return value).
         count_stuck_orders(report.found)
         return report
 
-    def _reconcile(self, order_id: str, status: OrderStatus, updated_at: str) -> Action:
+    def _reconcile_if_stuck(self, order_id: str, cutoff: str) -> Action | None:
+        """What it did to the order, or None when the order is not stuck (it moved since the cutoff)."""
+        stuck_in = "unknown"
+        try:
+            item = self._repository.get(order_id)
+            # The index lags the table: only what the table still says is open and unchanged counts.
+            if item is None or item["status"] not in NON_TERMINAL or item["updated_at"] >= cutoff:
+                return None
+            stuck_in = item["status"]
+            action = self._reconcile(item, OrderStatus(stuck_in))
+        except Exception:
+            # One order's failure must not hold back the others: it stays stuck (or, claimed,
+            # stuck anew) and a later run finds it again.
+            logger.exception("reconciling the order failed")
+            action = Action.ERRORED
+        logger.warning("stuck order reconciled", extra={"stuck_in": stuck_in, "action": action.value})
+        return action
+
+    def _reconcile(self, item: Item, status: OrderStatus) -> Action:
         now = self._clock()
-        item = self._repository.get(order_id)
-        # The index lags the table: act only on what the table still says, and claim it first.
-        if item is None or (item["status"], item["updated_at"]) != (status.value, updated_at):
-            return Action.LEFT_ALONE
-        if not self._repository.claim_unchanged(order_id, status, updated_at, now, RECONCILER):
+        order_id = str(item["order_id"])
+        # Claim it first: a transition of the pipeline since the read wins.
+        if not self._repository.claim_unchanged(order_id, status, item["updated_at"], now, RECONCILER):
             return Action.LEFT_ALONE
         if status is OrderStatus.ACCEPTED:
             self._workflow.start(_order_of(item))

@@ -6,7 +6,10 @@ implementation, used against moto in tests and the local stack and against Dynam
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import heapq
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,13 +21,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.errors import TransientError
 from chalicelib.models import Order
 from chalicelib.rules import Verdict
+from chalicelib.settings import DEFAULT_OPEN_ORDERS_INDEX_SHARDS
 from chalicelib.states import ALLOWED_SOURCES, OPERATOR, REDRIVE_SOURCE, REDRIVE_TARGET, OrderStatus
 
 Item = dict[str, Any]
 
-# The orders table's global secondary index: hash `status`, range `updated_at`, keys only.
+# The orders table's sparse, sharded index of open orders (ACCEPTED, PENDING, FAILED), keys only:
+# hash `open_shard` (one of the stage's shards, from the order id), range `open_since` (when it
+# was accepted or redriven; it never changes while the order is open). An order enters it when
+# accepted or redriven and leaves it in the update that makes it terminal: at most two index
+# writes per order, spread over every shard; the transitions in between change no key of it.
 # infra/stage/main.tf and dofs_local/emulated/provisioning.py create it under this name.
-ORDERS_BY_STATUS_INDEX = "by-status"
+ORDERS_OPEN_INDEX = "open-orders"
+OPEN_SHARD = "open_shard"
+OPEN_SINCE = "open_since"
+# failed_orders' sparse, sharded index of the orders dead-lettered now, keys only: hash
+# `dead_letter_shard` (set by a dead-letter, removed by a redrive), range `dead_lettered_at`.
+FAILED_DEAD_LETTERED_INDEX = "dead-lettered"
+DEAD_LETTER_SHARD = "dead_letter_shard"
 # Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
 RECONCILER = "reconciler"
 
@@ -135,19 +149,14 @@ class OrderRepository(Protocol):
         something has."""
         ...
 
-    def order_ids_by_status(
-        self,
-        status: OrderStatus,
-        *,
-        updated_since: str | None = None,
-        updated_before: str | None = None,
-        page_size: int = 100,
+    def open_order_ids(
+        self, *, opened_since: str | None = None, opened_before: str | None = None, page_size: int = 100
     ) -> Iterator[tuple[str, str]]:
-        """(order_id, updated_at) of the orders in `status`, oldest update first, page by page.
+        """(order_id, open_since) of the open orders (ACCEPTED, PENDING, FAILED), oldest first.
 
-        `updated_since` is inclusive, `updated_before` exclusive. A query of the `by-status`
-        index, never a scan: it reads only the orders in that status (and time range). The index
-        is eventually consistent: an order may have moved on since; read it before acting.
+        `opened_since` is inclusive, `opened_before` exclusive. Queries of the `open-orders`
+        index, shard by shard and page by page, never a scan. The index is eventually consistent
+        and holds no status: read the order before acting on it.
         """
         ...
 
@@ -169,6 +178,62 @@ def _is_condition_failure(exc: ClientError) -> bool:
     return code == "ConditionalCheckFailedException"
 
 
+def index_shard(order_id: str, shards: int) -> str:
+    """The order's shard of an index: a stable hash of its id (Python's hash() varies per process)."""
+    digest = hashlib.sha256(order_id.encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") % shards)
+
+
+@dataclass(frozen=True)
+class _ShardedRange:
+    """Entries of a sharded index whose range key is from `since` (inclusive) to `before`
+    (exclusive), queried `page_size` at a time."""
+
+    index: str
+    shard_key: str
+    range_key: str
+    since: str | None
+    before: str | None
+    page_size: int
+
+    def query(self, shard: int) -> Item:
+        condition, values, names = "", {}, {"#shard": self.shard_key}
+        if self.since is not None and self.before is not None:
+            # BETWEEN includes both ends: `_entries` drops the entries at `before`.
+            condition, values = " AND #at BETWEEN :since AND :before", {":since": self.since, ":before": self.before}
+        elif self.since is not None:
+            condition, values = " AND #at >= :since", {":since": self.since}
+        elif self.before is not None:
+            condition, values = " AND #at < :before", {":before": self.before}
+        if condition:
+            names["#at"] = self.range_key
+        return {
+            "IndexName": self.index,
+            "KeyConditionExpression": "#shard = :shard" + condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {":shard": str(shard), **values},
+            "Limit": self.page_size,
+        }
+
+
+def _entries(query: Callable[[Item], Item], entries: _ShardedRange, shard: int) -> Iterator[tuple[str, str]]:
+    """(order_id, range key) of one shard's entries, oldest first, page by page."""
+    request = entries.query(shard)
+    while True:
+        with _transient_errors():
+            page = query(request)
+        for item in page.get("Items", []):
+            if entries.before is None or item[entries.range_key] < entries.before:
+                yield item["order_id"], item[entries.range_key]
+        if "LastEvaluatedKey" not in page:
+            return
+        request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _by_time(pair: tuple[str, str]) -> str:
+    return pair[1]
+
+
 def _status_condition(target: OrderStatus) -> tuple[str, dict[str, Any]]:
     sources = sorted(ALLOWED_SOURCES[target])
     names: dict[str, Any] = {f":from_{s.value.lower()}": s.value for s in sources}
@@ -176,7 +241,14 @@ def _status_condition(target: OrderStatus) -> tuple[str, dict[str, Any]]:
 
 
 class DynamoOrderRepository:
-    def __init__(self, dynamodb: Any, orders_table: str, failed_orders_table: str) -> None:
+    def __init__(
+        self,
+        dynamodb: Any,
+        orders_table: str,
+        failed_orders_table: str,
+        open_orders_index_shards: int = DEFAULT_OPEN_ORDERS_INDEX_SHARDS,
+    ) -> None:
+        self._shards = open_orders_index_shards
         self._orders = dynamodb.Table(orders_table)
         self._failed = dynamodb.Table(failed_orders_table)
         # The resource's client takes plain Python values: boto3 (de)serializes them.
@@ -193,6 +265,8 @@ class DynamoOrderRepository:
             "created_at": now,
             "updated_at": now,
             "history": [{"status": OrderStatus.ACCEPTED.value, "at": now}],
+            OPEN_SHARD: index_shard(order.order_id, self._shards),
+            OPEN_SINCE: now,
         }
         try:
             with _transient_errors():
@@ -218,45 +292,46 @@ class DynamoOrderRepository:
         item: Item | None = response.get("Item")
         return item
 
-    def order_ids_by_status(
-        self,
-        status: OrderStatus,
-        *,
-        updated_since: str | None = None,
-        updated_before: str | None = None,
-        page_size: int = 100,
+    def open_order_ids(
+        self, *, opened_since: str | None = None, opened_before: str | None = None, page_size: int = 100
     ) -> Iterator[tuple[str, str]]:
-        condition = "#status = :status"
-        values: dict[str, Any] = {":status": status.value}
-        names = {"#status": "status"}
-        if updated_since is not None or updated_before is not None:
-            names["#updated_at"] = "updated_at"
-        if updated_since is not None and updated_before is not None:
-            # BETWEEN is inclusive at both ends; the upper end is exclusive here, so it is checked after.
-            condition += " AND #updated_at BETWEEN :since AND :before"
-            values.update({":since": updated_since, ":before": updated_before})
-        elif updated_since is not None:
-            condition += " AND #updated_at >= :since"
-            values[":since"] = updated_since
-        elif updated_before is not None:
-            condition += " AND #updated_at < :before"
-            values[":before"] = updated_before
-        query: dict[str, Any] = {
-            "IndexName": ORDERS_BY_STATUS_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "Limit": page_size,
-        }
-        while True:
-            with _transient_errors():
-                page = self._orders.query(**query)
-            for item in page.get("Items", []):
-                if updated_before is None or item["updated_at"] < updated_before:
-                    yield item["order_id"], item["updated_at"]
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._in_shards(
+            lambda request: self._orders.query(**request),
+            _ShardedRange(ORDERS_OPEN_INDEX, OPEN_SHARD, OPEN_SINCE, opened_since, opened_before, page_size),
+        )
+
+    def dead_lettered_order_ids(self, *, since: str | None = None, page_size: int = 100) -> Iterator[tuple[str, str]]:
+        """(order_id, dead_lettered_at) of the orders dead-lettered now (not redriven since), oldest
+        first: queries of failed_orders' `dead-lettered` index, shard by shard, never a scan."""
+        return self._in_shards(
+            lambda request: self._failed.query(**request),
+            _ShardedRange(FAILED_DEAD_LETTERED_INDEX, DEAD_LETTER_SHARD, "dead_lettered_at", since, None, page_size),
+        )
+
+    def _in_shards(self, query: Callable[[Item], Item], entries: _ShardedRange) -> Iterator[tuple[str, str]]:
+        """Every shard's (order_id, range key) pairs, each shard queried page by page, merged oldest first."""
+        shards = (_entries(query, entries, shard) for shard in range(self._shards))
+        return heapq.merge(*shards, key=_by_time)
+
+    def get_many(self, order_ids: Sequence[str]) -> list[Item]:
+        """The orders of these ids that exist, in no particular order: BatchGetItem, 100 keys a
+        request, eventually consistent (for listing; act on an order only after `get`)."""
+        items: list[Item] = []
+        for start in range(0, len(order_ids), _BATCH_GET_KEYS):
+            keys = [{"order_id": order_id} for order_id in order_ids[start : start + _BATCH_GET_KEYS]]
+            request: Item = {self._orders.name: {"Keys": keys}}
+            for retry in range(_BATCH_GET_RETRIES + 1):
+                with _transient_errors():
+                    response = self._client.batch_get_item(RequestItems=request)
+                items.extend(response["Responses"].get(self._orders.name, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                # Keys left unread: the table is throttling; back off before asking again.
+                time.sleep(min(0.05 * 2**retry, 1.0))
+            else:
+                raise TransientError(f"BatchGetItem left {len(request[self._orders.name]['Keys'])} orders unread")
+        return items
 
     def claim_unchanged(self, order_id: str, status: OrderStatus, updated_at: str, now: str, by: str) -> bool:
         return self._conditional_update(
@@ -297,6 +372,8 @@ class DynamoOrderRepository:
         if verdict.reason:
             update += ", reason = :reason"
             values[":reason"] = verdict.reason
+        if target.is_terminal:
+            update += _LEAVE_OPEN_INDEX
         if self._conditional_update(order_id, update, "attribute_exists(order_id) AND #status = :accepted", values):
             return True
         # A retry of the execution that already recorded this verdict (its first try timed out
@@ -341,7 +418,9 @@ class DynamoOrderRepository:
         )
         return self._conditional_update(
             order_id,
-            "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+            "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, "
+            + _HISTORY_APPEND
+            + _LEAVE_OPEN_INDEX,
             condition,
             values,
         )
@@ -364,11 +443,11 @@ class DynamoOrderRepository:
             record.order_id,
             {
                 "UpdateExpression": "SET #status = :target, last_error = :error, attempts = :attempts, "
-                "updated_at = :now, " + _HISTORY_APPEND,
+                "updated_at = :now, " + _HISTORY_APPEND + _LEAVE_OPEN_INDEX,
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
-            _failure_record_update(record),
+            _failure_record_update(record, index_shard(record.order_id, self._shards)),
         )
         if recorded:
             return DeadLetterOutcome.RECORDED
@@ -390,6 +469,7 @@ class DynamoOrderRepository:
             ":now": now,
             # History entries carry what GET /order shows (views.HistoryEntry); the round is in redrive_count.
             ":history": [{"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR}],
+            ":shard": index_shard(order_id, self._shards),
         }
         condition = "#status = :source AND " + _round_condition(expected_round, values, name=":expected")
         entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": attempts_before}
@@ -398,14 +478,16 @@ class DynamoOrderRepository:
             {
                 # A new round: `attempts` keeps counting (the new message carries the count so far);
                 # round_start_attempts tells the reconciler how many of them are this round's.
+                # Open again: back in the open-orders index (open since now), out of the dead-lettered one.
                 "UpdateExpression": "SET #status = :target, redrive_count = :round, round_start_attempts = :before, "
-                "last_redriven_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+                f"last_redriven_at = :now, updated_at = :now, {OPEN_SHARD} = :shard, {OPEN_SINCE} = :now, "
+                + _HISTORY_APPEND,
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
             {
                 "UpdateExpression": "SET redrive_count = :round, last_redriven_at = :now, "
-                "redrives = list_append(if_not_exists(redrives, :empty), :entry)",
+                f"redrives = list_append(if_not_exists(redrives, :empty), :entry) REMOVE {DEAD_LETTER_SHARD}",
                 "ConditionExpression": "attribute_exists(order_id)",
                 "ExpressionAttributeValues": {":round": redrive_round, ":now": now, ":entry": [entry], ":empty": []},
             },
@@ -425,7 +507,7 @@ class DynamoOrderRepository:
             {
                 # The round number stays taken: a message sent despite the error carries it, and
                 # must never count in a later round.
-                "UpdateExpression": "SET #status = :dead, updated_at = :now, " + _HISTORY_APPEND,
+                "UpdateExpression": "SET #status = :dead, updated_at = :now, " + _HISTORY_APPEND + _LEAVE_OPEN_INDEX,
                 "ConditionExpression": _UNTOUCHED_SINCE_REDRIVE,
                 "ExpressionAttributeValues": {
                     ":dead": REDRIVE_SOURCE.value,
@@ -437,9 +519,14 @@ class DynamoOrderRepository:
                 },
             },
             {
-                "UpdateExpression": f"SET redrives[{redrive_round - 1}].undone = :undone",
+                # Dead-lettered again: back in the dead-lettered index.
+                "UpdateExpression": f"SET redrives[{redrive_round - 1}].undone = :undone, {DEAD_LETTER_SHARD} = :shard",
                 "ConditionExpression": "redrive_count = :round",
-                "ExpressionAttributeValues": {":undone": {"at": now, "reason": reason}, ":round": redrive_round},
+                "ExpressionAttributeValues": {
+                    ":undone": {"at": now, "reason": reason},
+                    ":round": redrive_round,
+                    ":shard": index_shard(order_id, self._shards),
+                },
             },
         )
 
@@ -493,15 +580,17 @@ def _made_by(source: str) -> dict[str, str]:
     return {"by": source} if source == RECONCILER else {}
 
 
-def _failure_record_update(record: FailureRecord) -> Item:
+def _failure_record_update(record: FailureRecord, shard: str) -> Item:
     """The order's one failed_orders record: created by its first dead-letter, brought up to
-    date by a later one (after a redrive). The order's update, in the same transaction, is
-    the guard: it fails unless the order may be dead-lettered now, and then neither is written."""
+    date by a later one (after a redrive), and in the dead-lettered index (`shard`). The order's
+    update, in the same transaction, is the guard: it fails unless the order may be dead-lettered
+    now, and then neither is written."""
     names: dict[str, str] = {}
-    values: dict[str, Any] = {":one": 1, ":zero": 0, ":first": record.dead_lettered_at}
+    values: dict[str, Any] = {":one": 1, ":zero": 0, ":first": record.dead_lettered_at, ":shard": shard}
     assignments: list[str] = [
         "dead_letter_count = if_not_exists(dead_letter_count, :zero) + :one",
         "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
+        f"{DEAD_LETTER_SHARD} = :shard",
     ]
     removals: list[str] = []
     for index, (field, value) in enumerate(record.fields().items()):
@@ -531,6 +620,12 @@ def _round_condition(redrive_round: int, values: dict[str, Any], name: str = ":r
 
 # A redriven order whose message was never processed: still PENDING, in that round, no attempt made.
 _UNTOUCHED_SINCE_REDRIVE = "#status = :pending AND redrive_count = :round AND attempts = :before"
+
+# The update that makes an order terminal takes it out of the open-orders index (one index write).
+_LEAVE_OPEN_INDEX = f" REMOVE {OPEN_SHARD}, {OPEN_SINCE}"
+# BatchGetItem's limit per request, and how often keys it left unread are asked for again.
+_BATCH_GET_KEYS = 100
+_BATCH_GET_RETRIES = 8
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.
 _HISTORY_APPEND = "#history = list_append(if_not_exists(#history, :empty), :history)"

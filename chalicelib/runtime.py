@@ -55,7 +55,9 @@ def repository() -> DynamoOrderRepository:
     from chalicelib.repository import DynamoOrderRepository
 
     config = settings()
-    return DynamoOrderRepository(boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table)
+    return DynamoOrderRepository(
+        boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table, config.open_orders_index_shards
+    )
 
 
 @cache

@@ -68,6 +68,14 @@ class Stage:
         return CorsSettings.from_env(self.environment).cors_allowed_origins
 
     @property
+    def open_orders_index_shards(self) -> int:
+        """The shards of the orders table's `open-orders` index: the stage's OPEN_ORDERS_INDEX_SHARDS,
+        as its functions read it (chalicelib/settings.py holds the default and why)."""
+        from chalicelib.settings import OpenOrdersIndexSettings  # pydantic: the venv's, as above
+
+        return OpenOrdersIndexSettings.from_env(self.environment).open_orders_index_shards
+
+    @property
     def order_queue_name(self) -> str:
         return f"{self.prefix}-order_queue"
 

@@ -52,6 +52,14 @@ def status(text: str) -> OrderStatus:
         ) from None
 
 
+def listable_status(text: str) -> OrderStatus:
+    """`list --status`: a status that has an index to list it from (not FULFILLED, REJECTED)."""
+    named = status(text)
+    if named not in operations.LISTABLE_STATUSES:
+        raise argparse.ArgumentTypeError(str(operations.NotListableError(named)))
+    return named
+
+
 def since(text: str, now: datetime | None = None) -> str:
     """An ISO 8601 time (UTC when it names no zone) or a span back from now: 30m, 2h, 7d."""
     relative = _RELATIVE.match(text)
@@ -117,9 +125,17 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     show_command.add_argument(
         "--log-file", type=Path, help="the functions' JSON log lines to search (the local stack's console, saved)"
     )
-    list_command = commands.add_parser("list", parents=[common], help="orders by status, oldest update first")
-    list_command.add_argument("--status", type=status, required=True)
-    list_command.add_argument("--since", type=since, help="updated at or after: ISO 8601 or 30m, 2h, 7d")
+    list_command = commands.add_parser(
+        "list", parents=[common], help="open (ACCEPTED, PENDING, FAILED) or DEAD_LETTERED orders, oldest first"
+    )
+    list_command.add_argument(
+        "--status", type=listable_status, required=True, help="ACCEPTED, PENDING, FAILED or DEAD_LETTERED"
+    )
+    list_command.add_argument(
+        "--since",
+        type=since,
+        help="accepted or redriven (DEAD_LETTERED: dead-lettered) at or after: ISO 8601 or 30m, 2h, 7d",
+    )
     list_command.add_argument("--page-size", type=page_size, default=100, help="index query page (default 100)")
     redrive_command = commands.add_parser(
         "redrive", parents=[common], help="DEAD_LETTERED orders back to PENDING, queued for a new round of attempts"

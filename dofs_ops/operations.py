@@ -160,15 +160,58 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# What `list` lists: open orders (the open-orders index) and dead-lettered ones (failed_orders'
+# dead-lettered index). FULFILLED and REJECTED orders are in no index: listing them would scan
+# every order ever taken.
+OPEN_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PENDING, OrderStatus.FAILED)
+LISTABLE_STATUSES = (*OPEN_STATUSES, OrderStatus.DEAD_LETTERED)
+
+
+class NotListableError(ValueError):
+    """A status `list` does not list (FULFILLED, REJECTED): the message names those it does."""
+
+    def __init__(self, status: OrderStatus) -> None:
+        listable = ", ".join(s.value for s in LISTABLE_STATUSES)
+        super().__init__(
+            f"{status.value} orders are not listed by status (that would read every order ever taken); "
+            f"list one of {listable}, or show an order by its id"
+        )
+
+
 def list_orders(
     target: Target, status: OrderStatus, since: str | None, page_size: int, progress: Progress
 ) -> Iterator[tuple[str, str]]:
-    """(order_id, updated_at) by status, oldest first: the by-status index, page by page."""
-    orders = target.repository.order_ids_by_status(status, updated_since=since, page_size=page_size)
-    for count, (order_id, updated_at) in enumerate(orders, start=1):
-        if count % page_size == 0:
-            progress(f"{count} orders read")
-        yield order_id, updated_at
+    """(order_id, updated_at) of the orders in `status`, oldest first by when they entered it (open
+    orders: accepted or redriven; dead-lettered ones: dead-lettered), at or after `since`. Index
+    queries shard by shard, each page's orders then read in one batch to keep those in `status`."""
+    if status not in LISTABLE_STATUSES:
+        raise NotListableError(status)
+    repository = target.repository
+    if status is OrderStatus.DEAD_LETTERED:
+        found = repository.dead_lettered_order_ids(since=since, page_size=page_size)
+    else:
+        found = repository.open_order_ids(opened_since=since, page_size=page_size)
+    count = 0
+    for page in _pages(found, page_size):
+        count += len(page)
+        progress(f"{count} orders read")
+        # The indexes hold no status, and lag the table: the order's item says where it is now.
+        orders = {item["order_id"]: item for item in repository.get_many([order_id for order_id, _ in page])}
+        for order_id, _ in page:
+            order = orders.get(order_id)
+            if order is not None and order["status"] == status.value:
+                yield order_id, str(order["updated_at"])
+
+
+def _pages(pairs: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    page: list[tuple[str, str]] = []
+    for pair in pairs:
+        page.append(pair)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,10 @@ class Target:
     @cached_property
     def repository(self) -> DynamoOrderRepository:
         dynamodb = self._session.resource("dynamodb", endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
-        return DynamoOrderRepository(dynamodb, self.stage.orders_table, self.stage.failed_orders_table)
+        stage = self.stage
+        return DynamoOrderRepository(
+            dynamodb, stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
+        )
 
     def order_queue_url(self) -> str:
         url: str = self.client("sqs").get_queue_url(QueueName=self.stage.order_queue_name)["QueueUrl"]

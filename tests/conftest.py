@@ -138,7 +138,9 @@ def _dynamodb_resource() -> Any:
 def repository(resources: Resources, stage: Stage) -> DynamoOrderRepository:
     from chalicelib.repository import DynamoOrderRepository
 
-    return DynamoOrderRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
+    return DynamoOrderRepository(
+        _dynamodb_resource(), stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
+    )
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:

@@ -112,10 +112,10 @@ def test_request_priced_lines_per_million_orders() -> None:
     assert usd(lines, "EXPRESS", "EXPRESS requests") == pytest.approx(1.00)
 
 
-def test_the_by_status_index_costs_one_write_per_put_and_two_per_update() -> None:
+def test_the_open_orders_index_costs_two_writes_per_order_and_none_per_update() -> None:
     lines = bill(measured(), dev(), PRODUCTION)
-    assert usd(lines, "shared", "PutItem by-status index WRU") == pytest.approx(1 * 0.625)
-    assert usd(lines, "shared", "UpdateItem by-status index WRU") == pytest.approx(2 * 2 * 0.625)
+    assert usd(lines, "shared", "open-orders index WRU") == pytest.approx(2 * 0.625)
+    assert [line.item for line in lines["shared"] if "index" in line.item] == ["open-orders index WRU (put and delete)"]
 
 
 def test_items_over_1_kb_cost_more_write_units() -> None:
@@ -220,8 +220,8 @@ def test_floor_is_the_per_request_lines_only() -> None:
     lines = bill(measured(), dev(), PRODUCTION)
     result = totals(lines)
     assert all("GB-s" not in line.item and line.service not in {"CloudWatch Logs", "X-Ray"} for line in lines["floor"])
-    # API 3.50 + EXPRESS 1.00 + Lambda 3.1 x 0.20 + SQS 1.2 x 0.40 + DynamoDB (3 + 5 index) x 0.625
-    assert result["floor"] == pytest.approx(3.50 + 1.00 + 0.62 + 0.48 + 8 * 0.625)
+    # API 3.50 + EXPRESS 1.00 + Lambda 3.1 x 0.20 + SQS 1.2 x 0.40 + DynamoDB (3 + 2 index) x 0.625
+    assert result["floor"] == pytest.approx(3.50 + 1.00 + 0.62 + 0.48 + 5 * 0.625)
     assert result["floor"] < result["EXPRESS"] < result["STANDARD"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.fulfillment import Fulfillment
 from chalicelib.reconciler import Action, Reconciler, SqsOrderQueue
 from chalicelib.redrive import queue_message
-from chalicelib.repository import DynamoOrderRepository, FailureRecord, RedriveOutcome
+from chalicelib.repository import DynamoOrderRepository, FailureRecord, RedriveOutcome, index_shard
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
 from chalicelib.workflow import StepFunctionsWorkflow, WorkflowUnavailableError
@@ -220,3 +220,68 @@ def test_a_redriven_order_whose_message_was_lost_gets_the_rest_of_its_round(
 
     assert dict(report.actions) == {Action.REQUEUED: 1}
     assert queued_bodies(resources) == [queue_message("redriven", 1, stage.max_receive_count + 1)]
+
+
+def _one_order_per_shard(shards: int) -> list[str]:
+    """Order ids, the first found for each shard of the open-orders index."""
+    by_shard: dict[str, str] = {}
+    number = 0
+    while len(by_shard) < shards:
+        by_shard.setdefault(index_shard(f"stuck-{number}", shards), f"stuck-{number}")
+        number += 1
+    return sorted(by_shard.values())
+
+
+def test_a_stuck_order_is_found_in_every_shard_by_queries_never_a_scan(
+    reconciler: Reconciler, repository: DynamoOrderRepository, stage: Stage
+) -> None:
+    order_ids = _one_order_per_shard(stage.open_orders_index_shards)
+    for order_id in order_ids:
+        pending(repository, order_id, LONG_AGO)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    repository._orders.meta.client.meta.events.register(
+        "provide-client-params.dynamodb", lambda model, params, **_: calls.append((model.name, dict(params)))
+    )
+
+    report = reconciler.run()
+
+    assert (report.found, dict(report.actions)) == (len(order_ids), {Action.REQUEUED: len(order_ids)})
+    assert {operation for operation, _ in calls} == {"Query", "GetItem", "UpdateItem"}, "never a Scan"
+    shards = {params["ExpressionAttributeValues"][":shard"] for operation, params in calls if operation == "Query"}
+    assert shards == {str(shard) for shard in range(stage.open_orders_index_shards)}
+    reads = [params for operation, params in calls if operation == "GetItem"]
+    assert all(params["ConsistentRead"] for params in reads), "acts on what the table says now"
+
+
+def test_an_order_open_long_but_updated_recently_is_not_stuck(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources
+) -> None:
+    """Open since before the cutoff (the index's key), but moved on within the threshold."""
+    repository.create(make_order("moving"), LONG_AGO)
+    assert repository.record_verdict("moving", "exec", Verdict(True), RECENTLY)
+
+    report = reconciler.run()
+
+    assert (report.found, dict(report.actions)) == (0, {})
+    assert history(repository, "moving") == [{"status": "ACCEPTED"}, {"status": "PENDING"}]
+
+
+def test_an_order_that_cannot_be_read_does_not_hold_back_the_others(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.errors import TransientError
+
+    pending(repository, "unreadable", LONG_AGO)
+    pending(repository, "readable", LONG_AGO)
+    real_get = repository.get
+
+    def get(order_id: str) -> Any:
+        if order_id == "unreadable":
+            raise TransientError("throttled")
+        return real_get(order_id)
+
+    monkeypatch.setattr(repository, "get", get)
+    report = reconciler.run()
+
+    assert (report.found, dict(report.actions)) == (2, {Action.ERRORED: 1, Action.REQUEUED: 1})
+    assert queued(resources) == ["readable"]

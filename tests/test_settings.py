@@ -12,6 +12,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.fulfillment_success_rate == 0.7
     assert str(settings.max_order_total) == "50000.00"
     assert settings.supported_currencies == {"USD", "EUR", "GBP", "INR"}
+    assert settings.open_orders_index_shards == 32
 
 
 def test_an_empty_variable_counts_as_unset() -> None:
@@ -31,6 +32,8 @@ def test_currencies_are_a_comma_separated_list() -> None:
         ({"FULFILLMENT_SUCCESS_RATE": "often"}, "FULFILLMENT_SUCCESS_RATE='often'"),
         ({"MAX_ORDER_TOTAL": "lots"}, "MAX_ORDER_TOTAL='lots'"),
         ({"MAX_ORDER_TOTAL": "-1"}, "MAX_ORDER_TOTAL='-1': Input should be greater than or equal to 0"),
+        ({"OPEN_ORDERS_INDEX_SHARDS": "0"}, "OPEN_ORDERS_INDEX_SHARDS='0': Input should be greater than or equal to 1"),
+        ({"OPEN_ORDERS_INDEX_SHARDS": "many"}, "OPEN_ORDERS_INDEX_SHARDS='many'"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.repository import ORDERS_BY_STATUS_INDEX
+from chalicelib.repository import (
+    DEAD_LETTER_SHARD,
+    FAILED_DEAD_LETTERED_INDEX,
+    OPEN_SHARD,
+    OPEN_SINCE,
+    ORDERS_OPEN_INDEX,
+)
 from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, packaged_runtime
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
@@ -29,13 +35,9 @@ class Resources:
 
 def provision(stage: Stage, session: Any) -> Resources:
     dynamodb = session.client("dynamodb", region_name=stage.region)
-    _create_orders_table(dynamodb, stage.orders_table)
-    dynamodb.create_table(
-        TableName=stage.failed_orders_table,
-        AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-        SSESpecification={"Enabled": True},
+    _create_table(dynamodb, stage.orders_table, (ORDERS_OPEN_INDEX, OPEN_SHARD, OPEN_SINCE))
+    _create_table(
+        dynamodb, stage.failed_orders_table, (FAILED_DEAD_LETTERED_INDEX, DEAD_LETTER_SHARD, "dead_lettered_at")
     )
 
     sqs = session.client("sqs", region_name=stage.region)
@@ -105,20 +107,22 @@ def _placeholder_package() -> bytes:
 _IN_PROCESS_CODE = _placeholder_package()
 
 
-def _create_orders_table(dynamodb: Any, name: str) -> None:
-    """The orders table with its `by-status` index, as infra/stage creates it."""
+def _create_table(dynamodb: Any, name: str, index: tuple[str, str, str]) -> None:
+    """A table keyed by order_id with its one sparse, sharded index (name, hash key, range key),
+    keys only, as infra/stage creates it."""
+    index_name, shard_key, range_key = index
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=[
-            {"AttributeName": attribute, "AttributeType": "S"} for attribute in ("order_id", "status", "updated_at")
+            {"AttributeName": attribute, "AttributeType": "S"} for attribute in ("order_id", shard_key, range_key)
         ],
         KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": ORDERS_BY_STATUS_INDEX,
+                "IndexName": index_name,
                 "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                    {"AttributeName": shard_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
             }

@@ -36,11 +36,11 @@ from dofs_local.measurement.pricing import (
 )
 from dofs_local.stage import Stage
 
-# The by-status index (KEYS_ONLY, keyed on status and updated_at) changes with every order write:
-# a new item is one index write, an update that changes the index key is two (delete the old
-# entry, put the new), each entry under 1 KB. docs.aws.amazon.com/amazondynamodb/latest/
-# developerguide/GSI.html#GSI.ThroughputConsiderations.Writes
-INDEX_WRITES = {"PutItem": 1, "UpdateItem": 2}
+# The open-orders index (sparse, KEYS_ONLY, entries under 1 KB) costs each order two writes: its
+# entry put by the PutItem that accepts it, deleted by the update that makes it terminal; the
+# updates in between change no key of it, so they write nothing to it. docs.aws.amazon.com/
+# amazondynamodb/latest/developerguide/GSI.html#GSI.ThroughputConsiderations.Writes
+OPEN_INDEX_WRITES_PER_PUT = 2
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 DYNAMODB_READS = {"GetItem", "Query"}
 # SQS requests that the Lambda service's poller makes for an SQS-triggered function, once a batch.
@@ -297,7 +297,7 @@ def _log_line(item: str, events: float, size: float, measured: Measured, stage: 
 
 def request_lines(calls: Mapping[str, float], item_bytes: float, batch: int) -> list[Line]:
     """SQS and DynamoDB requests per order: the pollers' once a batch, writes by item size and
-    with the by-status index's own writes."""
+    with the open-orders index's own writes."""
     lines: list[Line] = []
     write_units = max(1, math.ceil(item_bytes / 1024))
     wru = PRICES_USD["dynamodb_per_write_request_unit"]
@@ -308,9 +308,9 @@ def request_lines(calls: Mapping[str, float], item_bytes: float, batch: int) -> 
             lines.append(Line("SQS", operation, quantity, PRICES_USD["sqs_per_request"]))
         elif service == "dynamodb" and operation in DYNAMODB_WRITES:
             lines.append(Line("DynamoDB", f"{operation} WRU", per_order * write_units, wru))
-            if operation in INDEX_WRITES:
-                index_units = per_order * INDEX_WRITES[operation]
-                lines.append(Line("DynamoDB", f"{operation} by-status index WRU", index_units, wru))
+            if operation == "PutItem":
+                index_units = per_order * OPEN_INDEX_WRITES_PER_PUT
+                lines.append(Line("DynamoDB", "open-orders index WRU (put and delete)", index_units, wru))
         elif service == "dynamodb" and operation == "TransactWriteItems":  # two items, twice the units
             lines.append(Line("DynamoDB", "TransactWriteItems WRU", per_order * 2 * 2 * write_units, wru))
         elif service == "dynamodb" and operation in DYNAMODB_READS:  # strongly consistent, under 4 KB

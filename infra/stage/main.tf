@@ -66,10 +66,13 @@ module "dynamodb" {
     orders        = local.config.environment_variables.ORDERS_TABLE
     failed_orders = local.config.environment_variables.FAILED_ORDERS_TABLE
   }
-  # Orders by status, oldest update first: the reconciler's stuck orders and the operators' lists
-  # (chalicelib/repository.py's ORDERS_BY_STATUS_INDEX names it; tests check the two agree).
+  # Sparse and sharded, so no index partition is hot (chalicelib/repository.py names them; tests
+  # check the two agree). open-orders: the open orders (the reconciler's stuck ones, the
+  # operators' lists), each in it from accepted (or redriven) to terminal: two writes an order.
+  # dead-lettered: the failed_orders records of orders dead-lettered now (operators' list, redrive --all).
   global_secondary_indexes = {
-    orders = [{ name = "by-status", hash_key = "status", range_key = "updated_at", projection_type = "KEYS_ONLY" }]
+    orders        = [{ name = "open-orders", hash_key = "open_shard", range_key = "open_since", projection_type = "KEYS_ONLY" }]
+    failed_orders = [{ name = "dead-lettered", hash_key = "dead_letter_shard", range_key = "dead_lettered_at", projection_type = "KEYS_ONLY" }]
   }
   point_in_time_recovery = local.settings.point_in_time_recovery
   deletion_protection    = local.settings.deletion_protection
@@ -107,18 +110,18 @@ resource "aws_cloudwatch_log_group" "function" {
 module "iam" {
   source = "../modules/iam"
 
-  prefix                     = local.prefix
-  function_names             = local.function_names
-  log_group_arns             = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
-  orders_table_arn           = module.dynamodb.table_arns["orders"]
-  orders_by_status_index_arn = module.dynamodb.index_arns["orders"]["by-status"]
-  failed_orders_table_arn    = module.dynamodb.table_arns["failed_orders"]
-  order_queue_arn            = module.sqs.queue_arn
-  order_dlq_arn              = module.sqs.dlq_arn
-  state_machine_arn          = local.state_machine_arn
-  enable_xray                = local.xray
-  permissions_boundary_arn   = var.permissions_boundary_arn
-  tags                       = local.tags
+  prefix                   = local.prefix
+  function_names           = local.function_names
+  log_group_arns           = { for handler, group in aws_cloudwatch_log_group.function : handler => group.arn }
+  orders_table_arn         = module.dynamodb.table_arns["orders"]
+  orders_open_index_arn    = module.dynamodb.index_arns["orders"]["open-orders"]
+  failed_orders_table_arn  = module.dynamodb.table_arns["failed_orders"]
+  order_queue_arn          = module.sqs.queue_arn
+  order_dlq_arn            = module.sqs.dlq_arn
+  state_machine_arn        = local.state_machine_arn
+  enable_xray              = local.xray
+  permissions_boundary_arn = var.permissions_boundary_arn
+  tags                     = local.tags
 }
 
 # The roles `dofs_ops` runs with on this stage: the operator's and a read-only one.

@@ -43,15 +43,15 @@ CLIENT_CALLS = {
     "start_execution": ("state_machine", "states:StartExecution"),
     "send_message": ("order_queue", "sqs:SendMessage"),
 }
-# Calls on a table handle that address its index instead (the orders table's by-status index).
-INDEX_CALLS = {("orders", "query"): "orders_by_status"}
+# Calls on a table handle that address its index instead (the orders table's open-orders index).
+INDEX_CALLS = {("orders", "query"): "orders_open_index"}
 TRANSACT_ITEMS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem"}
 SQS_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 QUEUE_CONSTANTS = {"ORDER_QUEUE_ARN": "order_queue", "ORDER_DLQ_ARN": "order_dlq"}
 # Terraform expressions in the iam module's table -> resource names used above.
 TF_RESOURCES = {
     "local.orders": "orders",
-    "local.orders_index": "orders_by_status",
+    "local.orders_index": "orders_open_index",
     "local.failed_orders": "failed_orders",
     "var.state_machine_arn": "state_machine",
     "var.order_queue_arn": "order_queue",

@@ -1,5 +1,5 @@
-"""The orders table's `by-status` index is the same in Terraform, in the local stack and in the code
-that queries it (chalicelib/repository.py)."""
+"""The tables' sparse, sharded indexes are the same in Terraform, in the local stack and in the
+code that writes and queries them (chalicelib/repository.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,41 @@ from typing import Any
 
 import boto3
 
-from chalicelib.repository import ORDERS_BY_STATUS_INDEX
+from chalicelib.repository import (
+    DEAD_LETTER_SHARD,
+    FAILED_DEAD_LETTERED_INDEX,
+    OPEN_SHARD,
+    OPEN_SINCE,
+    ORDERS_OPEN_INDEX,
+)
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE_ROOT
 
+EXPECTED = {
+    "orders": [
+        {"name": ORDERS_OPEN_INDEX, "hash_key": OPEN_SHARD, "range_key": OPEN_SINCE, "projection_type": "KEYS_ONLY"}
+    ],
+    "failed_orders": [
+        {
+            "name": FAILED_DEAD_LETTERED_INDEX,
+            "hash_key": DEAD_LETTER_SHARD,
+            "range_key": "dead_lettered_at",
+            "projection_type": "KEYS_ONLY",
+        }
+    ],
+}
 
-def _terraform_indexes() -> list[dict[str, Any]]:
+
+def _terraform_indexes() -> dict[str, list[dict[str, Any]]]:
     dynamodb = load_module(STAGE_ROOT).modules["dynamodb"]
-    indexes: list[dict[str, Any]] = dynamodb["global_secondary_indexes"]["orders"]
+    indexes: dict[str, list[dict[str, Any]]] = dynamodb["global_secondary_indexes"]
     return indexes
 
 
-def _local_indexes(stage: Stage) -> list[dict[str, Any]]:
-    table = boto3.client("dynamodb").describe_table(TableName=stage.orders_table)["Table"]
+def _local_indexes(table_name: str) -> list[dict[str, Any]]:
+    table = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"]
     return [
         {
             "name": index["IndexName"],
@@ -33,14 +53,7 @@ def _local_indexes(stage: Stage) -> list[dict[str, Any]]:
     ]
 
 
-def test_terraform_and_the_local_stack_create_the_index_the_code_queries(resources: Resources, stage: Stage) -> None:
-    expected = [
-        {
-            "name": ORDERS_BY_STATUS_INDEX,
-            "hash_key": "status",
-            "range_key": "updated_at",
-            "projection_type": "KEYS_ONLY",
-        }
-    ]
-    assert _terraform_indexes() == expected
-    assert _local_indexes(stage) == expected
+def test_terraform_and_the_local_stack_create_the_indexes_the_code_queries(resources: Resources, stage: Stage) -> None:
+    assert _terraform_indexes() == EXPECTED
+    assert _local_indexes(stage.orders_table) == EXPECTED["orders"]
+    assert _local_indexes(stage.failed_orders_table) == EXPECTED["failed_orders"]

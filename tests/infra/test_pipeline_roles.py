@@ -493,11 +493,11 @@ def test_3_the_boundary_allows_everything_the_stage_roles_may_do(staged: Pipelin
 
 def test_the_boundary_check_can_fail() -> None:
     boundary = [{"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "arn:aws:dynamodb:r:1:table/p-*"}]
-    index, other_table = "arn:aws:dynamodb:r:1:table/p-orders/index/by-status", "arn:aws:dynamodb:r:1:table/q-x"
+    index, other_table = "arn:aws:dynamodb:r:1:table/p-orders/index/open-orders", "arn:aws:dynamodb:r:1:table/q-x"
     role = [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"], "Resource": [index, other_table]}]
     assert beyond_the_boundary(boundary, role) == [
         "dynamodb:GetItem on arn:aws:dynamodb:r:1:table/q-x",
-        "dynamodb:Query on arn:aws:dynamodb:r:1:table/p-orders/index/by-status",
+        "dynamodb:Query on arn:aws:dynamodb:r:1:table/p-orders/index/open-orders",
         "dynamodb:Query on arn:aws:dynamodb:r:1:table/q-x",
     ]
 

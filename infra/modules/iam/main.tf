@@ -2,7 +2,7 @@
 # touches. tests/infra/test_iam.py compares this table with the calls in chalicelib/.
 locals {
   orders        = var.orders_table_arn
-  orders_index  = var.orders_by_status_index_arn
+  orders_index  = var.orders_open_index_arn
   failed_orders = var.failed_orders_table_arn
   sqs_consume   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
 
@@ -31,7 +31,7 @@ locals {
       { sid = "ConsumeDeadLetterQueue", actions = local.sqs_consume, resources = [var.order_dlq_arn] },
     ]
     reconcile_orders = [
-      # Query: stuck orders by status on the index; GetItem/UpdateItem: read, claim, dead-letter.
+      # Query: the open orders on the open-orders index; GetItem/UpdateItem: read, claim, dead-letter.
       { sid = "FindStuckOrders", actions = ["dynamodb:Query"], resources = [local.orders_index] },
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
       { sid = "FailedOrders", actions = ["dynamodb:UpdateItem", "dynamodb:GetItem"], resources = [local.failed_orders] },

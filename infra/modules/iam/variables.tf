@@ -26,8 +26,8 @@ variable "orders_table_arn" {
   type        = string
 }
 
-variable "orders_by_status_index_arn" {
-  description = "ARN of the orders table's by-status index (queried by the reconciler)."
+variable "orders_open_index_arn" {
+  description = "ARN of the orders table's open-orders index (queried by the reconciler)."
   type        = string
 }
 
