@@ -401,6 +401,7 @@ locals {
       OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns[stage].log_groups }
       # The operator roles (infra/modules/operator): dofs_ops show searches the logs, redrive
       # finds the queue, keys manages the clients' API keys on the stage's usage plan.
+      OperatorReads  = { actions = ["dynamodb:BatchGetItem"], resources = local.stage_arns[stage].tables }
       OperatorLogs   = { actions = ["logs:FilterLogEvents"], resources = local.stage_arns[stage].log_groups }
       OperatorQueues = { actions = ["sqs:GetQueueUrl"], resources = local.stage_arns[stage].queues }
       OperatorKeys   = { actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigw}/apikeys", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans", "${local.apigw}/usageplans/*"] }

@@ -8,6 +8,8 @@ locals {
   # list and show: read orders and failure records, query the indexes, search the logs.
   read = [
     { sid = "ReadOrders", actions = ["dynamodb:GetItem"], resources = [var.orders_table_arn, var.failed_orders_table_arn] },
+    # list reads each page of index keys back in one batch.
+    { sid = "ReadListedOrders", actions = ["dynamodb:BatchGetItem"], resources = [var.orders_table_arn] },
     { sid = "ListOrders", actions = ["dynamodb:Query"], resources = var.index_arns },
     { sid = "SearchLogs", actions = ["logs:FilterLogEvents"], resources = [for arn in var.log_group_arns : "${arn}:*"] },
   ]
