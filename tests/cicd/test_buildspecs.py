@@ -174,20 +174,46 @@ def test_make_plan_saves_the_plan_where_deploy_looks_for_it() -> None:
     assert "PLAN ?= build/tfplan-$(STAGE)" in (ROOT / "make" / "cicd.mk").read_text()
 
 
-def test_deploy_applies_the_plan_file_the_plan_stage_saves_in_its_artifact() -> None:
+def in_artifact(path: str, artifacts: dict[str, Any]) -> bool:
+    """Whether CodeBuild puts path (relative to the source root) in the artifact."""
+    included = any(fnmatch.fnmatch(path, pattern) for pattern in artifacts["files"])
+    return included and not any(fnmatch.fnmatch(path, pattern) for pattern in artifacts.get("exclude-paths") or [])
+
+
+def test_the_plan_s_artifact_carries_the_plan_s_reference_never_the_plan() -> None:
+    """The saved plan embeds the stage's state, and every build may read every artifact: Plan
+    moves it to the state bucket (save-plan) and hands on its reference; Deploy fetches it
+    (fetch-plan) where deploy-plan applies it."""
     plan_file = _variable(BUILDSPECS["deploy"], "deploy-plan", "PLAN")
     assert plan_file == PLAN_FILE_OF_MAKE_PLAN
+    assert _variable(BUILDSPECS["deploy"], "fetch-plan", "PLAN") == plan_file
+    plan_commands = [make_call(command)[0] for command in commands(load(BUILDSPECS["plan"]))]
+    assert plan_commands.index(["save-plan"]) > plan_commands.index(["plan"])
+    deploy_commands = [make_call(command)[0] for command in commands(load(BUILDSPECS["deploy"]))]
+    assert deploy_commands.index(["fetch-plan"]) < deploy_commands.index(["deploy-plan"])
     artifacts = load(BUILDSPECS["plan"])["artifacts"]
     assert "base-directory" not in artifacts, "Deploy's source must be laid out like the repository"
-    path = plan_file.replace("$STAGE", "dev")
-    assert any(fnmatch.fnmatch(path, pattern) for pattern in artifacts["files"])
-    excluded = artifacts.get("exclude-paths") or []
-    assert not any(fnmatch.fnmatch(path, pattern) for pattern in excluded)
+    for stage in ("dev", "prod"):
+        assert not in_artifact(plan_file.replace("$STAGE", stage), artifacts)
+        assert in_artifact(make_variable("PLAN_REF", stage), artifacts)
     # The package and the modules that the plan refers to travel with it; providers do not.
-    assert any(fnmatch.fnmatch("build/package/dev/chalice.tf.json", pattern) for pattern in artifacts["files"])
-    assert any(fnmatch.fnmatch("build/app/chalice.tf.json", pattern) for pattern in artifacts["files"])
-    assert "**/.terraform/**/*" in excluded
-    assert not any(fnmatch.fnmatch("infra/stage/.terraform.lock.hcl", pattern) for pattern in excluded)
+    assert in_artifact("build/package/dev/chalice.tf.json", artifacts)
+    assert in_artifact("build/app/chalice.tf.json", artifacts)
+    assert in_artifact("infra/stage/.terraform.lock.hcl", artifacts)
+    assert not in_artifact("infra/stage/.terraform/providers/x", artifacts)
+
+
+def make_variable(name: str, stage: str, env: dict[str, str] | None = None) -> str:
+    """A make/cicd.mk variable's value for a stage (in the environment env)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "--no-print-directory", "-s", "--eval", f"show: ; @echo '$({name})'", "show", f"STAGE={stage}"],
+        cwd=ROOT, env={**os.environ, "LC_ALL": "C", "MAKEFLAGS": "", **(env or {})}, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
@@ -209,15 +235,7 @@ def test_smoke_reads_the_outputs_deploy_saves_in_its_artifact() -> None:
 
 def make_outputs_json(stage: str, env: dict[str, str]) -> str:
     """OUTPUTS_JSON as make/cicd.mk works it out for a stage in CodeBuild's environment."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("make is not installed")
-    result = subprocess.run(  # noqa: S603 - fixed arguments
-        [make, "--no-print-directory", "-s", "--eval", "show: ; @echo '$(OUTPUTS_JSON)'", "show", f"STAGE={stage}"],
-        cwd=ROOT, env={**os.environ, "LC_ALL": "C", "MAKEFLAGS": "", **env}, capture_output=True, text=True,
-        timeout=60, check=True,
-    )  # fmt: skip
-    return result.stdout.strip()
+    return make_variable("OUTPUTS_JSON", stage, env)
 
 
 def test_deploy_plan_applies_the_saved_plan_and_never_plans_again() -> None:
