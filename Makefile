@@ -18,23 +18,71 @@ PORT ?= 8000
 AWS_PORT ?= 4566
 export PORT AWS_PORT
 
-.PHONY: help venv test check lint typecheck unit clean
+.PHONY: help venv lock test check lint typecheck unit clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Installs are by purpose, each from a hash-locked file (requirements/*.txt, compiled by `make
+# lock` from requirements/*.in; pip refuses any file whose hash differs): STAMP the local stack
+# (`make demo`, `make local`), DEV_STAMP adds the tests, lint, types and checks (`make check`,
+# `make test`), BUILD_STAMP is what packaging and Terraform need (the pipeline's Plan and Deploy).
+DEV_STAMP := $(VENV)/.dev-installed
+BUILD_STAMP := $(VENV)/.build-installed
+
+# $(call install_lock,<venv bin>,<lock file>,<what for>): one line naming the set, then pip's progress.
+define install_lock
+	@echo "installing $$(grep -c '^[A-Za-z0-9]' $(2)) pinned packages for $(3) ($(2), hash-checked)"
+	$(1)/python -m pip install --require-hashes --progress-bar on -r $(2)
+endef
+
+# The virtualenv itself, made with PYTHON once it is checked.
+define make_venv
 	@test -x $(BIN)/python || { $(PYTHON) -c "$$REQUIRE_PYTHON" && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+endef
+
+$(STAMP): requirements/local.txt
+	$(make_venv)
+	$(call install_lock,$(BIN),requirements/local.txt,the local stack)
 	@touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv and install the pinned packages
+$(DEV_STAMP): $(STAMP) requirements/dev.txt
+	$(call install_lock,$(BIN),requirements/dev.txt,the tests and checks)
+	@touch $(DEV_STAMP)
 
-lint: $(STAMP) ## ruff: lint and format check
+$(BUILD_STAMP): requirements/build.txt
+	$(make_venv)
+	$(call install_lock,$(BIN),requirements/build.txt,packaging and deploying)
+	@touch $(BUILD_STAMP)
+
+venv: $(STAMP) ## Create .venv with what the local stack needs (make check and make test add their tools)
+
+# `make lock` recompiles every lock from its requirements/*.in with uv (installed from
+# requirements/lock.txt into a throwaway virtualenv): for Python 3.11 up on every platform
+# (--universal), with the hash of every file of each pinned release. Pins already locked are kept
+# (LOCK_ARGS=--upgrade-package <name> moves one). dev.txt is the one resolution of everything
+# .venv holds; every other set is resolved within it, so the sets agree where they overlap.
+LOCK_VENV := build/lock-venv
+LOCK_ARGS ?=
+LOCK = $(LOCK_VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(LOCK_ARGS)
+lock: ## Recompile the hash-locked requirements (requirements.txt, requirements/*.txt) from requirements/*.in
+	@test -x $(LOCK_VENV)/bin/uv || { $(PYTHON) -m venv $(LOCK_VENV) && \
+		$(LOCK_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements/lock.txt; }
+	$(LOCK) requirements/dev.in -o requirements/dev.txt
+	$(LOCK) requirements/lambda.in -c requirements/dev.txt -o requirements.txt
+	@set -e; for set in build local bench load; do \
+		echo "$(LOCK) requirements/$$set.in -c requirements/dev.txt -o requirements/$$set.txt"; \
+		$(LOCK) requirements/$$set.in -c requirements/dev.txt -o requirements/$$set.txt; \
+	done
+	$(LOCK) requirements/checkov.in -o requirements/checkov.txt
+	$(LOCK) requirements/lock.in -o requirements/lock.txt
+
+lint: $(DEV_STAMP) ## ruff: lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP) ## mypy, strict, over the app and its tests
+typecheck: $(DEV_STAMP) ## mypy, strict, over the app and its tests
 	$(BIN)/mypy
 
 # The tests run on pytest-xdist's workers, a file's tests on one, so its module and session
@@ -44,7 +92,7 @@ typecheck: $(STAMP) ## mypy, strict, over the app and its tests
 # emulator, so three workers suit two cores: the third takes every other file meanwhile.
 TEST_WORKERS ?= 3
 UNIT_PYTEST = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-unit: $(STAMP) ## pytest only, on TEST_WORKERS processes
+unit: $(DEV_STAMP) ## pytest only, on TEST_WORKERS processes
 	$(UNIT_PYTEST)
 
 # mypy beside a test command (its report follows the tests'), failing if either fails; Ctrl-C
@@ -62,7 +110,7 @@ endef
 # What `lint typecheck unit` run, in less time: both virtualenvs (.venv and the scanners') are
 # made side by side, and mypy runs beside the tests.
 test: ## Everything CI runs: lint, types, tests
-	@$(MAKE) --no-print-directory -j2 $(STAMP) $(CHECKOV_STAMP)
+	@$(MAKE) --no-print-directory -j2 $(DEV_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(call beside_mypy,$(UNIT_PYTEST))
@@ -74,7 +122,7 @@ test: ## Everything CI runs: lint, types, tests
 # moto's service models) are built once; without the plugins of schemathesis and anyio, which
 # only the fuzzing and no inner-loop test use (each process would import them: half a second).
 INNER_LOOP_PYTEST = $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile -p no:schemathesis -p no:anyio
-check: $(STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
+check: $(DEV_STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(call beside_mypy,PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST))

@@ -142,11 +142,11 @@ DEFAULT_LOG_RETENTION_DAYS = 30
 POWERTOOLS_PACKAGE = "aws-lambda-powertools"
 POWERTOOLS_LAYER = "${var.powertools_layer_arn}"
 POWERTOOLS_PUBLISHER_ACCOUNT = "017000801446"
-REQUIREMENTS_PATH = PROJECT_DIR / "requirements-dev.txt"
+REQUIREMENTS_PATH = PROJECT_DIR / "requirements" / "build.in"
 
 
 def pinned_version(package: str, requirements: Path = REQUIREMENTS_PATH) -> str:
-    """The version requirements-dev.txt pins (`package==X`): Powertools' one pin, which the
+    """The version requirements/build.in pins (`package==X`): Powertools' one pin, which the
     tests and the local stack install and the deployed layer follows."""
     pins = re.findall(rf"^{re.escape(package)}==(\S+)$", requirements.read_text(), flags=re.MULTILINE)
     if len(pins) != 1:

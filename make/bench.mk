@@ -6,8 +6,8 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: bench
 
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
-	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+$(BENCH_STAMP): $(STAMP) requirements/bench.txt
+	$(call install_lock,$(BIN),requirements/bench.txt,the benchmark)
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP) ## Measure throughput, latency, cold start and $/million orders per stage ([BENCH_RATES=5,10,25,50] [BENCH_DURATION=20])

@@ -11,5 +11,5 @@ chaos: $(STAMP) ## Post orders under every fault and prove the invariants ([CHAO
 	$(BIN)/python -m dofs_local chaos --orders $(CHAOS_ORDERS) --faults '$(CHAOS_FAULTS)' --seed $(CHAOS_SEED) \
 		--fault-seed $(CHAOS_FAULT_SEED) --port 0 --aws-port 0 $(CHAOS_OPTION)
 
-security: $(STAMP) ## Scanners only: bandit, pip-audit, detect-secrets (also part of `make test`, tests/security/)
+security: $(DEV_STAMP) ## Scanners only: bandit, pip-audit, detect-secrets (also part of `make test`, tests/security/)
 	$(BIN)/pytest tests/security -q

@@ -10,6 +10,10 @@ TERRAFORM_VERSION ?= 1.11.4
 TERRAFORM_INSTALL_DIR ?= /usr/local/bin
 CICD_STAGE_DIR = infra/stage
 PLAN ?= build/tfplan-$(STAGE)
+# The saved plan embeds the stage's state: in the pipeline it is kept beside the state (the state
+# bucket, under the state key's directory, plans/<SHA-256>.tfplan), and the Plan's artifact
+# carries only PLAN_REF, its key and SHA-256 (scripts/saved_plan.py).
+PLAN_REF ?= build/plan-ref-$(STAGE).json
 DEPLOY_OUTPUTS ?= build/deploy/$(STAGE)-outputs.json
 # The stage's worst case from an accepted order to a terminal state (workflow, every receive of
 # order_queue failing, the dead-letter handler), computed from its settings by scripts/timing.py.
@@ -34,7 +38,7 @@ define cicd_init_stage
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) init -input=false -reconfigure $$backend $(1)
 endef
 
-.PHONY: smoke smoke-deployed ci-tools deploy-plan deploy-outputs
+.PHONY: smoke smoke-deployed ci-tools save-plan fetch-plan deploy-plan deploy-outputs
 
 smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON=..]
 	@if [ -z "$(API_URL)" ] && [ -z "$(OUTPUTS_JSON)" ]; then \
@@ -75,6 +79,12 @@ ci-tools: ## CI: install Terraform TERRAFORM_VERSION when it is not on PATH (Cod
 		rm -rf "$$tmp"; \
 		'$(TERRAFORM_INSTALL_DIR)/terraform' version; \
 	fi
+
+save-plan: stage-check $(BUILD_STAMP) ## CI: move the saved plan PLAN to the stage's state bucket; its key and SHA-256 go to PLAN_REF
+	$(BIN)/python scripts/saved_plan.py put --stage '$(STAGE)' --plan '$(PLAN)' --ref '$(PLAN_REF)'
+
+fetch-plan: stage-check $(BUILD_STAMP) ## CI: download the saved plan PLAN_REF names into PLAN, refused unless its SHA-256 matches
+	$(BIN)/python scripts/saved_plan.py get --stage '$(STAGE)' --ref '$(PLAN_REF)' --plan '$(PLAN)'
 
 deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfplan-STAGE, as make plan saves it)
 	@test -f '$(PLAN)' || { echo "$@: PLAN='$(PLAN)' is not a file: make plan STAGE=$(STAGE) saves build/tfplan-$(STAGE)" >&2; exit 2; }

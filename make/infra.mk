@@ -12,13 +12,13 @@ export STAGE
 stage-check:
 	@$(PYTHON) scripts/infra.py stage --stage '$(STAGE)'
 
-package: stage-check $(STAMP) ## chalice package STAGE (dev, prod, ...; default dev) as a Terraform module in build/package/STAGE
+package: stage-check $(BUILD_STAMP) ## chalice package STAGE (dev, prod, ...; default dev) as a Terraform module in build/package/STAGE
 	$(BIN)/python scripts/package_app.py --stage $(STAGE) --out build/package/$(STAGE)
 
-infra-check: stage-check $(STAMP) ## Say which deploy prerequisites (terraform, AWS credentials) are missing
+infra-check: stage-check $(BUILD_STAMP) ## Say which deploy prerequisites (terraform, AWS credentials) are missing
 	$(BIN)/python scripts/infra.py check --stage $(STAGE)
 
-bootstrap: $(STAMP) ## Create the Terraform state bucket (once per account and region)
+bootstrap: $(BUILD_STAMP) ## Create the Terraform state bucket (once per account and region)
 	$(BIN)/python scripts/infra.py bootstrap --stage $(STAGE)
 
 plan: package ## terraform plan for STAGE (S3 remote state)
@@ -35,9 +35,9 @@ destroy: package ## terraform destroy for STAGE (AUTO_APPROVE=1 to skip the prom
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-$(CHECKOV_STAMP): scripts/requirements-checkov.txt
+$(CHECKOV_STAMP): requirements/checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r scripts/requirements-checkov.txt
+	$(call install_lock,$(CHECKOV_VENV)/bin,requirements/checkov.txt,checkov)
 	@touch $(CHECKOV_STAMP)
 
 .PHONY: checkov-venv

@@ -21,7 +21,7 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
   with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
   the functions (and their packaged timeouts) for the root module, and the public SSM parameter
   of the Powertools layer they carry: the packaged runtime and architecture, and the release
-  requirements-dev.txt pins.
+  requirements/build.in pins.
 
 Idempotent: running it twice gives the same files.
 """

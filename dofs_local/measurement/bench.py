@@ -396,7 +396,7 @@ def _plot(phases: list[Phase], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed: no plot (make bench installs it from requirements-bench.txt)")
+        print("matplotlib is not installed: no plot (make bench installs it from requirements/bench.txt)")
         return
     fixed = [p for p in phases if p.post_ms and p.target_rate is not None]
     rates = [p.target_rate or 0.0 for p in fixed]

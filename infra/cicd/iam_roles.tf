@@ -2,7 +2,8 @@
 # start its own builds; each build only reads its inputs, writes its own logs and outputs, and:
 #   test   nothing else (make test is offline);
 # and, per stage (roles {app}-cicd-{stage}-plan, -deploy, -smoke: each only for its own stage):
-#   plan   reads the stage's resources and state, and takes/releases the state lock;
+#   plan   reads the stage's resources and state, takes/releases the state lock, and saves its
+#          plan beside the state (the plan embeds the state: no artifact carries it);
 #   deploy also creates, changes and deletes resources named {app}-{stage}*, and writes state;
 #   smoke  reads the value of the stage's API key.
 # Resources are named wherever the AWS API allows it, found by the stage's tags where their ARNs
@@ -47,6 +48,9 @@ locals {
   }
 
   state_objects = { for stage, key_prefix in local.state_key_prefixes : stage => "${local.state_bucket_arn}/${key_prefix}*" }
+  # The Plan build's saved plans (make save-plan): under the state's prefix, so the roles that read
+  # the stage's state (its Plan and Deploy), and no other build, read them.
+  saved_plans = { for stage, key_prefix in local.state_key_prefixes : stage => "${local.state_bucket_arn}/${key_prefix}plans/*" }
 }
 
 # --- trust ---------------------------------------------------------------------------------
@@ -202,6 +206,7 @@ locals {
         StateRead   = { kinds = ["plan", "deploy"], actions = ["s3:GetObject"], resources = [try(local.state_objects[build.stage], "")], condition = "none" }
         StateLock   = { kinds = ["plan", "deploy"], actions = ["s3:PutObject", "s3:DeleteObject"], resources = ["${try(local.state_objects[build.stage], "")}.tflock"], condition = "none" }
         StateWrite  = { kinds = ["deploy"], actions = ["s3:PutObject"], resources = [try(local.state_objects[build.stage], "")], condition = "none" }
+        SavePlan    = { kinds = ["plan"], actions = ["s3:PutObject"], resources = [try(local.saved_plans[build.stage], "")], condition = "none" }
         StateKey    = { kinds = var.state_kms_key_arn != null ? ["plan", "deploy"] : [], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [coalesce(var.state_kms_key_arn, "unused")], condition = "none" }
         # The smoke test reads the value of its stage's API key (api_key_id output), and only that:
         # the key id is known after Deploy only, so the key is found by the stage's tags.

@@ -22,12 +22,12 @@ locals {
   # The Powertools layer each stage's functions carry: infra/stage reads its ARN, at plan time,
   # from the public SSM parameter Powertools publishes for the release, runtime and architecture
   # (the Plan and Deploy roles read that parameter; the Deploy role the layer, which AWS checks at
-  # CreateFunction). The release is the one pin (requirements-dev.txt); the runtime, the Python of
+  # CreateFunction). The release is the one pin (requirements/build.in); the runtime, the Python of
   # the Plan build that runs `chalice package` (buildspec-plan.yml), which Chalice packages for;
   # the architecture, the stage's lambda_architecture (.chalice/config.json, Chalice's default x86_64).
   project_dir        = "${path.module}/../.."
   chalice_config     = jsondecode(file("${local.project_dir}/.chalice/config.json"))
-  powertools_release = regex("(?m)^aws-lambda-powertools==(\\S+)$", file("${local.project_dir}/requirements-dev.txt"))[0]
+  powertools_release = regex("(?m)^aws-lambda-powertools==(\\S+)$", file("${local.project_dir}/requirements/build.in"))[0]
   powertools_runtime = "python${yamldecode(file("${local.project_dir}/buildspec-plan.yml")).phases.install["runtime-versions"].python}"
   powertools_layers = {
     for stage in var.stages : stage => {

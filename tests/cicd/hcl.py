@@ -22,7 +22,7 @@ CICD_DIR = ROOT / "infra" / "cicd"
 
 # What infra/cicd reads outside itself, for the Powertools layer each stage's roles may read:
 # the stages' architectures, the pinned release, the Python of the Plan build.
-CICD_READS = (Path(".chalice") / "config.json", Path("requirements-dev.txt"), Path("buildspec-plan.yml"))
+CICD_READS = (Path(".chalice") / "config.json", Path("requirements") / "build.in", Path("buildspec-plan.yml"))
 
 
 def copy_cicd_reads(root: Path) -> None:

@@ -45,7 +45,7 @@ def test_powertools_comes_from_its_layer_not_from_the_package(packaged_app: Path
 
 def test_every_function_gets_the_powertools_layer_of_the_pinned_release(packaged_app: Path) -> None:
     """The functions carry the layer infra/stage reads from Powertools' parameter, and the package
-    names the parameter of the release requirements-dev.txt pins, for the runtime and architecture
+    names the parameter of the release requirements/build.in pins, for the runtime and architecture
     Chalice packaged: what AWS runs is what the tests ran."""
     module = load_module(packaged_app)
     functions = module.resources["aws_lambda_function"]
@@ -67,8 +67,8 @@ def test_every_deployed_stage_attaches_the_powertools_layer() -> None:
         assert load_stage(name).layers == (POWERTOOLS_LAYER,), name
 
 
-def test_the_pin_is_read_from_requirements_dev(tmp_path: Path) -> None:
-    requirements = tmp_path / "requirements-dev.txt"
+def test_the_pin_is_read_from_the_requirements(tmp_path: Path) -> None:
+    requirements = tmp_path / "build.in"
     requirements.write_text("aws-lambda-powertools-extra==9.9.9\naws-lambda-powertools==3.1.0\nboto3==1.0.0\n")
     assert pinned_version(POWERTOOLS_PACKAGE, requirements) == "3.1.0"
     requirements.write_text("aws-lambda-powertools>=3.1.0\n")

@@ -52,7 +52,7 @@ from dofs_local.stage import (
     powertools_layer_name,
     powertools_layer_parameter,
 )
-from scripts import infra
+from scripts import infra, saved_plan
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGES, Terraform, make_workspace
@@ -431,10 +431,18 @@ def run_as(pipeline: Pipeline, build: str, *args: str) -> RoleRun:
 
 
 def plan_the_stage(pipeline: Pipeline) -> None:
+    """What the Plan build runs: `make plan`, then `make save-plan`, which moves the saved plan to
+    the state bucket and leaves its reference (scripts/saved_plan.py)."""
     assert (
         run_as(pipeline, "plan", "plan", "-input=false", "-no-color", "-out=tfplan", *pipeline.variables).denied == []
     )
-    assert (pipeline.stage_dir / "tfplan").is_file()
+    since = len(DENIED)
+    ref = saved_plan.put(
+        pipeline.role_client("plan", "s3"), STATE_BUCKET, pipeline.stage, pipeline.stage_dir / "tfplan"
+    )
+    assert refused(since, pipeline.roles["plan"]) == []
+    ref.save(pipeline.root / "build" / "plan-ref.json")
+    (pipeline.stage_dir / "tfplan").unlink()
 
 
 # The fixture's setup (bootstrap, cicd, every stage's package and init) runs in dev's first test.
@@ -444,6 +452,12 @@ def test_1_the_plan_role_plans_the_stage_and_saves_the_plan(staged: Pipeline, si
 
 
 def apply_the_saved_plan(pipeline: Pipeline) -> None:
+    """What the Deploy build runs: `make fetch-plan` (the plan its reference names, as saved),
+    then `make deploy-plan`."""
+    ref = saved_plan.PlanRef.load(pipeline.root / "build" / "plan-ref.json")
+    saved_plan.get(
+        pipeline.role_client("deploy", "s3"), ref, STATE_BUCKET, pipeline.stage, pipeline.stage_dir / "tfplan"
+    )
     assert run_as(pipeline, "deploy", "apply", "-input=false", "-no-color", "tfplan").denied == []
     resources = json.loads(run_as(pipeline, "deploy", "show", "-json").stdout)["values"]["root_module"]
     assert resources  # the state, in the bucket, now holds the stage
@@ -452,6 +466,22 @@ def apply_the_saved_plan(pipeline: Pipeline) -> None:
 @pytest.mark.timeout(2 * RUN_TIMEOUT_SECONDS)  # apply, show
 def test_2_the_deploy_role_applies_exactly_the_saved_plan(staged: Pipeline, side_by_side: SideBySide) -> None:
     side_by_side.outcome(apply_the_saved_plan, staged.stage)
+
+
+def test_2_only_the_stage_s_plan_and_deploy_roles_read_the_saved_plan(
+    staged: Pipeline, pipelines: dict[str, Pipeline]
+) -> None:
+    """The saved plan embeds the stage's state: the stage's Plan and Deploy roles read it; the Test
+    and Smoke roles, and the other stage's Plan and Deploy roles, are refused it."""
+    ref = saved_plan.PlanRef.load(staged.root / "build" / "plan-ref.json")
+    other = next(pipeline for stage, pipeline in pipelines.items() if stage != staged.stage)
+    for build in ("plan", "deploy"):
+        assert staged.role_client(build, "s3").get_object(Bucket=STATE_BUCKET, Key=ref.key)["Body"].read()
+    since = len(DENIED)
+    for build, pipeline in [("test", staged), ("smoke", staged), ("plan", other), ("deploy", other)]:
+        with pytest.raises(ClientError, match="AccessDenied"):
+            pipeline.role_client(build, "s3").get_object(Bucket=STATE_BUCKET, Key=ref.key)
+    assert len(refused(since)) == 4
 
 
 def test_3_the_stage_roles_carry_the_boundary(staged: Pipeline) -> None:
