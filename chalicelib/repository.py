@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -27,6 +28,23 @@ Item = dict[str, Any]
 ORDERS_BY_STATUS_INDEX = "by-status"
 # Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
 RECONCILER = "reconciler"
+
+# Retention (DynamoDB TTL): a terminal order gets EXPIRES_AT (epoch seconds, the table's TTL
+# attribute), and DynamoDB deletes it once passed, free of write units.
+EXPIRES_AT = "expires_at"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Days a terminal order is kept; None: forever."""
+
+    order_days: int | None = None  # FULFILLED and REJECTED orders
+    failed_order_days: int | None = None  # DEAD_LETTERED orders and their failed_orders records
+
+
+def expires_at(now: str, days: int) -> int:
+    return int(datetime.fromisoformat(now).timestamp()) + days * 86400
+
 
 # DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -176,7 +194,10 @@ def _status_condition(target: OrderStatus) -> tuple[str, dict[str, Any]]:
 
 
 class DynamoOrderRepository:
-    def __init__(self, dynamodb: Any, orders_table: str, failed_orders_table: str) -> None:
+    def __init__(
+        self, dynamodb: Any, orders_table: str, failed_orders_table: str, retention: Retention | None = None
+    ) -> None:
+        self._retention = retention or Retention()
         self._orders = dynamodb.Table(orders_table)
         self._failed = dynamodb.Table(failed_orders_table)
         # The resource's client takes plain Python values: boto3 (de)serializes them.
@@ -297,6 +318,8 @@ class DynamoOrderRepository:
         if verdict.reason:
             update += ", reason = :reason"
             values[":reason"] = verdict.reason
+        if target is OrderStatus.REJECTED:
+            update += self._expiry(self._retention.order_days, now, values)
         if self._conditional_update(order_id, update, "attribute_exists(order_id) AND #status = :accepted", values):
             return True
         # A retry of the execution that already recorded this verdict (its first try timed out
@@ -341,7 +364,9 @@ class DynamoOrderRepository:
         )
         return self._conditional_update(
             order_id,
-            "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+            "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, "
+            + _HISTORY_APPEND
+            + self._expiry(self._retention.order_days, now, values),
             condition,
             values,
         )
@@ -364,11 +389,11 @@ class DynamoOrderRepository:
             record.order_id,
             {
                 "UpdateExpression": "SET #status = :target, last_error = :error, attempts = :attempts, "
-                "updated_at = :now, " + _HISTORY_APPEND,
+                "updated_at = :now, " + _HISTORY_APPEND + self._expiry(self._retention.failed_order_days, now, values),
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
-            _failure_record_update(record),
+            _failure_record_update(record, self._retention.failed_order_days),
         )
         if recorded:
             return DeadLetterOutcome.RECORDED
@@ -399,7 +424,7 @@ class DynamoOrderRepository:
                 # A new round: `attempts` keeps counting (the new message carries the count so far);
                 # round_start_attempts tells the reconciler how many of them are this round's.
                 "UpdateExpression": "SET #status = :target, redrive_count = :round, round_start_attempts = :before, "
-                "last_redriven_at = :now, updated_at = :now, " + _HISTORY_APPEND,
+                f"last_redriven_at = :now, updated_at = :now, {_HISTORY_APPEND} REMOVE {EXPIRES_AT}",
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
@@ -442,6 +467,14 @@ class DynamoOrderRepository:
                 "ExpressionAttributeValues": {":undone": {"at": now, "reason": reason}, ":round": redrive_round},
             },
         )
+
+    @staticmethod
+    def _expiry(days: int | None, now: str, values: dict[str, Any]) -> str:
+        """A terminal write's TTL assignment, appended to its SET clause ('' when kept forever)."""
+        if days is None:
+            return ""
+        values[":expires_at"] = expires_at(now, days)
+        return f", {EXPIRES_AT} = :expires_at"
 
     def _update_order_and_record(self, order_id: str, order_update: Item, record_update: Item) -> bool:
         """One transaction over the order and its failed_orders record (a dead-letter, a redrive
@@ -493,7 +526,7 @@ def _made_by(source: str) -> dict[str, str]:
     return {"by": source} if source == RECONCILER else {}
 
 
-def _failure_record_update(record: FailureRecord) -> Item:
+def _failure_record_update(record: FailureRecord, retention_days: int | None = None) -> Item:
     """The order's one failed_orders record: created by its first dead-letter, brought up to
     date by a later one (after a redrive). The order's update, in the same transaction, is
     the guard: it fails unless the order may be dead-lettered now, and then neither is written."""
@@ -503,6 +536,9 @@ def _failure_record_update(record: FailureRecord) -> Item:
         "dead_letter_count = if_not_exists(dead_letter_count, :zero) + :one",
         "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
     ]
+    if retention_days is not None:
+        values[":expires_at"] = expires_at(record.dead_lettered_at, retention_days)
+        assignments.append(f"{EXPIRES_AT} = :expires_at")
     removals: list[str] = []
     for index, (field, value) in enumerate(record.fields().items()):
         names[f"#f{index}"] = field

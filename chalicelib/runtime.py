@@ -52,10 +52,11 @@ def _client(service: str) -> Any:
 def repository() -> DynamoOrderRepository:
     import boto3
 
-    from chalicelib.repository import DynamoOrderRepository
+    from chalicelib.repository import DynamoOrderRepository, Retention
 
     config = settings()
-    return DynamoOrderRepository(boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table)
+    retention = Retention(config.order_retention_days, config.failed_order_retention_days)
+    return DynamoOrderRepository(boto3.resource("dynamodb"), config.orders_table, config.failed_orders_table, retention)
 
 
 @cache
