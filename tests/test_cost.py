@@ -28,7 +28,6 @@ from dofs_local.measurement.cost import (
     OrderPath,
     Production,
     bill,
-    dynamodb_item_bytes,
     floor_of,
     function_usage,
     get_bill,
@@ -39,7 +38,7 @@ from dofs_local.measurement.cost import (
     stage_bills,
     traced_per_s,
 )
-from dofs_local.measurement.items import ItemSizes, measure_item_sizes
+from dofs_local.measurement.items import ItemSizes, dynamodb_item_bytes, measure_item_sizes
 from dofs_local.measurement.metering import Invocation, Meter, MeteredLogStream
 from dofs_local.measurement.pricing import LATENCY_S, round_up
 from dofs_local.stage import Stage, load_stage, read_config

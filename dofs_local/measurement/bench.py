@@ -91,7 +91,10 @@ def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rn
     def send(index: int) -> None:
         body = order_body(phase.name, index, rng)
         started = time.time()
-        status, payload, latency = post(stack.api_url, body)
+        try:
+            status, payload, latency = post(stack.api_url, body)
+        except OSError:  # the server dropped the connection (an overloaded machine): a failed send
+            status, payload, latency = 0, {}, (time.time() - started) * 1000
         with lock:
             posts.append((payload.get("order_id", ""), started, latency, status))
             if status == 202:

@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from dofs_local.emulated.execution_logs import logged
-from dofs_local.measurement.items import ItemSizes, dynamodb_item_bytes
+from dofs_local.measurement.items import ItemSizes
 from dofs_local.measurement.pricing import (
     CLOUDWATCH_LOGS_EVENT_OVERHEAD_BYTES,
     DEFAULT_LATENCY_S,
@@ -46,8 +46,6 @@ from dofs_local.measurement.pricing import (
     round_up,
 )
 from dofs_local.stage import Stage, read_config
-
-__all__ = ["dynamodb_item_bytes"]  # re-exported: the bench sizes scanned items with it
 
 # The open-orders index (KEYS_ONLY, sparse): an entry written when an order is accepted and
 # removed when it becomes terminal, each under 1 KB: two index writes per order.
