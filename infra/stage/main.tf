@@ -76,7 +76,10 @@ module "dynamodb" {
   }
   point_in_time_recovery = local.settings.point_in_time_recovery
   deletion_protection    = local.settings.deletion_protection
-  tags                   = local.tags
+  # The app writes it when an order becomes terminal, order_retention_days (failed orders:
+  # failed_order_retention_days) ahead (chalicelib/repository.py's EXPIRES_AT).
+  ttl_attribute = "expires_at"
+  tags          = local.tags
 }
 
 module "sqs" {
@@ -166,6 +169,12 @@ module "app" {
   max_receive_count             = local.settings.max_receive_count
 
   event_source_maximum_concurrency = local.settings.event_source_maximum_concurrency
+
+  # JSON logs with the system level WARN: no START/END/REPORT lines (the cost model prices them).
+  lambda_log_format            = try(local.settings.lambda_log_format, "Text")
+  lambda_system_log_level      = try(local.settings.lambda_system_log_level, "INFO")
+  lambda_application_log_level = replace(try(local.config.environment_variables.POWERTOOLS_LOG_LEVEL, "INFO"), "WARNING", "WARN")
+  sqs_consumer_tracing_mode    = try(local.settings.xray_sqs_consumer_mode, "Active")
 
   api_throttling_rate_limit  = local.settings.api_throttling_rate_limit
   api_throttling_burst_limit = local.settings.api_throttling_burst_limit
