@@ -186,18 +186,39 @@ def test_a_real_failure_spends_an_attempt(repository: DynamoOrderRepository) -> 
     assert (retries.handed_back, retries.dead_lettered) == ([], [])
 
 
+def failed_before(repository: DynamoOrderRepository, order_id: str, *attempts: int) -> None:
+    for attempt in attempts:
+        assert repository.record_failed_attempt(order_id, attempt, f"simulated failure {attempt}", NOW) is not None
+
+
 def test_an_originals_last_failure_is_left_to_the_redrive_policy(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
+    failed_before(repository, "a", 1, 2)
     retries = FakeRetryQueue()
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(
         sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
     )
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-3"}]}
-    assert retries.dead_lettered == []
+    assert (retries.handed_back, retries.dead_lettered) == ([], [])
+
+
+def test_a_last_receive_after_receives_spent_without_an_attempt_is_handed_back(
+    repository: DynamoOrderRepository,
+) -> None:
+    """Receives 1 and 2 did not reach a real attempt (a crash, a refused or timed-out invocation)."""
+    pending(repository, "a")
+    retries = FakeRetryQueue()
+    result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(
+        sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
+    )
+    assert result == {"batchItemFailures": []}, "SQS must not dead-letter it after one real attempt"
+    assert retries.handed_back == [("msg-a-3", 3)], "its copy numbers its attempts on from 4"
+    assert attempts_of(repository, "a") == ("FAILED", 3)
 
 
 def test_a_copys_last_failing_attempt_sends_it_to_the_dead_letter_queue(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
+    failed_before(repository, "a", 1, 2)
     retries = FakeRetryQueue()
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=2, receive_count=1)))
@@ -206,14 +227,18 @@ def test_a_copys_last_failing_attempt_sends_it_to_the_dead_letter_queue(reposito
     assert attempts_of(repository, "a") == ("FAILED", 3)
 
 
-def test_a_copy_whose_attempts_are_used_up_is_dead_lettered_unattempted(repository: DynamoOrderRepository) -> None:
+def test_a_redriven_rounds_attempts_are_counted_afresh(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
+    failed_before(repository, "a", 1, 2, 3)
+    repository.dead_letter(failure_record("a"), NOW)
+    repository.redrive("a", 0, NOW)
     retries = FakeRetryQueue()
-    fulfillment = Fulfillment(repository, 1.0, lambda: 0.5, retries=retries)
-    result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=2, receive_count=2)))
-    assert result == {"batchItemFailures": []}
-    assert retries.dead_lettered == ["msg-a-2"]
-    assert attempts_of(repository, "a") == ("PENDING", 0), "not attempted a fourth time"
+    record = copy_record("a", attempts_made=1, receive_count=1)
+    record["body"] = json.dumps({"order_id": "a", "redrive": 1, "attempts_before": 3})
+    result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(sqs_event(record))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}, "one real failure in round 2"
+    assert retries.dead_lettered == []
+    assert attempts_of(repository, "a") == ("FAILED", 5)
 
 
 def test_when_the_copy_cannot_be_sent_the_record_is_a_batch_item_failure(resources: Resources, stage: Stage) -> None:
