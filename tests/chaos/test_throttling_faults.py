@@ -1,0 +1,85 @@
+"""The throttling faults, in the shapes AWS gives them: DynamoDB refuses a table's requests for
+seconds at a time (botocore's retries meet every refusal), a transaction is cancelled with
+ThrottlingError, StartExecution is refused "Rate exceeded"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import runtime
+from chalicelib.errors import TransientError
+from chalicelib.rules import Verdict
+from dofs_local.emulated import faults
+from dofs_local.emulated.faults import FaultKind, FaultSettings
+from tests.chaos.conftest import Inject
+from tests.conftest import make_order
+
+NOW = "2026-11-25T10:00:00.000Z"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(faults, "monotonic", clock)
+    return clock
+
+
+def test_a_throttled_table_refuses_every_try_for_its_window(inject: Inject, clock: Clock) -> None:
+    injector = inject(throttle_window=1.0)
+    repository = runtime.repository()
+    with pytest.raises(TransientError, match=r"ProvisionedThroughputExceeded|Throttling"):
+        repository.get("a")
+    # botocore tried 3 times: the first opened the window, the retries met it.
+    assert injector.injected[FaultKind.THROTTLE_WINDOW] == 1, injector.figures()
+    clock.now += faults.THROTTLE_WINDOW_SECONDS
+    injector.settings = FaultSettings(seed=0)  # no new window: the table answers again
+    assert repository.get("a") is None
+
+
+def test_nothing_is_written_while_the_table_is_throttled(inject: Inject, clock: Clock) -> None:
+    injector = inject(throttle_window=1.0)
+    repository = runtime.repository()
+    with pytest.raises(TransientError):
+        repository.create(make_order("a"), NOW)
+    clock.now += faults.THROTTLE_WINDOW_SECONDS
+    injector.settings = FaultSettings(seed=0)
+    assert repository.get("a") is None, "the refused write never reached the table"
+
+
+def test_a_throttled_transaction_is_cancelled_with_throttling_error(inject: Inject, clock: Clock) -> None:
+    from tests.test_resilience import failure_record
+
+    repository = runtime.repository()
+    repository.create(make_order("a"), NOW)
+    repository.record_verdict("a", "exec", Verdict(True), NOW)
+    inject(throttle_window=1.0)
+    runtime.reset()  # clients built now carry the injector's hooks
+    with pytest.raises(TransientError, match="TransactionCanceled"):
+        runtime.repository().dead_letter(failure_record("a"), NOW)
+
+
+def test_start_execution_is_refused_rate_exceeded_on_every_try(inject: Inject, resources: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    injector = inject(start_execution_throttle=1.0)
+    sfn = runtime._client("stepfunctions")
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        sfn.start_execution(stateMachineArn=resources.state_machine_arn, name="e1", input="{}")
+    assert injector.injected[FaultKind.START_EXECUTION_THROTTLE] == runtime.MAX_ATTEMPTS, "botocore retried it"
+    assert sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"] == [], "none started"
+
+
+def test_a_poller_invocation_may_be_refused(inject: Inject) -> None:
+    injector = inject(lambda_throttle=1.0)
+    assert injector.invoke_throttled("dofs-local-fulfill_order")
+    assert injector.injected[FaultKind.LAMBDA_THROTTLE] == 1
