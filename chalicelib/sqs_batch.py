@@ -5,6 +5,7 @@ its receives (`SqsRetryQueue`)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from collections.abc import Callable
@@ -197,7 +198,7 @@ def _sendable(record: SQSRecord) -> dict[str, dict[str, Any]]:
         if attribute.get("stringValue") is not None:
             entry["StringValue"] = attribute["stringValue"]
         if attribute.get("binaryValue") is not None:
-            entry["BinaryValue"] = attribute["binaryValue"]
+            entry["BinaryValue"] = base64.b64decode(attribute["binaryValue"])  # the event has it base64
         sendable[name] = entry
     return sendable
 

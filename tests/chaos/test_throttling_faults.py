@@ -4,6 +4,7 @@ ThrottlingError, StartExecution is refused "Rate exceeded"."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ from chalicelib.errors import TransientError
 from chalicelib.rules import Verdict
 from dofs_local.emulated import faults
 from dofs_local.emulated.faults import FaultKind, FaultSettings
+from dofs_local.emulated.pollers import QueuePoller
 from tests.chaos.conftest import Inject
 from tests.conftest import make_order
+from tests.test_pollers import MESSAGE, RecordingQueue, source_of
 
 NOW = "2026-11-25T10:00:00.000Z"
 
@@ -79,7 +82,23 @@ def test_start_execution_is_refused_rate_exceeded_on_every_try(inject: Inject, r
     assert sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"] == [], "none started"
 
 
-def test_a_poller_invocation_may_be_refused(inject: Inject) -> None:
+def test_a_refused_invocation_is_retried_within_the_visibility_timeout(
+    inject: Inject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     injector = inject(lambda_throttle=1.0)
-    assert injector.invoke_throttled("dofs-local-fulfill_order")
-    assert injector.injected[FaultKind.LAMBDA_THROTTLE] == 1
+    refusals = iter([True, True, False])
+    monkeypatch.setattr(injector, "invoke_throttled", lambda function_name: next(refusals))
+    events: list[Any] = []
+    queue = RecordingQueue(visibility_timeout=2)
+    QueuePoller(queue, source_of(lambda event, context: events.append(event)), threading.Event())._deliver([MESSAGE])
+    assert len(events) == 1, "taken on the third try, within the visibility timeout"
+    assert queue.deleted == ["r-1"]
+
+
+def test_an_invocation_refused_past_the_visibility_timeout_leaves_the_batch_to_come_back(inject: Inject) -> None:
+    inject(lambda_throttle=1.0)
+    events: list[Any] = []
+    queue = RecordingQueue(visibility_timeout=0)
+    QueuePoller(queue, source_of(lambda event, context: events.append(event)), threading.Event())._deliver([MESSAGE])
+    assert events == []
+    assert queue.deleted == [], "not deleted: it comes back after the visibility timeout, its receive counted"
