@@ -13,9 +13,10 @@ What each kind does, and where it hooks in:
 - `throttle`: a DynamoDB call of the app (writes and GetItem) fails with
   ProvisionedThroughputExceededException before it is sent; the app maps it to TransientError.
 - `throttle_window`: AWS's throttling as it comes, for seconds at a time: a DynamoDB call of the
-  app opens, at this probability, a window of THROTTLE_WINDOW_SECONDS in which every request on
-  that table is answered 400 ProvisionedThroughputExceededException or ThrottlingException (a
-  transaction: TransactionCanceledException, reason ThrottlingError). It hooks in where the
+  app opens, at this probability, a window of THROTTLE_WINDOW_SECONDS (then a cool-down of
+  THROTTLE_COOLDOWN_SECONDS on that table) in which every request on that table is answered 400
+  ProvisionedThroughputExceededException or ThrottlingException (a transaction:
+  TransactionCanceledException, reason ThrottlingError). It hooks in where the
   request is sent, inside botocore's retry loop, so the app's retry configuration meets it as it
   would meet DynamoDB's.
 - `lambda_throttle`: an SQS poller's invocation is refused with TooManyRequestsException before
@@ -70,8 +71,10 @@ from dofs_local.stage import load_stage
 
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
-# A DynamoDB throttling episode: every request on the table is refused for this long.
+# A DynamoDB throttling episode: every request on the table is refused for this long; the next
+# on that table begins no sooner than the cool-down after it (at most a fifth of the time refused).
 THROTTLE_WINDOW_SECONDS = 2.0
+THROTTLE_COOLDOWN_SECONDS = 4 * THROTTLE_WINDOW_SECONDS
 # Where a throttling window's clock is read (tests replace it).
 monotonic = time.monotonic
 REFUSED_URL = "https://refused.invalid/"
@@ -285,7 +288,12 @@ class FaultInjector:
         with self._lock:
             open_windows = {table: code for table, (end, code) in self._throttled_until.items() if end > now}
         windows = {table: open_windows[table] for table in tables if table in open_windows}
-        if not windows and self.fire(FaultKind.THROTTLE_WINDOW, operation):
+        last_end = self._throttled_until.get(tables[0], (-THROTTLE_COOLDOWN_SECONDS, ""))[0]
+        if (
+            not windows
+            and last_end + THROTTLE_COOLDOWN_SECONDS <= now
+            and self.fire(FaultKind.THROTTLE_WINDOW, operation)
+        ):
             with self._lock:
                 code = DYNAMODB_THROTTLE_CODES[self._rng.randrange(len(DYNAMODB_THROTTLE_CODES))]
                 self._throttled_until[tables[0]] = (now + THROTTLE_WINDOW_SECONDS, code)
