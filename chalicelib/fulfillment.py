@@ -2,21 +2,23 @@
 
 An order is dead-lettered only after order_queue's maxReceiveCount real attempts failed in its
 round (each one a FAILED entry in its history), never because a receive was spent on something
-else. So:
+else (a throttled or timed-out call, a transaction conflict, an invocation Lambda refused or that
+timed out). So the function concludes every receive that reaches it itself, and reports the
+original message done:
 
-- A transient failure (a throttled or timed-out call, a transaction conflict) and a message not
-  reached before the deadline are handed back: a copy goes to the queue again, delayed, and the
-  original is reported done, so no receive is spent. The copy carries the attempt numbers the
-  message's receives used so far (ATTEMPTS_MADE_ATTRIBUTE): SQS's count restarts with it, and its
-  attempts are numbered on from there, never reusing a number.
-- A real failure is a batch item failure, as before, and SQS's redrive policy dead-letters the
-  original after its last receive. Before that receive's failure is reported, the order's history
-  is checked: if receives were spent without a real attempt (a crash, an invocation refused or
-  timed out, a copy that could not be sent), the message is handed back instead, for the attempts
-  it has left. A copy whose round has used up its attempts sends itself to the dead-letter queue,
-  since SQS's count restarted with it.
-- When a copy cannot be sent, the record is a batch item failure. A duplicate (a copy sent while
-  its original also came back) is harmless: every write is conditional.
+- a transient failure, or a message not reached before the deadline: a copy goes back to the
+  queue, soon (the delay doubling with each such hand-back), no attempt spent;
+- a real failure with attempts left: a copy goes back to the queue, as late as SQS would have
+  delivered the message again (its visibility timeout);
+- a real failure that used up the round's attempts: the message goes to the dead-letter queue.
+
+A copy carries the attempt numbers its message's receives used (ATTEMPTS_MADE_ATTRIBUTE): its own
+attempts are numbered on from there, never reusing one. SQS's receive count (and its redrive
+policy, maxReceiveCount on order_queue) then sees only receives that concluded nothing: a message
+whose maxReceiveCount receives in a row never reached a conclusion (a handler crashing every time)
+is dead-lettered by SQS, as persistent errors. When a copy cannot be sent, the record is a batch
+item failure, as before. A duplicate (a copy sent while its original also came back) is harmless:
+every write is conditional.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, utc_now
-from chalicelib.errors import FulfillmentFailedError, TransientError
+from chalicelib.errors import TransientError
 from chalicelib.observability import logger
 from chalicelib.redrive import attempts_before_of
 from chalicelib.repository import Item, OrderRepository
@@ -78,23 +80,17 @@ class Fulfillment:
             return
         if failed is None:
             return
-        max_receive_count = self._retries.max_receive_count(record)
-        if failed_in_round(failed) >= max_receive_count:
-            if made:  # a copy: SQS's count restarted with it, so it dead-letters itself
-                self._retries.dead_letter(record)  # raises when it could not: a batch item failure
-                logger.warning("attempts used up: message sent to the dead-letter queue", extra={"attempt": attempt})
-                return
-        elif receives >= max_receive_count:
-            # Its last receive, but some receives were not real attempts: SQS must not dead-letter it.
-            logger.warning("receives spent without an attempt: handed back", extra={"attempt": attempt})
-            self._retries.later(record, made + receives)
+        if failed_in_round(failed) >= self._retries.max_receive_count(record):
+            self._retries.dead_letter(record)  # raises when it could not: a batch item failure
+            logger.warning("attempts used up: message sent to the dead-letter queue", extra={"attempt": attempt})
             return
-        raise FulfillmentFailedError(f"order {order_id}: {failed.get('last_error')}")
+        self._retries.later(record, made + receives, failed=True)  # raises when it could not: as above
+        logger.info("message queued again for the next attempt", extra={"attempt": attempt})
 
     def hand_back(self, record: SQSRecord, order_id: str) -> None:
         """Queue the record again without spending an attempt: this receive was not one."""
         made = count_attribute(record, ATTEMPTS_MADE_ATTRIBUTE) + int(record.attributes.approximate_receive_count) - 1
-        self._retries.later(record, made)  # raises when it could not: the record is then a batch item failure
+        self._retries.later(record, made, failed=False)  # raises when it could not: a batch item failure
         logger.info("message handed back", extra={"attempts_made": made, "message_id": record.message_id})
 
     def _attempt(self, record: SQSRecord, order_id: str, attempt: int) -> Item | None:

@@ -9,6 +9,7 @@ import base64
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -111,8 +112,10 @@ class RetryQueue(Protocol):
         """The maxReceiveCount of the redrive policy of the queue the record came from."""
         ...
 
-    def later(self, record: SQSRecord, attempts_made: int) -> None:
-        """Queue a copy of the record again, delayed, carrying `attempts_made`; raises when it could not."""
+    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
+        """Queue a copy of the record again, delayed, carrying `attempts_made`: after a failed
+        attempt (`failed`) as late as SQS would deliver it again, else (nothing was attempted)
+        sooner, the delay doubling with each such hand-back. Raises when it could not."""
         ...
 
     def dead_letter(self, record: SQSRecord) -> None:
@@ -121,61 +124,72 @@ class RetryQueue(Protocol):
 
 
 class NoRetryQueue:
-    """No copies: a record not done is a batch item failure, and SQS's redrive policy alone
+    """No copies: every record not done is a batch item failure, and SQS's redrive policy alone
     dead-letters (a handler run alone, in tests)."""
 
     def max_receive_count(self, record: SQSRecord) -> int:
         return sys.maxsize  # never reached: SQS redrives first
 
-    def later(self, record: SQSRecord, attempts_made: int) -> None:
-        raise TransientError("not attempted, and no queue to hand it back to: it will be retried")
+    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
+        raise FulfillmentFailedError("no queue to hand the message back to: it will be delivered again")
 
     def dead_letter(self, record: SQSRecord) -> None:
-        raise TransientError("no dead-letter queue to send it to: it will be retried")
+        raise FulfillmentFailedError("no dead-letter queue to send the message to: it will be delivered again")
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    dead_letter_arn: str
+    max_receive_count: int
+    visibility_timeout_seconds: int
 
 
 class SqsRetryQueue:
     """Copies of messages, sent with the function's own SQS client. The queues are found from the
-    record (its eventSourceARN) and the source queue's redrive policy (its dead-letter queue and
-    maxReceiveCount, read once per container), so the function needs no setting of its own and
-    honours the policy the queue really has."""
+    record (its eventSourceARN) and the source queue's attributes (its redrive policy's dead-letter
+    queue and maxReceiveCount, its visibility timeout; read once per container), so the function
+    needs no setting of its own and honours the policy the queue really has."""
 
     def __init__(self, sqs: Any) -> None:
         self._client = sqs
-        self._policies: dict[str, tuple[str, int]] = {}
+        self._policies: dict[str, QueuePolicy] = {}
 
     def max_receive_count(self, record: SQSRecord) -> int:
-        return self._policy(record.event_source_arn)[1]
+        return self._policy(record.event_source_arn).max_receive_count
 
-    def later(self, record: SQSRecord, attempts_made: int) -> None:
+    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
         handbacks = count_attribute(record, HANDBACKS_ATTRIBUTE)
-        attributes = {
-            **_sendable(record),
-            ATTEMPTS_MADE_ATTRIBUTE: _number(attempts_made),
-            HANDBACKS_ATTRIBUTE: _number(handbacks + 1),
-        }
-        # Doubling delays: a table throttled for long is retried ever more slowly, never dropped.
-        delay = min(MAX_DELAY_SECONDS, FIRST_DELAY_SECONDS * 2**handbacks)
+        attributes = {**_sendable(record), ATTEMPTS_MADE_ATTRIBUTE: _number(attempts_made)}
+        if failed:
+            delay = self._policy(record.event_source_arn).visibility_timeout_seconds
+        else:
+            # Doubling delays: a table throttled for long is retried ever more slowly, never dropped.
+            delay = FIRST_DELAY_SECONDS * 2**handbacks
+            attributes[HANDBACKS_ATTRIBUTE] = _number(handbacks + 1)
         self._client.send_message(
             QueueUrl=_queue_url(record.event_source_arn),
             MessageBody=record.body,
             MessageAttributes=attributes,
-            DelaySeconds=delay,
+            DelaySeconds=min(MAX_DELAY_SECONDS, delay),
         )
 
     def dead_letter(self, record: SQSRecord) -> None:
-        dead_letter_arn = self._policy(record.event_source_arn)[0]
+        dead_letter_arn = self._policy(record.event_source_arn).dead_letter_arn
         self._client.send_message(
             QueueUrl=_queue_url(dead_letter_arn), MessageBody=record.body, MessageAttributes=_sendable(record)
         )
 
-    def _policy(self, queue_arn: str) -> tuple[str, int]:
+    def _policy(self, queue_arn: str) -> QueuePolicy:
         if queue_arn not in self._policies:
             attributes = self._client.get_queue_attributes(
-                QueueUrl=_queue_url(queue_arn), AttributeNames=["RedrivePolicy"]
+                QueueUrl=_queue_url(queue_arn), AttributeNames=["RedrivePolicy", "VisibilityTimeout"]
             )["Attributes"]
-            policy = json.loads(attributes["RedrivePolicy"])
-            self._policies[queue_arn] = (str(policy["deadLetterTargetArn"]), int(policy["maxReceiveCount"]))
+            redrive = json.loads(attributes["RedrivePolicy"])
+            self._policies[queue_arn] = QueuePolicy(
+                str(redrive["deadLetterTargetArn"]),
+                int(redrive["maxReceiveCount"]),
+                int(attributes["VisibilityTimeout"]),
+            )
         return self._policies[queue_arn]
 
 

@@ -35,14 +35,14 @@ MAX_RECEIVE_COUNT = 3
 
 @dataclass
 class FakeRetryQueue:
-    handed_back: list[tuple[str, int]] = field(default_factory=list)  # (message id, attempts made)
+    handed_back: list[tuple[str, int, bool]] = field(default_factory=list)  # (message id, attempts made, failed)
     dead_lettered: list[str] = field(default_factory=list)
 
     def max_receive_count(self, record: SQSRecord) -> int:
         return MAX_RECEIVE_COUNT
 
-    def later(self, record: SQSRecord, attempts_made: int) -> None:
-        self.handed_back.append((record.message_id, attempts_made))
+    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
+        self.handed_back.append((record.message_id, attempts_made, failed))
 
     def dead_letter(self, record: SQSRecord) -> None:
         self.dead_lettered.append(record.message_id)
@@ -134,7 +134,7 @@ def test_past_the_margin_records_are_handed_back_unattempted(repository: DynamoO
     event = sqs_event(sqs_record("a", receive_count=2), sqs_record("b"))
     result = fulfillment.handle_batch(event, Context(DEADLINE_MARGIN_MILLIS - 1))
     assert result == {"batchItemFailures": []}, "handed back as copies: the originals are done"
-    assert retries.handed_back == [("msg-a-2", 1), ("msg-b-1", 0)], "the receive that did nothing is not counted"
+    assert retries.handed_back == [("msg-a-2", 1, False), ("msg-b-1", 0, False)], "this receive did nothing"
     assert attempts_of(repository, "a") == ("PENDING", 0)
 
 
@@ -143,8 +143,8 @@ def test_before_the_margin_records_are_attempted(repository: DynamoOrderReposito
     retries = FakeRetryQueue()
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(sqs_record("a")), Context(DEADLINE_MARGIN_MILLIS))
-    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}
-    assert retries.handed_back == []
+    assert result == {"batchItemFailures": []}
+    assert retries.handed_back == [("msg-a-1", 1, True)], "attempted, failed, queued again"
     assert attempts_of(repository, "a") == ("FAILED", 1)
 
 
@@ -172,18 +172,25 @@ def test_a_throttled_attempt_is_handed_back_and_not_counted(
     fulfillment = Fulfillment(repository, success_rate, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=1, receive_count=2)))
     assert result == {"batchItemFailures": []}
-    assert retries.handed_back == [("msg-a-2", 2)], "1 carried + this copy's first receive; the second was not one"
+    assert retries.handed_back == [("msg-a-2", 2, False)], "1 carried + this copy's first receive; not its second"
     assert retries.dead_lettered == []
 
 
-def test_a_real_failure_spends_an_attempt(repository: DynamoOrderRepository) -> None:
+def test_a_real_failure_spends_an_attempt_and_is_queued_again(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
     retries = FakeRetryQueue()
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=1, receive_count=1)))
-    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}
+    assert result == {"batchItemFailures": []}, "concluded here: SQS's count sees no failure"
     assert attempts_of(repository, "a") == ("FAILED", 2), "the carried attempt and this one"
-    assert (retries.handed_back, retries.dead_lettered) == ([], [])
+    assert (retries.handed_back, retries.dead_lettered) == ([("msg-a-1", 2, True)], [])
+
+
+def test_without_a_retry_queue_a_real_failure_is_a_batch_item_failure(repository: DynamoOrderRepository) -> None:
+    pending(repository, "a")
+    result = Fulfillment(repository, 0.0, lambda: 0.5).handle_batch(sqs_event(sqs_record("a")))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}
+    assert attempts_of(repository, "a") == ("FAILED", 1)
 
 
 def failed_before(repository: DynamoOrderRepository, order_id: str, *attempts: int) -> None:
@@ -191,20 +198,20 @@ def failed_before(repository: DynamoOrderRepository, order_id: str, *attempts: i
         assert repository.record_failed_attempt(order_id, attempt, f"simulated failure {attempt}", NOW) is not None
 
 
-def test_an_originals_last_failure_is_left_to_the_redrive_policy(repository: DynamoOrderRepository) -> None:
+def test_a_rounds_last_failing_attempt_sends_the_message_to_the_dead_letter_queue(
+    repository: DynamoOrderRepository,
+) -> None:
     pending(repository, "a")
     failed_before(repository, "a", 1, 2)
     retries = FakeRetryQueue()
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(
         sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
     )
-    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-3"}]}
-    assert (retries.handed_back, retries.dead_lettered) == ([], [])
+    assert result == {"batchItemFailures": []}
+    assert (retries.handed_back, retries.dead_lettered) == ([], ["msg-a-3"])
 
 
-def test_a_last_receive_after_receives_spent_without_an_attempt_is_handed_back(
-    repository: DynamoOrderRepository,
-) -> None:
+def test_receives_spent_without_an_attempt_do_not_count(repository: DynamoOrderRepository) -> None:
     """Receives 1 and 2 did not reach a real attempt (a crash, a refused or timed-out invocation)."""
     pending(repository, "a")
     retries = FakeRetryQueue()
@@ -212,7 +219,8 @@ def test_a_last_receive_after_receives_spent_without_an_attempt_is_handed_back(
         sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
     )
     assert result == {"batchItemFailures": []}, "SQS must not dead-letter it after one real attempt"
-    assert retries.handed_back == [("msg-a-3", 3)], "its copy numbers its attempts on from 4"
+    assert retries.handed_back == [("msg-a-3", 3, True)], "its copy numbers its attempts on from 4"
+    assert retries.dead_lettered == []
     assert attempts_of(repository, "a") == ("FAILED", 3)
 
 
@@ -236,8 +244,8 @@ def test_a_redriven_rounds_attempts_are_counted_afresh(repository: DynamoOrderRe
     record = copy_record("a", attempts_made=1, receive_count=1)
     record["body"] = json.dumps({"order_id": "a", "redrive": 1, "attempts_before": 3})
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(sqs_event(record))
-    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}, "one real failure in round 2"
-    assert retries.dead_lettered == []
+    assert result == {"batchItemFailures": []}
+    assert (retries.handed_back, retries.dead_lettered) == ([("msg-a-1", 2, True)], []), "one failure in round 2"
     assert attempts_of(repository, "a") == ("FAILED", 5)
 
 
@@ -245,7 +253,7 @@ def test_when_the_copy_cannot_be_sent_the_record_is_a_batch_item_failure(resourc
     from tests.conftest import _dynamodb_resource
 
     class Unsendable(FakeRetryQueue):
-        def later(self, record: SQSRecord, attempts_made: int) -> None:
+        def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
             raise ClientError({"Error": {"Code": "InternalError", "Message": "no"}}, "SendMessage")
 
     repository = ThrottledRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
@@ -263,7 +271,7 @@ def test_the_sqs_retry_queue_sends_delayed_copies_and_finds_the_dead_letter_queu
     original = SQSRecord(record)
     assert retries.max_receive_count(original) == MAX_RECEIVE_COUNT
 
-    retries.later(original, 1)
+    retries.later(original, 1, failed=False)
     copy = _receive_one(sqs, resources.order_queue_url, wait_seconds=3)  # delayed 1 s (no hand-back before)
     assert copy["Body"] == record["body"]
     assert {name: value["StringValue"] for name, value in copy["MessageAttributes"].items()} == {
@@ -278,21 +286,31 @@ def test_the_sqs_retry_queue_sends_delayed_copies_and_finds_the_dead_letter_queu
     assert dead["MessageAttributes"]["trace"]["StringValue"] == "t-1"
 
 
-def test_each_hand_back_doubles_the_delay(resources: Resources) -> None:
+def test_each_hand_back_doubles_the_delay_and_a_failure_waits_the_visibility_timeout(resources: Resources) -> None:
     sqs = _RecordingSqs()
     record = copy_record("a", attempts_made=0, receive_count=1)
     record["messageAttributes"][HANDBACKS_ATTRIBUTE] = {"stringValue": "3", "dataType": "Number"}
-    SqsRetryQueue(sqs).later(SQSRecord(record), 0)
-    assert sqs.sent[0]["DelaySeconds"] == 8
+    SqsRetryQueue(sqs).later(SQSRecord(record), 0, failed=False)
+    assert sqs.sent[-1]["DelaySeconds"] == 8
+    assert sqs.sent[-1]["MessageAttributes"][HANDBACKS_ATTRIBUTE]["StringValue"] == "4"
     record["messageAttributes"][HANDBACKS_ATTRIBUTE]["stringValue"] = "40"
-    SqsRetryQueue(sqs).later(SQSRecord(record), 0)
-    assert sqs.sent[1]["DelaySeconds"] == 900, "SQS's longest delay"
+    SqsRetryQueue(sqs).later(SQSRecord(record), 0, failed=False)
+    assert sqs.sent[-1]["DelaySeconds"] == 900, "SQS's longest delay"
+    SqsRetryQueue(sqs).later(SQSRecord(record), 1, failed=True)
+    assert sqs.sent[-1]["DelaySeconds"] == _RecordingSqs.VISIBILITY_TIMEOUT, "as SQS would deliver it again"
+    assert sqs.sent[-1]["MessageAttributes"][HANDBACKS_ATTRIBUTE]["StringValue"] == "40", "not a hand-back"
     assert count_attribute(SQSRecord(record), "missing") == 0
 
 
 class _RecordingSqs:
+    VISIBILITY_TIMEOUT = 180
+
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        policy = {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq", "maxReceiveCount": 3}
+        return {"Attributes": {"RedrivePolicy": json.dumps(policy), "VisibilityTimeout": str(self.VISIBILITY_TIMEOUT)}}
 
     def send_message(self, **request: Any) -> None:
         self.sent.append(request)

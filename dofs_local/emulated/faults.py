@@ -72,9 +72,9 @@ from dofs_local.stage import load_stage
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
 # A DynamoDB throttling episode: every request on the table is refused for this long; the next
-# on that table begins no sooner than the cool-down after it (at most a fifth of the time refused).
+# on that table begins no sooner than the cool-down after it (at most a third of the time refused).
 THROTTLE_WINDOW_SECONDS = 2.0
-THROTTLE_COOLDOWN_SECONDS = 4 * THROTTLE_WINDOW_SECONDS
+THROTTLE_COOLDOWN_SECONDS = 2 * THROTTLE_WINDOW_SECONDS
 # Where a throttling window's clock is read (tests replace it).
 monotonic = time.monotonic
 REFUSED_URL = "https://refused.invalid/"

@@ -54,13 +54,14 @@ class QueuePoller(threading.Thread):
         self._source = source
         self._stopping = stop
         self._visibility_seconds: float | None = None
+        self._received_at = 0.0  # when the batch being collected was first received
 
     def run(self) -> None:
         while not self._stopping.is_set():
             try:
                 messages = self._collect_batch()
                 if messages:
-                    self._deliver(messages)
+                    self._deliver(messages, self._received_at)
             except Exception:  # the emulator going away at shutdown; keep polling otherwise
                 if self._stopping.is_set():
                     return
@@ -83,17 +84,20 @@ class QueuePoller(threading.Thread):
                 MessageAttributeNames=["All"],
             )
             received = response.get("Messages", [])
+            if received and not messages:
+                self._received_at = time.monotonic()
             messages.extend(received)
             if not received and wait_seconds == 0:
                 self._stopping.wait(min(deadline - time.monotonic(), WINDOW_POLL_INTERVAL_SECONDS))
         return messages
 
-    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+    def _deliver(self, messages: list[dict[str, Any]], received_at: float | None = None) -> None:
+        """`received_at`: when the batch was first received (None: now)."""
         source = self._source
         messages = self._lose_some(messages)
         if not messages:
             return
-        if not self._admitted(len(messages)):
+        if not self._admitted(time.monotonic() if received_at is None else received_at):
             return  # refused until the visibility timeout: the batch comes back, its receive counted
         event = {"Records": [self._record(message) for message in messages]}
         duplicate = self._deliver_duplicates(event["Records"])
@@ -104,12 +108,13 @@ class QueuePoller(threading.Thread):
         failed_ids = ids if error is not None else _failed_ids(result, ids)
         self._delete_messages([m for m in messages if m["MessageId"] not in failed_ids])
 
-    def _admitted(self, count: int) -> bool:
-        """Whether Lambda takes the invocation, retrying a refused one within the visibility timeout."""
+    def _admitted(self, received_at: float) -> bool:
+        """Whether Lambda takes the invocation, retrying a refused one while the batch's visibility
+        timeout (counted from its first receive) leaves half of it for the invocation to run."""
         injector = faults.active()
         if injector is None:
             return True
-        deadline = time.monotonic() + self._visibility_timeout()
+        deadline = received_at + self._visibility_timeout() / 2
         backoff = THROTTLED_FIRST_BACKOFF_SECONDS
         while injector.invoke_throttled(self._source.function_name):
             if time.monotonic() + backoff >= deadline or self._stopping.wait(backoff):
