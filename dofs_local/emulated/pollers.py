@@ -25,6 +25,8 @@ LONG_POLL_SECONDS = 1  # short, so that stopping is prompt
 # Backoff between tries of a refused (throttled) invocation: doubling from this, up to the cap.
 THROTTLED_FIRST_BACKOFF_SECONDS = 0.1
 THROTTLED_MAX_BACKOFF_SECONDS = 1.0
+# What a refused invocation's retries leave of the batch's visibility timeout for the invocation.
+INVOCATION_ALLOWANCE_SECONDS = 0.5
 # SQS waits whole seconds only: for a batching window's last fraction a poller receives without
 # waiting, pausing this long after an empty receive. Each receive costs about 1 ms of the stack's
 # CPU: polling flat out, a poller holding a message spent most of a core for the window.
@@ -110,11 +112,11 @@ class QueuePoller(threading.Thread):
 
     def _admitted(self, received_at: float) -> bool:
         """Whether Lambda takes the invocation, retrying a refused one while the batch's visibility
-        timeout (counted from its first receive) leaves half of it for the invocation to run."""
+        timeout (counted from its first receive) leaves INVOCATION_ALLOWANCE_SECONDS to run it."""
         injector = faults.active()
         if injector is None:
             return True
-        deadline = received_at + self._visibility_timeout() / 2
+        deadline = received_at + self._visibility_timeout() - INVOCATION_ALLOWANCE_SECONDS
         backoff = THROTTLED_FIRST_BACKOFF_SECONDS
         while injector.invoke_throttled(self._source.function_name):
             if time.monotonic() + backoff >= deadline or self._stopping.wait(backoff):

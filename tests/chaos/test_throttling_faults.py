@@ -102,3 +102,39 @@ def test_an_invocation_refused_past_the_visibility_timeout_leaves_the_batch_to_c
     QueuePoller(queue, source_of(lambda event, context: events.append(event)), threading.Event())._deliver([MESSAGE])
     assert events == []
     assert queue.deleted == [], "not deleted: it comes back after the visibility timeout, its receive counted"
+
+
+def _dead_lettered(*failed_attempts: int, source: str = "fulfillment") -> Any:
+    from dofs_local.scenarios.invariants import Snapshot
+
+    history: list[dict[str, Any]] = [{"status": "PENDING", "at": "t0"}]
+    history += [{"status": "FAILED", "at": f"t{n}", "attempt": n} for n in failed_attempts]
+    history.append({"status": "DEAD_LETTERED", "at": "t9"})
+    order = {
+        "order_id": "o",
+        "status": "DEAD_LETTERED",
+        "attempts": max(failed_attempts, default=0),
+        "history": history,
+    }
+    return Snapshot({"o": order}, {"o": {"order_id": "o", "source": source}})
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "crashed", "cause"),
+    [
+        (_dead_lettered(1, 2, 3), {}, "simulated failures"),
+        (_dead_lettered(1, 4), {"o": 1}, "simulated failures and crashes"),
+        (_dead_lettered(source="workflow"), {}, "workflow"),
+        (_dead_lettered(1, 4), {}, "too few attempts"),  # receive 2 or 3 spent on throttling
+        (_dead_lettered(1, 2, source="reconciler"), {}, "too few attempts"),
+    ],
+)
+def test_each_dead_letter_has_its_cause_and_too_few_attempts_is_a_violation(
+    snapshot: Any, crashed: dict[str, int], cause: str
+) -> None:
+    from dofs_local.scenarios.invariants import dead_letter_causes, premature_dead_letter_violations
+
+    causes = dead_letter_causes(snapshot, ["o"], 3, crashed)
+    assert causes == {cause: ["o"]}
+    problems = premature_dead_letter_violations(causes, snapshot, 3)
+    assert bool(problems) == (cause == "too few attempts"), problems
