@@ -13,11 +13,10 @@ from chalicelib.observability import lambda_log_context, traced
 from chalicelib.settings import CorsSettings
 from chalicelib.sqs_batch import LambdaContext
 
+app = Chalice(app_name="dofs")
 # On Lambda the function's clients and settings are built now, in its container's init phase,
 # not inside its first invocation's timeout; a bad setting fails the cold start, named.
-runtime.prepare(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
-
-app = Chalice(app_name="dofs")
+runtime.prepare(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"), app.app_name)
 # Every function's log lines carry the invocation's Lambda context (cold start, request id).
 app.register_middleware(ConvertToMiddleware(lambda_log_context))
 # Every invocation is an X-Ray subsegment, its AWS calls nested in it (off outside Lambda).

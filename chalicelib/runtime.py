@@ -148,7 +148,6 @@ def reconciler() -> Reconciler:
 
 # What each function needs, by its name in app.py: built in its container's init phase.
 _PREPARED_BY_FUNCTION: Final[dict[str, Callable[[], object]]] = {
-    "api_handler": order_api,
     "validate_order": business_rules,
     "store_order": workflow_tasks,
     "record_workflow_failure": workflow_tasks,
@@ -158,16 +157,17 @@ _PREPARED_BY_FUNCTION: Final[dict[str, Callable[[], object]]] = {
 }
 
 
-def prepare(lambda_function_name: str | None) -> None:
-    """Builds what the Lambda function of this name (`{app}-{stage}-{function}`, AWS's
-    AWS_LAMBDA_FUNCTION_NAME) needs; nothing outside Lambda (None) or for a name not ours. A bad
-    setting fails here, in the init phase, with its variable named."""
-    if not lambda_function_name:
+def prepare(lambda_function_name: str | None, app_name: str) -> None:
+    """Builds what the Lambda function of this name (AWS_LAMBDA_FUNCTION_NAME) needs: Chalice names
+    them `{app}-{stage}-{function}`, the API's `{app}-{stage}`. Nothing outside Lambda (None) or
+    for a name not the app's. A bad setting fails here, in the init phase, with its variable named."""
+    if not lambda_function_name or not lambda_function_name.startswith(f"{app_name}-"):
         return
     for function, build in _PREPARED_BY_FUNCTION.items():
         if lambda_function_name.endswith(f"-{function}"):
             build()
             return
+    order_api()
 
 
 def reset() -> None:

@@ -109,18 +109,18 @@ def test_a_calls_worst_case_leaves_room_in_the_fulfillment_function(stage: Stage
     [
         ("dofs-dev-fulfill_order", runtime.fulfillment),
         ("dofs-prod-handle_dead_letter", runtime.dead_letter_handler),
-        ("dofs-dev-api_handler", runtime.order_api),
+        ("dofs-dev", runtime.order_api),  # Chalice's name for the API's function
     ],
 )
 def test_a_lambda_container_builds_its_clients_at_init(function_name: str, built: Any, resources: Resources) -> None:
     assert built.cache_info().currsize == 0
-    runtime.prepare(function_name)
+    runtime.prepare(function_name, "dofs")
     assert built.cache_info().currsize == 1
 
 
 def test_nothing_is_built_outside_lambda(resources: Resources) -> None:
-    runtime.prepare(None)
-    runtime.prepare("someone-elses-function")
+    runtime.prepare(None, "dofs")
+    runtime.prepare("someone-elses-fulfill_order", "dofs")
     assert runtime.fulfillment.cache_info().currsize == 0
 
 
