@@ -21,8 +21,8 @@ from chalicelib.observability import logger, order_context
 # A record is not started with less than this left of the invocation: about the worst case of one
 # message's calls under throttling (runtime.client_config), and the hand-back of the rest.
 DEADLINE_MARGIN_MILLIS: Final = 10_000
-# The real fulfillment attempts a copy's earlier messages made in this round (its receives are
-# counted from there) and how often the order has been handed back (the next delay doubles).
+# On a copy: the attempt numbers its earlier messages' receives used (its own attempts are numbered
+# on from there), and how often it was handed back without an attempt (the next delay doubles).
 ATTEMPTS_MADE_ATTRIBUTE: Final = "attempts_made"
 HANDBACKS_ATTRIBUTE: Final = "handbacks"
 FIRST_DELAY_SECONDS: Final = 1
