@@ -417,6 +417,7 @@ def main(
             result = run_chaos(stack, orders, seed, log_path, timeout=timeout)
     print_report(result, settings)
     if figures_path is not None:
+        figures_path.parent.mkdir(parents=True, exist_ok=True)  # the log may have gone elsewhere
         figures_path.write_text(json.dumps({**result.figures, "violations": result.problems}, indent=2) + "\n")
     print("chaos " + ("passed" if not result.problems else "FAILED"))
     sys.stdout.flush()
