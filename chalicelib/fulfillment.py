@@ -74,24 +74,25 @@ class Fulfillment:
         attempt = attempts_before_of(record.body) + made + receives
         try:
             failed = self._attempt(record, order_id, attempt)
-        except TransientError:
-            logger.warning("transient failure: no attempt spent", extra={"attempt": attempt})
+        except TransientError as exc:
             self.hand_back(record, order_id)
+            logger.warning("transient failure: no attempt spent, message handed back", extra={"error": str(exc)})
             return
         if failed is None:
             return
+        # One line per attempt: the failure and what happens next.
+        log = {"attempt": attempt, "message_id": record.message_id, "error": failed.get("last_error")}
         if failed_in_round(failed) >= self._retries.max_receive_count(record):
+            logger.warning("fulfillment attempt failed; attempts used up: dead-letter queue", extra=log)
             self._retries.dead_letter(record)  # raises when it could not: a batch item failure
-            logger.warning("attempts used up: message sent to the dead-letter queue", extra={"attempt": attempt})
             return
+        logger.warning("fulfillment attempt failed; queued again", extra=log)
         self._retries.later(record, made + receives, failed=True)  # raises when it could not: as above
-        logger.info("message queued again for the next attempt", extra={"attempt": attempt})
 
     def hand_back(self, record: SQSRecord, order_id: str) -> None:
         """Queue the record again without spending an attempt: this receive was not one."""
         made = count_attribute(record, ATTEMPTS_MADE_ATTRIBUTE) + int(record.attributes.approximate_receive_count) - 1
         self._retries.later(record, made, failed=False)  # raises when it could not: a batch item failure
-        logger.info("message handed back", extra={"attempts_made": made, "message_id": record.message_id})
 
     def _attempt(self, record: SQSRecord, order_id: str, attempt: int) -> Item | None:
         """The order after a failed attempt; None when there is nothing more to do."""
@@ -106,8 +107,6 @@ class Fulfillment:
         failed = self._repository.record_failed_attempt(order_id, attempt, error, self._clock())
         if failed is None:
             logger.info("order already terminal or unknown; duplicate message ignored", extra=log)
-            return None
-        logger.warning("fulfillment attempt failed", extra={**log, "error": error})
         return failed
 
 
