@@ -191,8 +191,24 @@ def _transient_errors() -> Iterator[None]:
         raise TransientError(str(exc)) from exc
 
 
+# A cancelled transaction's reasons (one per item, "None" for an item that was fine): these mean
+# a retry may succeed; only ConditionalCheckFailed means a condition refused the write.
+TRANSIENT_CANCELLATION_CODES = frozenset(
+    {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+
+def _cancellation_codes(exc: ClientError) -> set[str]:
+    reasons = exc.response.get("CancellationReasons") or []
+    return {str(reason.get("Code", "None")) for reason in reasons} - {"None"}
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
+    """A condition refused the write: ConditionalCheckFailedException, or a cancelled transaction
+    whose every reason is ConditionalCheckFailed (never one cancelled by throttling or a conflict)."""
     code: str = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionCanceledException":
+        return _cancellation_codes(exc) == {"ConditionalCheckFailed"}
     return code == "ConditionalCheckFailedException"
 
 
@@ -574,7 +590,8 @@ class DynamoOrderRepository:
 
     def _update_order_and_record(self, order_id: str, order_update: Item, record_update: Item) -> bool:
         """One transaction over the order and its failed_orders record (a dead-letter, a redrive
-        or its undoing): both written, or neither. False when a condition refused it."""
+        or its undoing): both written, or neither. False when a condition refused it; TransientError
+        when it was cancelled by throttling or a conflicting transaction (a retry may succeed)."""
         try:
             with _transient_errors():
                 self._client.transact_write_items(
@@ -595,9 +612,11 @@ class DynamoOrderRepository:
                     ]
                 )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            return False
+            if _is_condition_failure(exc):
+                return False
+            if _cancellation_codes(exc) & TRANSIENT_CANCELLATION_CODES:
+                raise TransientError(str(exc)) from exc
+            raise  # no reasons, or a reason no retry fixes (a validation error): a bug to see
         return True
 
     def _conditional_update(self, order_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
