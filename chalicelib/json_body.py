@@ -1,0 +1,85 @@
+"""A request body's JSON, read strictly: whatever a client sends is a value or a 4xx, never a 5xx.
+
+Python's `json` alone would recurse until RecursionError on deep nesting, let the last of two
+equal keys win, accept NaN and Infinity (not JSON), read UTF-16 and UTF-32 bodies, and build
+integers of thousands of digits. Each of those is refused here with a message naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.responses import HttpError
+
+MAX_DEPTH = 10  # an order nests 3 deep (body, items, item); anything deeper is refused unread
+MAX_INTEGER_DIGITS = 40  # no field takes an integer this long; longer ones are refused unbuilt
+_CHARSETS = frozenset({"utf-8", "utf8"})
+# A JSON string (skipped: brackets inside one do not nest) or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_OPENERS = frozenset("[{")
+_CLOSERS = frozenset("]}")
+
+
+def check_charset(content_type: str) -> None:
+    """A JSON body is UTF-8 (RFC 8259 section 8.1): a declared charset that is not is a 415."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in _CHARSETS:
+            raise HttpError(415, "UnsupportedMediaType", f"charset must be utf-8, got {value.strip()!r}")
+
+
+def parse(raw_body: bytes) -> Any:
+    """The body's JSON value, or an HttpError 400 naming what is wrong with it."""
+    try:
+        text = raw_body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"body is not UTF-8: byte {exc.start} ({raw_body[exc.start]:#04x}) is not valid there") from exc
+    _check_depth(text)
+    try:
+        return json.loads(
+            text,
+            parse_float=Decimal,
+            parse_int=_integer,
+            parse_constant=_not_a_number,
+            object_pairs_hook=_object,
+        )
+    except json.JSONDecodeError as exc:
+        raise _invalid(f"body is not valid JSON: {exc}") from exc
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in _OPENERS:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _invalid(f"body nests arrays and objects more than {MAX_DEPTH} deep")
+        elif token in _CLOSERS:
+            depth -= 1
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _invalid(f"body has an integer of {len(digits.lstrip('-'))} digits; at most {MAX_INTEGER_DIGITS}")
+    return int(digits)
+
+
+def _not_a_number(name: str) -> Any:
+    raise _invalid(f"{name} is not a JSON number")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _invalid(f"body has the key {key!r} more than once in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _invalid(message: str) -> HttpError:
+    return HttpError(400, "InvalidJSON", message)
