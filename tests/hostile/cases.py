@@ -157,3 +157,16 @@ CASES: list[Hostile] = [
 
 # GET /order/{order_id} with a path no order_id matches: each a 400 naming order_id.
 BAD_ORDER_ID_PATHS = ["/order/abc%0A", "/order/abc%00", "/order/" + "a" * 65, "/order/%F0%9F%98%80", "/order/a%20b"]
+
+
+def assert_refused(case: Hostile, status: int, raw: bytes) -> None:
+    """The case's 4xx, in the documented error shape, naming what is wrong."""
+    assert status == case.status, raw[:300]
+    answer: dict[str, Any] = json.loads(raw)
+    assert isinstance(answer.get("error"), str)
+    assert isinstance(answer.get("message"), str)
+    named = [answer["message"], *(f"{entry['field']}: {entry['message']}" for entry in answer.get("fields", []))]
+    assert any(case.names in text for text in named), answer
+    assert "Value error" not in raw.decode(), answer  # pydantic's own words stay out
+    if "fields" in answer:
+        assert all(not entry["message"].startswith(("String should match pattern", "^")) for entry in answer["fields"])

@@ -16,26 +16,13 @@ from app import app
 from chalicelib import runtime
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
-from tests.hostile.cases import BAD_ORDER_ID_PATHS, CASES, Hostile, valid_order
+from tests.hostile.cases import BAD_ORDER_ID_PATHS, CASES, Hostile, assert_refused, valid_order
 
 
 @pytest.fixture
 def client(resources: Resources) -> Iterator[Client]:
     with Client(app, stage_name="local", project_dir=str(PROJECT_DIR)) as test_client:
         yield test_client
-
-
-def assert_refused(case: Hostile, status: int, raw: bytes) -> None:
-    """The case's 4xx, in the documented error shape, naming what is wrong."""
-    assert status == case.status, raw[:300]
-    answer: dict[str, Any] = json.loads(raw)
-    assert isinstance(answer.get("error"), str)
-    assert isinstance(answer.get("message"), str)
-    named = [answer["message"], *(f"{entry['field']}: {entry['message']}" for entry in answer.get("fields", []))]
-    assert any(case.names in text for text in named), answer
-    assert "Value error" not in raw.decode(), answer  # pydantic's own words stay out
-    if "fields" in answer:
-        assert all(not entry["message"].startswith(("String should match pattern", "^")) for entry in answer["fields"])
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
