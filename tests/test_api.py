@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,3 +129,54 @@ def test_get_unknown_is_a_404_and_malformed_id_a_400(client: Client) -> None:
     malformed = client.http.get("/order/" + "x" * 65)
     assert malformed.status_code == 400
     assert body_of(malformed)["error"] == "InvalidOrderId"
+
+
+@pytest.mark.parametrize(
+    ("host", "request_path", "order_url"),
+    [
+        ("abc123.execute-api.us-east-1.amazonaws.com", "/api/order", "https://{host}/api/order/aws-1"),
+        ("orders.example.com", "/v1/order", "https://{host}/v1/order/aws-1"),  # a custom domain's base path
+        ("orders.example.com", "/order", "https://{host}/order/aws-1"),  # a custom domain at its root
+    ],
+)
+def test_the_location_resolves_to_the_order_behind_api_gateway(
+    resources: Resources, workflow_functions: dict[str, Any], host: str, request_path: str, order_url: str
+) -> None:
+    """API Gateway hands the function the resource path (/order), not the URL the client used:
+    the Location must resolve against the latter, whatever stage or base path it has."""
+    from chalice.local import LambdaContext
+
+    headers = {"content-type": "application/json", "host": host}
+    event = {
+        "resource": "/order",
+        "path": "/order",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/order", "httpMethod": "POST", "stage": "api", "path": request_path},
+        "body": json.dumps(order_body(order_id="aws-1")),
+        "isBase64Encoded": False,
+    }
+    answer = app(event, LambdaContext("api_handler", 128))
+    assert answer["statusCode"] == 202
+    post_url = f"https://{host}{request_path}"
+    assert urllib.parse.urljoin(post_url, answer["headers"]["Location"]) == order_url.format(host=host)
+
+
+@pytest.mark.parametrize(
+    ("setting", "security"), [(None, [{"api_key": []}]), ("false", []), ("true", [{"api_key": []}])]
+)
+def test_the_document_asks_for_a_key_unless_the_stack_needs_none(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, security: list[dict[str, list[str]]]
+) -> None:
+    from chalicelib import openapi
+
+    if setting is None:
+        monkeypatch.delenv(openapi.API_KEY_REQUIRED_ENV, raising=False)  # AWS: never set
+    else:
+        monkeypatch.setenv(openapi.API_KEY_REQUIRED_ENV, setting)
+    assert openapi.document()["security"] == security
