@@ -94,3 +94,8 @@ output "event_source_mapping_uuids" {
   description = "Event source mapping name (fulfill_order-sqs-event-source, handle_dead_letter-sqs-event-source) to UUID."
   value       = module.app.event_source_mapping_uuids
 }
+
+output "waf_web_acl_arn" {
+  description = "ARN of the stage's AWS WAF web ACL, or null where the stage's waf setting leaves it off."
+  value       = one(module.waf[*].web_acl_arn)
+}
