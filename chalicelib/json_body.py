@@ -17,10 +17,10 @@ from chalicelib.responses import HttpError
 MAX_DEPTH = 10  # an order nests 3 deep (body, items, item); anything deeper is refused unread
 MAX_INTEGER_DIGITS = 40  # no field takes an integer this long; longer ones are refused unbuilt
 _CHARSETS = frozenset({"utf-8", "utf8"})
-# A JSON string (skipped: brackets inside one do not nest) or a bracket.
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-_OPENERS = frozenset("[{")
-_CLOSERS = frozenset("]}")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # brackets inside a string do not nest
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
+_CLOSER_OF = {"[": "]", "{": "}"}
 
 
 def check_charset(content_type: str) -> None:
@@ -51,15 +51,26 @@ def parse(raw_body: bytes) -> Any:
 
 
 def _check_depth(text: str) -> None:
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in _OPENERS:
-            depth += 1
-            if depth > MAX_DEPTH:
+    """Refuses nesting deeper than MAX_DEPTH without walking a large body in Python: the regular
+    expressions strip the strings and peel one level of innermost pairs a pass, in C."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    brackets = _NOT_A_BRACKET.sub("", _STRING.sub("", text))
+    peeled = brackets
+    for _ in range(MAX_DEPTH):
+        peeled = _INNERMOST_PAIR.sub("", peeled)
+        if not peeled:
+            return
+    # Something nests deeper than MAX_DEPTH, or does not pair up (json.loads names that): walked
+    # until it is clear which.
+    open_brackets: list[str] = []
+    for bracket in brackets:
+        if bracket in _CLOSER_OF:
+            open_brackets.append(_CLOSER_OF[bracket])
+            if len(open_brackets) > MAX_DEPTH:
                 raise _invalid(f"body nests arrays and objects more than {MAX_DEPTH} deep")
-        elif token in _CLOSERS:
-            depth -= 1
+        elif not open_brackets or open_brackets.pop() != bracket:
+            return
 
 
 def _integer(digits: str) -> int:
