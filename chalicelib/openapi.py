@@ -94,7 +94,13 @@ def _document(api_key_required: bool) -> dict[str, Any]:
                         "202": _json(
                             OrderAccepted,
                             "accepted (or replayed)",
-                            {"Location": {"description": "/order/{order_id}", "schema": {"type": "string"}}},
+                            {
+                                "Location": {
+                                    "description": "order/{order_id}: the order's URL, relative to the request's"
+                                    " (RFC 3986), so it keeps any stage or base path before /order",
+                                    "schema": {"type": "string"},
+                                }
+                            },
                         ),
                         "400": _json(
                             InvalidRequestBody,

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import ModuleType, TracebackType
 from typing import Any, ClassVar, TextIO
 
@@ -34,6 +35,7 @@ from chalice.local import (
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
+    RouteMatcher,
     ThreadedHTTPServer,
 )
 
@@ -381,6 +383,7 @@ class _RequestHandler(ChaliceRequestHandler):
 
     def __init__(self, *args: Any, api_key: str | None = None, **kwargs: Any) -> None:
         self._api_key = api_key  # set before the base class handles the request
+        self._routes: dict[str, dict[str, Any]] = kwargs["app_object"].routes
         super().__init__(*args, **kwargs)
 
     def _generic_handle(self) -> None:
@@ -400,6 +403,9 @@ class _RequestHandler(ChaliceRequestHandler):
         if code in _GATEWAY_ERRORS:
             body = _gateway_error_body(code, body)
             headers = {**headers, "Content-Type": "application/json"}
+        if code == HTTPStatus.METHOD_NOT_ALLOWED:  # RFC 9110: a 405 lists the methods the path has
+            route = RouteMatcher(list(self._routes)).match_route(self.path).route
+            headers["Allow"] = ", ".join(sorted({*self._routes[route], "OPTIONS"}))
         super()._send_http_response(code, headers, body)
 
     # The base class binds its own _generic_handle to each method; rebind them to the one above.

@@ -10,6 +10,8 @@ import pytest
 
 from tests.integration.conftest import RunningStack, StackFactory
 
+ALLOWED = {"/order": "OPTIONS, POST", "/order/o-1": "GET, OPTIONS"}  # what a 405's Allow lists
+
 
 @pytest.fixture(scope="module")
 def running(start_stack: StackFactory) -> RunningStack:
@@ -37,3 +39,5 @@ def test_unserved_methods_and_paths_get_json_as_from_api_gateway(
     body = json.loads(answer.value.read())
     assert body["error"] == error, "the documented error shape, not Chalice's {Code, Message}"
     assert isinstance(body["message"], str)
+    if status == 405:
+        assert answer.value.headers["Allow"] == ALLOWED[path]
