@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from chalicelib.models import Order, OrderRequest, field_errors
 
 # Cc is exactly the controls the model refuses: U+0000-U+001F and U+007F-U+009F.
-NAME = st.text(st.characters(codec="utf-8", exclude_categories=("Cc",)), min_size=1, max_size=64)
+NAME = st.text(st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=64)
 PRICE = st.decimals(min_value=0, max_value=Decimal("999999.99"), places=2, allow_nan=False, allow_infinity=False)
 ITEM = st.fixed_dictionaries(
     {
