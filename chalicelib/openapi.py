@@ -105,8 +105,7 @@ def _document(api_key_required: bool) -> dict[str, Any]:
                         "400": _json(
                             InvalidRequestBody,
                             "the body is not JSON as RFC 8259 has it (UTF-8; no key twice in an object; no NaN or"
-                            f" Infinity), nests more than {json_body.MAX_DEPTH} deep, has an integer over"
-                            f" {json_body.MAX_INTEGER_DIGITS} digits, or breaks the request model",
+                            f" Infinity), nests more than {json_body.MAX_DEPTH} deep, or breaks the request model",
                         ),
                         "403": _FORBIDDEN,
                         "409": _json(ErrorBody, "order_id already used with a different body"),

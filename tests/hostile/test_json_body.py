@@ -41,9 +41,8 @@ def test_unpaired_brackets_are_invalid_json_not_deep_nesting() -> None:
 
 
 def test_numbers() -> None:
-    assert json_body.parse(b'{"p": 12.50, "q": 3}') == {"p": Decimal("12.50"), "q": 3}
-    assert json_body.parse(("9" * json_body.MAX_INTEGER_DIGITS).encode()) == int("9" * json_body.MAX_INTEGER_DIGITS)
-    assert "digits" in refused(("-" + "9" * (json_body.MAX_INTEGER_DIGITS + 1)).encode())
+    assert json_body.parse(b'{"p": 12.50, "q": 3}') == {"p": Decimal("12.50"), "q": Decimal(3)}
+    assert json_body.parse(("9" * 5000).encode()) == Decimal("9" * 5000)  # int() would raise ValueError
     assert "NaN" in refused(b"[NaN]")
 
 
