@@ -239,3 +239,17 @@ resource "aws_xray_sampling_rule" "api" {
   resource_arn   = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
   tags           = local.tags
 }
+
+# The stage's optional AWS WAF web ACL (modules/waf), off unless its dofs settings turn it on:
+# "waf": {"enabled": true, "rate_limit_per_5_minutes": 2000}. About $8 a month plus $0.60 per
+# million requests inspected.
+module "waf" {
+  source = "../modules/waf"
+  count  = try(local.settings.waf.enabled, false) && var.enable_api_gateway ? 1 : 0
+
+  name                     = local.prefix
+  resource_arn             = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
+  rate_limit_per_5_minutes = try(local.settings.waf.rate_limit_per_5_minutes, 2000)
+  log_retention_days       = local.settings.log_retention_days
+  tags                     = local.tags
+}
