@@ -1,6 +1,6 @@
 # The load test a user runs against a deployed stage before launch (or against `make local`):
-# Locust, in its own virtualenv (.venv-load, requirements-load.txt): out of the Lambda package,
-# the first-run install and the dev toolchain.
+# Locust, in its own virtualenv (.venv-load, requirements/load.txt: the local set and Locust,
+# hash-locked): out of the Lambda package, the first-run install and the dev toolchain.
 LOAD_VENV := .venv-load
 LOAD_STAMP := $(LOAD_VENV)/.installed
 RATE ?= 10
@@ -10,9 +10,9 @@ LOAD_REPORT ?= .dofs/load-report.json
 
 .PHONY: load load-venv
 
-$(LOAD_STAMP): requirements-load.txt
-	@test -x $(LOAD_VENV)/bin/python || $(PYTHON) -m venv $(LOAD_VENV)
-	$(LOAD_VENV)/bin/python -m pip install --quiet -r requirements-load.txt
+$(LOAD_STAMP): requirements/load.txt
+	@test -x $(LOAD_VENV)/bin/python || { $(PYTHON) -c "$$REQUIRE_PYTHON" && $(PYTHON) -m venv $(LOAD_VENV); }
+	$(call install_lock,$(LOAD_VENV)/bin,requirements/load.txt,the load test)
 	@touch $(LOAD_STAMP)
 
 load-venv: $(LOAD_STAMP) ## Create .venv-load with Locust (make test does it)

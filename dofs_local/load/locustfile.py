@@ -4,7 +4,7 @@
 
     make load API_URL=https://<api>/api RATE=50 DURATION=120 [API_KEY=...]
 
-runs it as `locust --headless` from its own virtualenv (.venv-load, requirements-load.txt), one
+runs it as `locust --headless` from its own virtualenv (.venv-load, requirements/load.txt), one
 user per order a second, each user pacing itself with constant_throughput so that all of them
 together post --rate orders a second. The key comes from the environment (API_KEY), never the
 command line.

@@ -26,7 +26,7 @@ def running(start_stack: StackFactory) -> RunningStack:
 
 
 def test_the_locustfile_reports_what_the_stage_carried(running: RunningStack, tmp_path: Path) -> None:
-    assert LOCUST.is_file(), f"{LOCUST} is missing: `make load-venv` installs Locust (requirements-load.txt)"
+    assert LOCUST.is_file(), f"{LOCUST} is missing: `make load-venv` installs Locust (requirements/load.txt)"
     report = tmp_path / "report.json"
     environment = {
         **os.environ,
