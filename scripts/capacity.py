@@ -84,6 +84,9 @@ BUSIEST_CLIENT_SHARE = 1.0  # the share of the stage's rate that one API key may
 BURST_FACTOR = 3.0  # the burst every stage must absorb, as a multiple of its declared rate ...
 BURST_SECONDS = 60.0  # ... for this long, the queue taking what fulfillment cannot keep up with
 SECONDS_PER_DAY = 86_400
+# The order queue's age alarm fires at this fraction of the stuck-order threshold (infra/stage
+# passes floor(stuck_order_threshold_seconds / 3) to modules/monitoring).
+QUEUE_AGE_ALARM_DIVISOR = 3
 # The open-orders index: an order's key is written when it is accepted and removed when it is
 # terminal, its hash key one of `open_orders_index_shards` values (the stage's setting; 16 where
 # unset). A status-keyed index (the old `by-status`) is one shard.
@@ -184,6 +187,10 @@ def load_settings(name: str, config_path: Path = CONFIG_PATH, app_path: Path = A
         success_rate=float(stage.environment.get("FULFILLMENT_SUCCESS_RATE", DEFAULT_SUCCESS_RATE)),
         stuck_order_threshold_seconds=stage.stuck_order_threshold_seconds,
     )
+
+
+def queue_age_alarm_seconds(stuck_order_threshold_seconds: int) -> int:
+    return stuck_order_threshold_seconds // QUEUE_AGE_ALARM_DIVISOR
 
 
 def cpu_stretch(memory_mb: int) -> float:
@@ -456,6 +463,11 @@ def _burst(settings: Settings, loads: _Loads, fulfillment: float) -> tuple[list[
         lines.append(
             f"  drain: {backlog:,.0f} / ({fulfillment:,.0f} - {rate:,.0f}) = {drain:,.0f} s "
             f"(+ {BURST_SECONDS:.0f} s of burst) against the {threshold} s stuck threshold"
+        )
+        # Taken about in order, the oldest message waits for the backlog ahead of it.
+        lines.append(
+            f"  oldest message: about {backlog:,.0f} / {fulfillment:,.0f} = {backlog / fulfillment:,.0f} s old; "
+            f"the queue-age alarm fires at {queue_age_alarm_seconds(threshold)} s"
         )
         if drain + BURST_SECONDS >= threshold:
             problems.append(
