@@ -68,6 +68,11 @@ def test_the_check_command_passes_for_the_stages_as_configured() -> None:
     assert main(["check"]) == 0
 
 
+def _memory_128(stage: dict[str, Any]) -> None:
+    for function in stage["lambda_functions"].values():
+        function["lambda_memory_size"] = 128
+
+
 # Each setting as it was before prod was sized, and the hop it breaks.
 OLD_SETTINGS: dict[str, tuple[Edit, str]] = {
     "daily quota 10,000": (lambda s: s["dofs"].update(api_client_quota_per_day=10_000), "usage plan daily quota"),
@@ -75,10 +80,7 @@ OLD_SETTINGS: dict[str, tuple[Edit, str]] = {
         lambda s: s["dofs"].update(event_source_maximum_concurrency=20),
         "fulfill_order event source mapping",
     ),
-    "memory 128 MB": (
-        lambda s: [f.update(lambda_memory_size=128) for f in s["lambda_functions"].values()],
-        "fulfill_order event source mapping",
-    ),
+    "memory 128 MB": (_memory_128, "fulfill_order event source mapping"),
     "status-keyed index (one shard)": (
         lambda s: s["dofs"].update(open_orders_index_shards=1),
         "open-orders index partitions",
