@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from dofs_local.measurement.pricing import LAMBDA_MB_PER_VCPU, LATENCY_S  # noqa: E402
-from dofs_local.stage import CONFIG_PATH, Stage, UnknownStageError, load_stage, read_config  # noqa: E402
+from dofs_local.stage import CONFIG_PATH, LOCAL_STAGE, Stage, UnknownStageError, load_stage, read_config  # noqa: E402
+from scripts.timing import load_asl  # noqa: E402
 
 APP_PATH = PROJECT_DIR / "app.py"
 INFINITE = math.inf
@@ -119,6 +121,24 @@ MEASURED = {
 # A Lambda vCPU is taken to do this machine's work in twice the time: TLS, which the emulator's
 # plain HTTP leaves out, and a slower core than this one's; an assumption, not a measurement.
 CPU_MARGIN = 2.0
+# Each function's cold start to ready on this machine, as CPU time (user + system, which the
+# machine's other load inflates less than wall-clock time): a fresh interpreter imports the app and
+# builds what the function uses, clients included, as `make bench` does (median of 7, by
+# `python scripts/capacity.py measure`). At a function's memory it takes CPU_MARGIN x its CPU
+# share's stretch.
+MEASURED_COLD_START_MS = {
+    "api_handler": 460.0,
+    "validate_order": 235.0,
+    "store_order": 441.0,
+    "record_workflow_failure": 442.0,
+    "fulfill_order": 488.0,
+    "handle_dead_letter": 485.0,
+}
+# The warm work of a workflow task each Task's timeout must also cover (record_workflow_failure's,
+# one conditional UpdateItem like store_order's, is not measured: it runs only on failures).
+TASK_WORK = {"validate_order": "validate_order", "store_order": "store_order", "record_workflow_failure": "store_order"}
+MEMORY_STEP_MB = 64  # Lambda takes memory in 1 MB steps; the floor is searched in these
+MAX_MEMORY_MB = 10_240
 # The workflow's functions, invoked once per order each (RecordWorkflowFailure only on a failure).
 WORKFLOW_FUNCTIONS = ("validate_order", "store_order")
 
@@ -142,6 +162,7 @@ class Settings:
     warm_read_units: float
     success_rate: float
     stuck_order_threshold_seconds: int
+    api_cold_start_seconds_max: float | None  # how long a client's request may wait for a new API handler
 
 
 def fulfillment_batch_size(app_path: Path = APP_PATH) -> int:
@@ -186,6 +207,7 @@ def load_settings(name: str, config_path: Path = CONFIG_PATH, app_path: Path = A
         warm_read_units=float(dofs.get("dynamodb_warm_read_units") or QUOTAS["dynamodb_new_on_demand_rcu"].value),
         success_rate=float(stage.environment.get("FULFILLMENT_SUCCESS_RATE", DEFAULT_SUCCESS_RATE)),
         stuck_order_threshold_seconds=stage.stuck_order_threshold_seconds,
+        api_cold_start_seconds_max=_optional(dofs, "api_cold_start_seconds_max"),
     )
 
 
@@ -204,6 +226,27 @@ def unit_seconds(unit: str, memory_mb: int) -> float:
     work = MEASURED[unit]
     waiting = sum(count * LATENCY_S[call].value for call, count in work.calls.items())
     return work.cpu_ms * CPU_MARGIN / 1000 * cpu_stretch(memory_mb) + waiting
+
+
+def cold_start_seconds(function: str, memory_mb: int) -> float:
+    return MEASURED_COLD_START_MS[function] * CPU_MARGIN / 1000 * cpu_stretch(memory_mb)
+
+
+def task_functions(asl: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
+    """Each Lambda Task of the workflow: the function it invokes and its TimeoutSeconds."""
+    tasks = {}
+    for name, state in asl["States"].items():
+        invoked = re.fullmatch(r"\$\{(\w+)_arn\}", str(state.get("Parameters", {}).get("FunctionName", "")))
+        if state["Type"] == "Task" and invoked is not None:
+            tasks[name] = (invoked.group(1), int(state["TimeoutSeconds"]))
+    return tasks
+
+
+def task_timeout_floor_seconds(stage: Stage, function: str) -> float:
+    """The least a Task's timeout may be for this function on this stage: a cold start at its memory
+    and its work, so a cold invocation is never timed out and retried."""
+    memory = stage.memory_mb(function)
+    return cold_start_seconds(function, memory) + unit_seconds(TASK_WORK[function], memory)
 
 
 def fulfillment_attempts_per_order(success_rate: float, max_receive_count: int) -> float:
@@ -229,6 +272,8 @@ class Model:
     concurrency: tuple[str, ...]  # each function's concurrency at the declared rate
     burst: tuple[str, ...]  # the burst's arithmetic, line by line
     burst_problems: tuple[str, ...]  # why the burst would lose orders (empty: it would not)
+    timeouts: tuple[str, ...]  # each workflow task's cold start against its timeout
+    timeout_problems: tuple[str, ...]
 
     @property
     def binding(self) -> Hop:
@@ -245,7 +290,7 @@ class Model:
             for hop in self.hops
             if hop.ceiling < required
         ]
-        return below + list(self.burst_problems)
+        return below + list(self.burst_problems) + list(self.timeout_problems)
 
 
 def _rate(value: float) -> str:
@@ -478,7 +523,7 @@ def _burst(settings: Settings, loads: _Loads, fulfillment: float) -> tuple[list[
     return lines, problems
 
 
-def model(settings: Settings) -> Model:
+def model(settings: Settings, asl: Mapping[str, Any] | None = None) -> Model:
     loads = _Loads(settings)
     lambda_hops = _lambda_hops(settings, loads)
     hops = [
@@ -490,7 +535,40 @@ def model(settings: Settings) -> Model:
     ]
     fulfillment, _ = loads.fulfillment_orders_per_second()
     lines, problems = _burst(settings, loads, fulfillment)
-    return Model(settings, tuple(hops), tuple(_concurrency(settings, loads)), tuple(lines), tuple(problems))
+    timeouts, late = _task_timeouts(settings.stage, asl if asl is not None else load_asl())
+    api_memory = settings.stage.memory_mb("api_handler")
+    api_cold = cold_start_seconds("api_handler", api_memory)
+    timeouts.append(f"api_handler cold start at {api_memory} MB: {api_cold:.1f} s")
+    budget = settings.api_cold_start_seconds_max
+    if budget is not None and api_cold > budget:
+        late.append(
+            f"api_handler: a cold start at {api_memory} MB takes {api_cold:.1f} s, over the stage's {budget:g} s"
+        )
+    return Model(
+        settings,
+        tuple(hops),
+        tuple(_concurrency(settings, loads)),
+        tuple(lines),
+        tuple(problems),
+        tuple(timeouts),
+        tuple(late),
+    )
+
+
+def _task_timeouts(stage: Stage, asl: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    if stage.name == LOCAL_STAGE:  # the local stack runs the functions in-process, at no memory's CPU share
+        return [], []
+    lines = ["workflow tasks: a cold start at the function's memory, and its work, against the Task's timeout"]
+    problems = []
+    for name, (function, timeout) in task_functions(asl).items():
+        floor = task_timeout_floor_seconds(stage, function)
+        lines.append(f"  {name} ({function}, {stage.memory_mb(function)} MB): {floor:.1f} s of {timeout} s")
+        if floor > timeout:
+            problems.append(
+                f"workflow task {name}: a cold start of {function} at {stage.memory_mb(function)} MB takes "
+                f"{floor:.1f} s, past its {timeout} s timeout"
+            )
+    return lines, problems
 
 
 def _concurrency(settings: Settings, loads: _Loads) -> list[str]:
@@ -516,6 +594,17 @@ def capacity(stage: str, config_path: Path = CONFIG_PATH) -> Model:
     return model(load_settings(stage, config_path))
 
 
+def memory_floor(settings: Settings, function: str) -> int:
+    """The least memory (in MEMORY_STEP_MB steps) for this function that keeps the stage's every
+    check passing, the others' memory unchanged: below it capacity or a task timeout gives."""
+    asl = load_asl()
+    for memory in range(2 * MEMORY_STEP_MB, MAX_MEMORY_MB + 1, MEMORY_STEP_MB):
+        stage = replace(settings.stage, function_memory_mb={**settings.stage.function_memory_mb, function: memory})
+        if not model(replace(settings, stage=stage), asl).problems():
+            return memory
+    return MAX_MEMORY_MB
+
+
 def report(result: Model) -> str:
     stage = result.settings.stage.name
     width = max(len(hop.name) for hop in result.hops)
@@ -523,6 +612,11 @@ def report(result: Model) -> str:
     lines += [f"  {hop.name:<{width}}  {_rate(hop.ceiling):>10}  {hop.how}" for hop in result.hops]
     lines += list(result.concurrency)
     lines += list(result.burst)
+    lines += list(result.timeouts)
+    floors = ", ".join(
+        f"{function} {memory_floor(result.settings, function)} MB" for function in MEASURED_COLD_START_MS
+    )
+    lines.append(f"memory floors (the least that keeps every check above): {floors}")
     lines += [f"PROBLEM {problem}" for problem in result.problems()]
     lines.append(f"{stage} capacity: {result.sustained:,.0f} orders/s sustained (binding: {result.binding.name})")
     return "\n".join(lines)
@@ -531,6 +625,35 @@ def report(result: Model) -> str:
 def quota_table() -> str:
     width = max(len(name) for name in QUOTAS)
     return "\n".join(f"{name:<{width}}  {_rate(quota.value):>10}  {quota.source}" for name, quota in QUOTAS.items())
+
+
+def cold_start_cpu_ms(runs: int = 7) -> dict[str, float]:
+    """Each function's CPU time from a fresh interpreter to ready (bench.py's probe, timed by
+    getrusage): median of `runs`."""
+    import os
+    import statistics
+    import subprocess
+
+    from dofs_local.measurement.bench import COLD_START_INIT
+
+    stage = load_stage("local")  # the functions validate their settings when they start
+    env = {**os.environ, **stage.api_environment(), "AWS_DEFAULT_REGION": stage.region}
+    figures: dict[str, float] = {}
+    for function, init in COLD_START_INIT.items():
+        probe = (
+            f"import resource, app; from chalicelib import runtime; {init}; "
+            "usage = resource.getrusage(resource.RUSAGE_SELF); print((usage.ru_utime + usage.ru_stime) * 1000)"
+        )
+        samples = [
+            float(
+                subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
+                    [sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for _ in range(runs)
+        ]
+        figures[function] = float(round(statistics.median(samples)))
+    return figures
 
 
 def measure(orders: int = 200) -> dict[str, Work]:
@@ -608,6 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "measure":
         for unit, work in measure(args.orders).items():
             print(f'    "{unit}": Work({work.cpu_ms}, {dict(work.calls)}),')
+        print(f"MEASURED_COLD_START_MS = {cold_start_cpu_ms()}")
         return 0
     if args.command == "check":
         failed = False

@@ -15,12 +15,14 @@ import pytest
 
 from dofs_local.stage import CONFIG_PATH, PROJECT_DIR, read_config
 from scripts.capacity import (
+    MEMORY_STEP_MB,
     QUOTAS,
     SECONDS_PER_DAY,
     capacity,
     fulfillment_attempts_per_order,
     fulfillment_batch_size,
     load_settings,
+    memory_floor,
 )
 
 STAGES = sorted(read_config()["stages"])
@@ -147,3 +149,33 @@ def test_the_batch_size_is_the_one_app_py_packages() -> None:
 
 def test_every_quota_names_its_source() -> None:
     assert all(quota.source.startswith("https://docs.aws.amazon.com/") for quota in QUOTAS.values())
+
+
+def test_a_workflow_function_whose_cold_start_outlasts_its_task_timeout_fails(tmp_path: Path) -> None:
+    """At 128 MB (a fourteenth of a vCPU) store_order's cold start takes longer than its Task's 10 s."""
+
+    def edit(stage: dict[str, Any]) -> None:
+        stage["lambda_functions"]["store_order"]["lambda_memory_size"] = 128
+
+    problems = capacity("prod", edited_config(tmp_path, "prod", edit)).problems()
+    assert any(problem.startswith("workflow task StoreOrder") for problem in problems), problems
+
+
+def test_the_api_handlers_cold_start_stays_within_the_stages_budget(tmp_path: Path) -> None:
+    def edit(stage: dict[str, Any]) -> None:
+        stage["lambda_functions"]["api_handler"]["lambda_memory_size"] = 256
+
+    problems = capacity("prod", edited_config(tmp_path, "prod", edit)).problems()
+    assert any(problem.startswith("api_handler: a cold start") for problem in problems), problems
+
+
+@pytest.mark.parametrize("function", ["api_handler", "fulfill_order", "store_order"])
+def test_prods_memory_is_at_or_above_its_floor_and_below_the_floor_fails(tmp_path: Path, function: str) -> None:
+    settings = load_settings("prod")
+    floor = memory_floor(settings, function)
+    assert settings.stage.memory_mb(function) >= floor
+
+    def edit(stage: dict[str, Any]) -> None:
+        stage["lambda_functions"][function]["lambda_memory_size"] = floor - MEMORY_STEP_MB
+
+    assert capacity("prod", edited_config(tmp_path, "prod", edit)).problems()
