@@ -489,6 +489,13 @@ def _burst(settings: Settings, loads: _Loads, fulfillment: float) -> tuple[list[
     sync = loads.sync_seconds_per_order()
     concurrency = burst * sum(sync.values()) + loads.set_aside + 1
     lines.append(f"  Lambda concurrency: {concurrency:,.0f} of {QUOTAS['lambda_account_concurrency'].value:,.0f}")
+    # Lambda adds at most 1,000 execution environments a function every 10 s: the burst's step up
+    # must fit in that, or the first seconds of it are throttled.
+    scale = QUOTAS["lambda_scale_per_10s"].value
+    step = max((burst - rate) * seconds for seconds in sync.values())
+    lines.append(f"  Lambda scaling: the largest step up is {step:,.0f} environments of {scale:,.0f} every 10 s")
+    if step > scale:
+        problems.append(f"burst: a step of {step:,.0f} execution environments exceeds Lambda's {scale:,.0f} per 10 s")
     if concurrency > QUOTAS["lambda_account_concurrency"].value:
         problems.append(f"burst: {concurrency:,.0f} concurrent executions exceed the account's 1,000")
     if burst > QUOTAS["sfn_express_start_rps"].value:
