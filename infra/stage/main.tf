@@ -211,6 +211,16 @@ module "monitoring" {
   function_names    = local.function_names
   state_machine_arn = module.stepfunctions.arn
   order_dlq_name    = module.sqs.dlq_name
+  order_queue_name  = module.sqs.queue_name
+  # A third of the stuck-order threshold: a backlog alarms well before the reconciler would queue
+  # its orders again, and the burst the stage is sized for (scripts/capacity.py) drains under it.
+  order_queue_max_age_seconds = floor(local.settings.stuck_order_threshold_seconds / 3)
+  dynamodb_tables             = module.dynamodb.table_names
+  dynamodb_indexes = merge([
+    for table, indexes in module.dynamodb.index_arns : {
+      for index in keys(indexes) : "${table}-${index}" => { table_name = module.dynamodb.table_names[table], index_name = index }
+    }
+  ]...)
   # The identity the functions give their custom metrics (Powertools reads these variables).
   metrics_namespace = local.config.environment_variables.POWERTOOLS_METRICS_NAMESPACE
   metrics_service   = local.config.environment_variables.POWERTOOLS_SERVICE_NAME
