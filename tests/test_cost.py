@@ -206,14 +206,13 @@ def test_batches_fill_at_the_stage_rate() -> None:
     assert PRODUCTION.batch(dev(api_throttling_rate_limit=None)) == 10
 
 
-def test_access_log_bytes_come_from_the_terraform_format(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts import postprocess_chalice_tf
-
+def test_access_log_bytes_come_from_the_terraform_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     before = cost.access_log_line_bytes(measured())
-    monkeypatch.setattr(
-        postprocess_chalice_tf, "ACCESS_LOG_FORMAT", postprocess_chalice_tf.ACCESS_LOG_FORMAT + "x" * 100
-    )
-    assert cost.access_log_line_bytes(measured()) == before + 100
+    longer = tmp_path / "format.json"
+    fields = json.loads(cost.ACCESS_LOG_FORMAT_FILE.read_text())
+    longer.write_text(json.dumps({**fields, "extra": "x" * 100}))
+    monkeypatch.setattr(cost, "ACCESS_LOG_FORMAT_FILE", longer)
+    assert cost.access_log_line_bytes(measured()) == before + len(',"extra":""') + 100
 
 
 def test_floor_is_the_per_request_lines_only() -> None:

@@ -34,7 +34,11 @@ from dofs_local.measurement.pricing import (
     Line,
     round_up,
 )
-from dofs_local.stage import Stage
+from dofs_local.stage import PROJECT_DIR, Stage
+
+# The API stage's access log format (infra/modules/api_gateway writes it with jsonencode: one line,
+# keys sorted).
+ACCESS_LOG_FORMAT_FILE = PROJECT_DIR / "infra" / "modules" / "api_gateway" / "access_log_format.json"
 
 # The by-status index (KEYS_ONLY, keyed on status and updated_at) changes with every order write:
 # a new item is one index write, an update that changes the index key is two (delete the old
@@ -233,9 +237,7 @@ def execution_log_events(measured: Measured, stage: Stage) -> tuple[float, float
 
 
 def access_log_line_bytes(measured: Measured) -> int:
-    """One access-log line, from the stage's format (scripts/postprocess_chalice_tf.py)."""
-    from scripts.postprocess_chalice_tf import ACCESS_LOG_FORMAT
-
+    """One access-log line, from the stage's format (infra/modules/api_gateway)."""
     values = {
         "$context.requestId": _UUID,
         "$context.identity.sourceIp": "198.51.100.123",
@@ -247,7 +249,7 @@ def access_log_line_bytes(measured: Measured) -> int:
         "$context.responseLength": str(round(measured.api_response_bytes)),
         "$context.integration.error": "-",
     }
-    line = ACCESS_LOG_FORMAT
+    line = json.dumps(json.loads(ACCESS_LOG_FORMAT_FILE.read_text()), separators=(",", ":"), sort_keys=True)
     for variable in sorted(values, key=len, reverse=True):  # longest first: no prefix clashes
         line = line.replace(variable, values[variable])
     return len(line.encode())
