@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from dofs_local.stage import Stage
 from dofs_ops.target import Target
 
 # No "-": `{prefix}-{client}` then names one stage's client only (stage dev's client "x-y" and
@@ -63,22 +64,26 @@ def is_client(text: str) -> bool:
     return bool(_CLIENT.match(text))
 
 
-def usage_plan_name(target: Target) -> str:
-    """As infra/modules/api_gateway names it."""
-    return f"{target.stage.prefix}-usage-plan"
+def usage_plan_name(stage: Stage) -> str:
+    """As infra/modules/api_gateway names it (and the local stack, dofs_local/emulated/provisioning.py)."""
+    return f"{stage.prefix}-usage-plan"
 
 
-def key_name(target: Target, client: str) -> str:
-    return f"{target.stage.prefix}-{client}"
+def key_name(stage: Stage, client: str) -> str:
+    return f"{stage.prefix}-{client}"
 
 
-def stage_tags(target: Target, client: str) -> dict[str, str]:
-    """The tags infra/stage gives everything it makes (the pipeline's roles match on them), and the client."""
-    return {"Project": target.stage.app_name, "Stage": target.stage.name, CLIENT_TAG: client}
+def stage_tags(stage: Stage) -> dict[str, str]:
+    """The tags infra/stage gives everything it makes: the pipeline's roles match on them."""
+    return {"Project": stage.app_name, "Stage": stage.name}
+
+
+def client_tags(stage: Stage, client: str) -> dict[str, str]:
+    return {**stage_tags(stage), CLIENT_TAG: client}
 
 
 def usage_plan_id(target: Target) -> str:
-    name = usage_plan_name(target)
+    name = usage_plan_name(target.stage)
     pages = target.client("apigateway").get_paginator("get_usage_plans").paginate()
     found = [plan["id"] for page in pages for plan in page.get("items", []) if plan.get("name") == name]
     if len(found) != 1:
@@ -110,7 +115,7 @@ def _delete(target: Target, key_id: str) -> None:
 
 def create(target: Target, client: str, *, replace: bool = False) -> CreatedKey:
     plan_id = usage_plan_id(target)
-    name = key_name(target, client)
+    name = key_name(target.stage, client)
     existing = _keys_named(target, name)
     if existing and not replace:
         ids = ", ".join(_id(key) for key in existing)
@@ -125,7 +130,7 @@ def create(target: Target, client: str, *, replace: bool = False) -> CreatedKey:
         name=name,
         description=f"API key of client {client} in stage {target.stage.name} (dofs_ops keys)",
         enabled=True,
-        tags=stage_tags(target, client),
+        tags=client_tags(target.stage, client),
     )
     try:
         apigateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key["id"], keyType="API_KEY")
@@ -182,7 +187,7 @@ def revoke(target: Target, client: str) -> list[str]:
     """Deletes the client's key (every key of that name, should there be several); the other
     clients' keys are untouched. Returns the ids deleted."""
     usage_plan_id(target)  # the stage's API is there: a missing plan is not "no such client"
-    keys = _keys_named(target, key_name(target, client))
+    keys = _keys_named(target, key_name(target.stage, client))
     if not keys:
         raise UnknownClientError(f"client {client} has no API key ({target.describe()}); nothing changed")
     for key in keys:

@@ -5,7 +5,9 @@ state is local (an override file replaces the S3 backend). What moto 5.2 cannot 
 left out by a variable (see infra/README.md, "Offline proof"):
 
 - `enable_api_gateway=false`: moto's PutRestApi imports only OpenAPI 3 bodies, and Chalice
-  writes Swagger 2.0 (the REST API, its deployment, stage, usage plan, key and access log group);
+  writes Swagger 2.0 (the REST API and its deployment, and so infra/modules/api_gateway's stage,
+  method settings, usage plan and access log group, which test_api_gateway.py applies on a REST
+  API made without a body);
 - `restrict_dlq_sources=false`: moto does not keep an SQS RedriveAllowPolicy, so the provider
   waits forever for it to appear.
 
@@ -611,7 +613,9 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
 
 def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack) -> None:
     assert applied_stack.outputs.get("api_url") is None
+    assert applied_stack.outputs.get("api_usage_plan_name") is None
     assert applied_stack.client("apigateway").get_rest_apis()["items"] == []
+    assert applied_stack.client("apigateway").get_usage_plans()["items"] == []
 
 
 def _as_list(value: str | list[str]) -> list[str]:
