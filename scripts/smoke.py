@@ -9,7 +9,7 @@ message.
 
     python3 scripts/smoke.py --api-url http://127.0.0.1:8000
     python3 scripts/smoke.py --api-url https://abc.execute-api.us-east-1.amazonaws.com/api --api-key KEY
-    python3 scripts/smoke.py --outputs-json build/deploy-outputs.json --api-key KEY   # URL from `terraform output -json`
+    python3 scripts/smoke.py --outputs-json build/deploy-outputs.json --api-key KEY   # `terraform output -json`
 
 On AWS the key is a client's (`python -m dofs_ops keys create CLIENT`); `make smoke-deployed`
 makes client smoke's own.

@@ -176,7 +176,9 @@ def test_no_server_fails_with_a_clear_message_after_the_timeout(capsys: pytest.C
     assert "(x11, retrying until the timeout)" in out
 
 
-def test_reads_the_url_from_terraform_outputs_and_never_a_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reads_the_url_from_terraform_outputs_and_never_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No output holds a key: one named like a key is ignored, the key is the one given."""
     api = FakeApi()
     with serve(api) as url:
@@ -324,8 +326,15 @@ def test_make_smoke_deployed_uses_a_new_key_of_its_own(tmp_path: Path, usage_pla
         for _ in range(2):
             assert MAKE is not None
             result = subprocess.run(  # noqa: S603 - fixed arguments
-                [MAKE, "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05",
-                 "STAGE=dev", f"SMOKE_KEYS={keys}"],
+                [
+                    MAKE,
+                    "--no-print-directory",
+                    "smoke-deployed",
+                    f"OUTPUTS_JSON={outputs}",
+                    "SMOKE_INTERVAL=0.05",
+                    "STAGE=dev",
+                    f"SMOKE_KEYS={keys}",
+                ],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

@@ -68,7 +68,7 @@ def test_every_deployed_stage_sets_the_api_settings(stage: str) -> None:
 def _root(endpoint: str) -> str:
     """A REST API with one MOCK method and a deployment, and the module twice on it."""
     module = MODULE_DIR.as_posix()
-    common = f"""
+    common = """
   rest_api_id               = aws_api_gateway_rest_api.api.id
   deployment_id             = aws_api_gateway_deployment.api.id
   throttling_rate_limit     = local.settings.api_throttling_rate_limit
@@ -77,7 +77,7 @@ def _root(endpoint: str) -> str:
   client_burst_limit        = local.settings.api_client_burst_limit
   access_log_retention_days = local.settings.log_retention_days
   enable_xray               = true
-  tags                      = {{ Project = "dofs", Stage = "dev" }}
+  tags                      = { Project = "dofs", Stage = "dev" }
 """
     endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in ("apigateway", "logs", "sts", "iam"))
     return f"""

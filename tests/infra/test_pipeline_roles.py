@@ -97,7 +97,6 @@ def build_role(build: str, stage: str = STAGE) -> str:
     return f"{APP}-cicd-test" if build == "test" else f"{APP}-cicd-{stage}-{build}"
 
 
-
 def stage_variables(stage: str) -> list[str]:
     return [
         arg for name, value in {"stage": stage, **EMULATOR_VARIABLES}.items() for arg in ("-var", f"{name}={value}")

@@ -29,7 +29,10 @@ def stack() -> Iterator[LocalPipeline]:
 def post(stack: LocalPipeline, key: str | None, order_id: str) -> int:
     headers = {"Content-Type": "application/json"} | ({"x-api-key": key} if key is not None else {})
     request = urllib.request.Request(  # noqa: S310 - loopback http
-        f"{stack.api_url}/order", data=json.dumps(order_body(order_id=order_id)).encode(), headers=headers, method="POST"
+        f"{stack.api_url}/order",
+        data=json.dumps(order_body(order_id=order_id)).encode(),
+        headers=headers,
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
