@@ -88,7 +88,7 @@ variable "logging_level" {
 variable "enable_xray" {
   description = "Trace the stage's requests with X-Ray."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "tags" {
