@@ -194,7 +194,7 @@ def override(main: dict[str, Any], prefix: str) -> dict[str, Any]:
     return result
 
 
-def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]:
+def extras(main: dict[str, Any], stage_name: str) -> dict[str, Any]:
     used = sorted(set(VARIABLE_REFERENCE.findall(json.dumps(main))))
     variables: dict[str, Any] = {name: {"type": "string", "description": variable_description(name)} for name in used}
     variables.update(
@@ -286,7 +286,7 @@ def postprocess(package_dir: Path, *, api_key: bool = True) -> None:
     stage_name = main["resource"].get("aws_api_gateway_deployment", {}).get("rest_api", {}).get("stage_name", "api")
     write_json(main_path, rewrite_main(main, prefix, api_key=api_key))
     write_json(package_dir / OVERRIDE_FILE, override(main, prefix))
-    write_json(package_dir / EXTRAS_FILE, extras(main, prefix, stage_name))
+    write_json(package_dir / EXTRAS_FILE, extras(main, stage_name))
 
 
 def main(argv: list[str] | None = None) -> int:
