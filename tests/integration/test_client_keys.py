@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from dofs_local import __main__ as local_cli
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_ops import __main__ as cli
 from tests.conftest import order_body
@@ -83,3 +84,24 @@ def test_a_disabled_key_is_refused(stack: LocalPipeline, capsys: pytest.CaptureF
         apiKey=created["key_id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
     )
     assert post(stack, created["value"], "initech-2") == 403
+
+
+@pytest.mark.parametrize(
+    ("args", "required"),
+    [([], None), (["--require-api-key"], ""), (["--require-api-key", GIVEN_KEY], GIVEN_KEY)],
+)
+def test_serve_requires_keys_only_when_told(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], required: str | None
+) -> None:
+    monkeypatch.delenv("DOFS_REQUIRE_API_KEY", raising=False)
+    assert local_cli._parser().parse_args(["serve", *args]).require_api_key == required
+
+
+def test_a_given_key_shorter_than_api_gateway_allows_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DOFS_REQUIRE_API_KEY", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        local_cli._parser().parse_args(["serve", "--require-api-key", "too-short"])
+    assert exit_.value.code == 2
+    assert "an API key is at least 20 characters" in capsys.readouterr().err
