@@ -12,11 +12,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 
 from dofs_local.emulated.emulator import Emulator
+from dofs_local.stage import load_stage
+from dofs_ops.target import Target
 from scripts import smoke
 from tests.cicd.fake_api import FakeApi, Reply, serve
 
@@ -291,32 +293,25 @@ def test_make_smoke_without_a_url_says_what_is_missing() -> None:
 
 
 @pytest.fixture
-def usage_plan() -> Iterator[str]:
-    """The emulator's AWS, with stage dev's usage plan as infra/modules/api_gateway names it."""
+def emulated_apigateway() -> Iterator[Any]:
+    """The emulator's API Gateway, with stage dev's usage plan as infra/modules/api_gateway names it."""
     emulator = Emulator("127.0.0.1", 0)
     emulator.start()
     try:
-        apigateway = boto3.client(
-            "apigateway",
-            region_name="us-east-1",
-            endpoint_url=emulator.endpoint,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        dev = load_stage("dev")
+        apigateway = Target(stage=dev, region=dev.region, endpoint_url=emulator.endpoint).client("apigateway")
         apigateway.create_usage_plan(name="dofs-dev-usage-plan")
-        yield emulator.endpoint
+        yield apigateway
     finally:
         emulator.stop()
 
 
 @needs_make
-def test_make_smoke_deployed_uses_a_new_key_of_its_own(tmp_path: Path, usage_plan: str) -> None:
+def test_make_smoke_deployed_uses_a_new_key_of_its_own(tmp_path: Path, emulated_apigateway: Any) -> None:
     """The Smoke stage: URL from `terraform output -json`, and a key of client smoke, made again
     at each run in the stage's usage plan by the ops CLI (here against the emulator)."""
-    endpoint = usage_plan
-    apigateway = boto3.client(
-        "apigateway", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    apigateway = emulated_apigateway
+    endpoint = apigateway.meta.endpoint_url
     api = FakeApi()
     outputs = tmp_path / "outputs.json"
     keys = f"{sys.executable} -m dofs_ops --endpoint-url {endpoint}"

@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from dofs_local.emulated.emulator import Emulator
-from dofs_local.stage import read_config
+from dofs_local.stage import load_stage, read_config
+from dofs_ops.target import Target
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, PROJECT_DIR, Terraform, terraform_dirs
 
@@ -90,7 +90,7 @@ terraform {{
 provider "aws" {{
   region                      = "{REGION}"
   access_key                  = "local"
-  secret_key                  = "local"
+  secret_key                  = "local" # pragma: allowlist secret - the emulator takes any
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_requesting_account_id  = true
@@ -162,13 +162,8 @@ def applied(terraform: Terraform, tmp_path_factory: pytest.TempPathFactory) -> I
         terraform.init(root)
         terraform.run(root, "apply", "-auto-approve", "-no-color", "-input=false", timeout=240)
         outputs = json.loads(terraform.run(root, "output", "-json").stdout)
-        apigateway = boto3.client(
-            "apigateway",
-            region_name=REGION,
-            endpoint_url=emulator.endpoint,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        dev = load_stage("dev")
+        apigateway = Target(stage=dev, region=dev.region, endpoint_url=emulator.endpoint).client("apigateway")
         yield apigateway, {name: output["value"] for name, output in outputs.items()}
     finally:
         emulator.stop()

@@ -9,12 +9,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from dofs_local import __main__ as local_cli
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_ops import __main__ as cli
+from dofs_ops.target import Target
 from tests.conftest import order_body
 
 GIVEN_KEY = "the-key-given-at-start-0001"  # pragma: allowlist secret - a stand-in value, 20+ characters
@@ -73,12 +73,8 @@ def test_revoking_one_client_refuses_it_and_leaves_the_other(
 def test_a_disabled_key_is_refused(stack: LocalPipeline, capsys: pytest.CaptureFixture[str]) -> None:
     created = keys(stack, capsys, "create", "initech")
     assert post(stack, created["value"], "initech-1") == 202
-    apigateway = boto3.client(
-        "apigateway",
-        region_name=stack.stage.region,
-        endpoint_url=stack.aws_endpoint,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    apigateway = Target(stage=stack.stage, region=stack.stage.region, endpoint_url=stack.aws_endpoint).client(
+        "apigateway"
     )
     apigateway.update_api_key(
         apiKey=created["key_id"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]

@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from dofs_local.emulated.emulator import Emulator
@@ -32,13 +31,7 @@ def endpoint() -> Iterator[str]:
 
 
 def _apigateway(endpoint: str) -> Any:
-    return boto3.client(
-        "apigateway",
-        region_name=STAGE.region,
-        endpoint_url=endpoint,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    return Target(stage=STAGE, region=STAGE.region, endpoint_url=endpoint).client("apigateway")
 
 
 @pytest.fixture
