@@ -13,7 +13,7 @@ import pytest
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.stage import load_stage
 
-API_KEY = "local-test-key"  # pragma: allowlist secret - a stand-in key the local stack requires here
+API_KEY = "local-test-key-of-20-chars"  # pragma: allowlist secret - a stand-in key the local stack requires here
 OTHER_ORIGIN = "https://elsewhere.example.com"
 
 
