@@ -141,6 +141,8 @@ module "operator" {
     ["arn:${data.aws_partition.current.partition}:logs:${local.settings.region}:${data.aws_caller_identity.current.account_id}:log-group:${module.stepfunctions.log_group_name}"],
     [for group in aws_cloudwatch_log_group.function : group.arn],
   )
+  usage_plan_id            = var.enable_api_gateway ? module.api_gateway[0].usage_plan_id : null
+  region                   = local.settings.region
   permissions_boundary_arn = var.permissions_boundary_arn
   tags                     = local.tags
 }
