@@ -28,8 +28,8 @@ SMOKE_INTERVAL ?= 2
 DEPLOY_ARTIFACT_DIR = $(CODEBUILD_SRC_DIR_DeployOutput_$(STAGE))
 OUTPUTS_JSON ?= $(if $(DEPLOY_ARTIFACT_DIR),$(DEPLOY_ARTIFACT_DIR)/outputs.json)
 # The smoke test's own API key: client smoke's, made again (rotated) at each run by the ops CLI,
-# its value never written down. The CLI needs the project's runtime packages (requirements.txt).
-SMOKE_KEYS ?= $(PYTHON) -m dofs_ops
+# its value never written down. The CLI runs in the build set's venv (boto3, pydantic).
+SMOKE_KEYS ?= $(BIN)/python -m dofs_ops
 
 # `terraform init` of infra/stage against the stage's S3 state, with the arguments `make plan`
 # uses (scripts/infra.py backend: infra/stages/STAGE.s3.tfbackend, STATE_BUCKET or infra/bootstrap's
@@ -43,23 +43,25 @@ endef
 
 .PHONY: smoke smoke-deployed ci-tools save-plan fetch-plan deploy-plan deploy-outputs
 
+# The smoke test itself, the API's URL and key from the environment (API_URL, API_KEY).
+SMOKE_RUN = $(PYTHON) scripts/smoke.py --timeout '$(SMOKE_TIMEOUT)' --interval '$(SMOKE_INTERVAL)' \
+	--expect '$(SMOKE_EXPECT)' $(if $(OUTPUTS_JSON),--outputs-json '$(OUTPUTS_JSON)')
+
 smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON=..]
 	@if [ -z "$(API_URL)" ] && [ -z "$(OUTPUTS_JSON)" ]; then \
 		echo "make smoke: set API_URL=<base URL of the API> (http://127.0.0.1:$(PORT) for make local)" \
 			"or OUTPUTS_JSON=<file saved from terraform output -json>" >&2; \
 		exit 2; \
 	fi
-	@API_URL='$(API_URL)' API_KEY='$(API_KEY)' $(PYTHON) scripts/smoke.py \
-		--timeout '$(SMOKE_TIMEOUT)' --interval '$(SMOKE_INTERVAL)' --expect '$(SMOKE_EXPECT)' \
-		$(if $(OUTPUTS_JSON),--outputs-json '$(OUTPUTS_JSON)')
+	@API_URL='$(API_URL)' API_KEY='$(API_KEY)' $(SMOKE_RUN)
 
-smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=.., in CodeBuild the stage's DeployOutput), with a new key of client smoke
+smoke-deployed: $(BUILD_STAMP) ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=.., in CodeBuild the stage's DeployOutput), with a new key of client smoke
 	@test -f '$(OUTPUTS_JSON)' || { echo "make smoke-deployed: OUTPUTS_JSON='$(OUTPUTS_JSON)' is not a file (make deploy-outputs writes it)" >&2; exit 2; }
 	@key=$$($(SMOKE_KEYS) --stage '$(STAGE)' --json keys create smoke --replace \
 		| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["value"])') \
 		|| { echo "make smoke-deployed: could not create client smoke's API key in stage $(STAGE)'s usage plan" >&2; exit 1; }; \
 	echo "[smoke] using a new API key of client smoke (its previous one revoked)"; \
-	API_KEY="$$key" $(MAKE) --no-print-directory smoke OUTPUTS_JSON='$(OUTPUTS_JSON)' API_URL=
+	API_KEY="$$key" API_URL= $(SMOKE_RUN)
 
 ci-tools: ## CI: install Terraform TERRAFORM_VERSION when it is not on PATH (CodeBuild)
 	@if $(TERRAFORM) version 2>/dev/null | head -n1 | grep -qx 'Terraform v$(TERRAFORM_VERSION)'; then \

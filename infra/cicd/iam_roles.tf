@@ -416,10 +416,12 @@ locals {
       OwnLogs   = { actions = ["logs:CreateLogStream", "logs:PutLogEvents"], resources = local.stage_arns[stage].log_groups }
       # The operator roles (infra/modules/operator): dofs_ops show searches the logs, redrive
       # finds the queue, keys manages the clients' API keys on the stage's usage plan.
-      OperatorReads  = { actions = ["dynamodb:BatchGetItem"], resources = local.stage_arns[stage].tables }
-      OperatorLogs   = { actions = ["logs:FilterLogEvents"], resources = local.stage_arns[stage].log_groups }
-      OperatorQueues = { actions = ["sqs:GetQueueUrl"], resources = local.stage_arns[stage].queues }
-      OperatorKeys   = { actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigw}/apikeys", "${local.apigw}/apikeys/*", "${local.apigw}/usageplans", "${local.apigw}/usageplans/*"] }
+      OperatorReads        = { actions = ["dynamodb:BatchGetItem"], resources = local.stage_arns[stage].tables }
+      OperatorLogs         = { actions = ["logs:FilterLogEvents"], resources = local.stage_arns[stage].log_groups }
+      OperatorQueues       = { actions = ["sqs:GetQueueUrl"], resources = local.stage_arns[stage].queues }
+      OperatorKeyLists     = { actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys", "${local.apigw}/usageplans"] }
+      OperatorKeysCreate   = { actions = ["apigateway:POST"], resources = ["${local.apigw}/apikeys"], condition = "aws:RequestTag" }
+      OperatorStageApiKeys = { actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigw}/apikeys/*", "${local.apigw}/usageplans/*"], condition = "aws:ResourceTag" }
       # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
       LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }
       Tracing     = { actions = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"], resources = ["*"] }
@@ -437,6 +439,17 @@ data "aws_iam_policy_document" "stage_boundary" {
       sid       = statement.key
       actions   = statement.value.actions
       resources = statement.value.resources
+
+      # API keys are account-wide: the stage's are those carrying its tags.
+      dynamic "condition" {
+        for_each = try(statement.value.condition, null) == null ? {} : local.stage_tags[each.key]
+
+        content {
+          test     = "StringEquals"
+          variable = "${statement.value.condition}/${condition.key}"
+          values   = [condition.value]
+        }
+      }
     }
   }
 }

@@ -19,15 +19,17 @@ locals {
     { sid = "RequeueOrders", actions = ["sqs:GetQueueUrl", "sqs:SendMessage"], resources = [var.order_queue_arn] },
   ]
   # keys: one API key per client on the stage's usage plan. API Gateway names its IAM actions by
-  # HTTP method and its resources by path; a new key's id is not known in advance.
+  # HTTP method and its resources by path; key ids are account-wide and not known in advance, so
+  # a key is the stage's by its tags (dofs_ops tags it with the stage's at creation).
   apigateway = "arn:${data.aws_partition.current.partition}:apigateway:${var.region}::"
   keys = [
-    { sid = "FindUsagePlan", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys"] },
-    { sid = "ClientKeys", actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigateway}/apikeys", "${local.apigateway}/apikeys/*", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys"] },
+    { sid = "FindUsagePlanAndKeys", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys", "${local.apigateway}/apikeys"], condition = "none" },
+    { sid = "AddClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/usageplans/${var.usage_plan_id}/keys"], condition = "none" },
+    { sid = "CreateClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/apikeys"], condition = "aws:RequestTag" },
+    { sid = "ClientKeys", actions = ["apigateway:GET", "apigateway:DELETE"], resources = ["${local.apigateway}/apikeys/*"], condition = "aws:ResourceTag" },
   ]
-
   roles = {
-    operator          = concat(local.read, local.redrive, var.usage_plan_id == null ? [] : local.keys)
+    operator          = concat(local.read, local.redrive, slice(local.keys, 0, var.usage_plan_id == null ? 0 : length(local.keys)))
     operator-readonly = local.read
   }
 }
@@ -64,6 +66,17 @@ data "aws_iam_policy_document" "this" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+
+      # A client key is the stage's by its tags: every one of them must match.
+      dynamic "condition" {
+        for_each = try(statement.value.condition, "none") == "none" ? {} : var.tags
+
+        content {
+          test     = "StringEquals"
+          variable = "${statement.value.condition}/${condition.key}"
+          values   = [condition.value]
+        }
+      }
     }
   }
 }
