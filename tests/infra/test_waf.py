@@ -62,7 +62,7 @@ def test_it_is_associated_with_the_stage_and_logs_what_it_blocks() -> None:
 def test_the_stage_creates_it_only_when_its_settings_turn_it_on() -> None:
     waf = STAGE.modules["waf"]
     assert waf["count"] == "${try(local.settings.waf.enabled, false) && var.enable_api_gateway ? 1 : 0}"
-    assert waf["resource_arn"].endswith("::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}")
+    assert waf["resource_arn"] == "${module.api_gateway[0].stage_arn}"  # the stage the API Gateway module makes
     assert "local.settings.waf.rate_limit_per_5_minutes" in waf["rate_limit_per_5_minutes"]
 
 
