@@ -122,9 +122,12 @@ def extract(assembly: dict[str, Any], resources: set[str], data: set[str]) -> di
         if match is None:
             continue
         section, wanted = ("resources", resources) if match["kind"] == "resources" else ("data_sources", data)
-        if match["type"] not in wanted or f"{fqn}Config" not in types:
+        # jsii suffixes a Config whose name another module's type already took (wafv2WebAcl has a
+        # Wafv2WebAclAssociationConfig of its own): Wafv2WebAclAssociationConfigA.
+        config = next((name for name in (f"{fqn}Config", f"{fqn}ConfigA") if name in types), None)
+        if match["type"] not in wanted or config is None:
             continue
-        found[section][match["type"]] = _schema(f"{fqn}Config", types)
+        found[section][match["type"]] = _schema(config, types)
         version = PROVIDER_VERSION.search(spec["docs"]["summary"])
         provider_version = version["version"] if version else provider_version
     missing = (resources - set(found["resources"])) | (data - set(found["data_sources"]))

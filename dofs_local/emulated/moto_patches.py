@@ -80,7 +80,7 @@ from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.exceptions import HTTPException
 
-from dofs_local.emulated import create_time_checks
+from dofs_local.emulated import create_time_checks, lambda_logging
 from dofs_local.stage import (
     LOCAL_ACCOUNT_ID,
     POWERTOOLS_PACKAGE,
@@ -577,5 +577,6 @@ def apply_all() -> None:
     look_up_backends_without_the_global_lock()
     cheaper_sqs_bookkeeping()
     accept_public_layers()
+    lambda_logging.install()
     publish_powertools_parameters()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)

@@ -136,7 +136,8 @@ class LocalPipeline:
         os.environ["AWS_DEFAULT_REGION"] = self.stage.region
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
         # The OpenAPI document the stack serves says whether it needs a key (on AWS: always).
-        os.environ[API_KEY_REQUIRED_ENV] = "true" if self.options.require_api_key else "false"
+        key_required = "true" if self.options.require_api_key else "false"
+        os.environ[API_KEY_REQUIRED_ENV] = key_required  # pragma: allowlist secret
         app_module, api_server = self._create_api_server()
         # Loading the app wrote the stage's variables into os.environ; the API handler's own
         # (STATE_MACHINE_ARN) and this run's overrides go on top.

@@ -92,7 +92,8 @@ def ignored_paths(root: Path) -> str:
             continue
         body = fnmatch.translate(pattern.rstrip("/")).removesuffix(r"\Z")
         start = "^" if "/" in pattern.rstrip("/") else "(^|/)"
-        regexes.append(start + body + ("/" if pattern.endswith("/") else "$"))
+        # "dir/" names a directory; "name" a file or a directory, and then everything in it.
+        regexes.append(start + body + ("/" if pattern.endswith("/") else "(/|$)"))
     return "|".join(regexes)
 
 
