@@ -1,15 +1,19 @@
-"""Fails if a moto upgrade changes what the in-process Lambda bridge relies on."""
+"""Fails if a moto upgrade changes what the in-process Lambda bridge relies on; each emulated
+invocation keeps its own log keys and cold start."""
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
 import pytest
 
+from chalicelib.observability import lambda_log_context, logger, order_context
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import Resources
+from tests.log_lines import LogLines, log_lines_fixture  # noqa: F401 - the log_lines fixture
 
 
 @pytest.fixture
@@ -66,3 +70,45 @@ def test_uninstall_restores_moto(bridge: Any) -> None:
 )
 def test_function_names_and_arns_resolve(name: str, expected: str) -> None:
     assert lambda_bridge.function_name_of(name) == expected
+
+
+def test_concurrent_invocations_keep_their_own_log_keys(bridge: Any, log_lines: LogLines) -> None:
+    """Lambda runs one invocation per process; here they share one, and the app's standard
+    `append_keys` must still put each invocation's order on its own lines only."""
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def handle(event: Any, context: Any) -> Any:
+        with order_context(event["order_id"], "test"):
+            both_inside.wait()  # each has appended its keys before either logs
+            logger.info("inside")
+
+    bridge.install({})
+    logger.info("before")
+    invoke = lambda_log_context(handle)
+    threads = [
+        threading.Thread(target=lambda_bridge.call_function, args=(invoke, f"dofs-local-f{i}", {"order_id": f"o-{i}"}))
+        for i in (1, 2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    logger.info("after")
+    before, *inside, after = log_lines()
+    assert {(line["order_id"], line["function_name"]) for line in inside} == {
+        ("o-1", "dofs-local-f1"),
+        ("o-2", "dofs-local-f2"),
+    }
+    assert after.keys() == before.keys(), "nothing outlives its invocation"
+
+
+def test_each_function_has_its_own_cold_start(bridge: Any, log_lines: LogLines) -> None:
+    bridge.install({})
+    invoke = lambda_log_context(lambda event, context: logger.info("invoked"))
+    for name in ("dofs-local-a", "dofs-local-a", "dofs-local-b"):
+        lambda_bridge.call_function(invoke, name, {})
+    assert [(line["function_name"], line["cold_start"]) for line in log_lines()] == [
+        ("dofs-local-a", True),
+        ("dofs-local-a", False),
+        ("dofs-local-b", True),
+    ]

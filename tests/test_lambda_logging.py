@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
 
 from dofs_local.emulated import lambda_logging
 from tests.conftest import aws_client
@@ -79,6 +80,6 @@ def test_log_levels_with_text_are_refused_as_aws_refuses_them(lambda_client: Any
 
 def test_install_is_idempotent() -> None:
     lambda_logging.install()
-    patched = lambda_logging.LambdaFunction.get_configuration
+    patched = LambdaFunction.get_configuration
     lambda_logging.install()
-    assert lambda_logging.LambdaFunction.get_configuration is patched
+    assert LambdaFunction.get_configuration is patched

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
+import re
 import threading
 import time
 from importlib.metadata import version
@@ -13,7 +14,6 @@ from urllib.parse import urlsplit
 
 import boto3
 import jsonpath_ng.ext.parser as jsonpath_ext_parser
-import moto.core.base_backend as moto_base_backend
 import moto.core.responses
 import moto.core.utils as moto_utils
 import moto.sqs.models
@@ -21,7 +21,6 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from moto.core.base_backend import BackendDict
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeValue  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
@@ -36,6 +35,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from dofs_local.emulated import lambda_bridge, moto_patches
 from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
+from dofs_local.measurement.moto_patch_savings import SPEED_PATCHES
 from dofs_local.stage import (
     LOCAL_ACCOUNT_ID,
     POWERTOOLS_PACKAGE,
@@ -80,6 +80,13 @@ def test_the_check_catches_a_moved_target() -> None:
         test_what_each_patch_replaces_is_still_there(MotoPatch(SQSBackend, "receive_messages", ("self",)))
     with pytest.raises(AssertionError, match="re-check"):
         test_each_patch_was_written_for_the_installed_moto(MotoPatch(SQSBackend, "receive_message", (), "5.0.0"))
+
+
+def test_every_speed_patch_is_applied_and_measured() -> None:
+    """The savings measurement leaves out each speed patch by its name in `apply_all`."""
+    applied = inspect.getsource(moto_patches.apply_all)
+    speed = applied[applied.index("# Speed") :]
+    assert sorted(SPEED_PATCHES) == sorted(re.findall(r"^    (\w+)\(\)", speed, re.MULTILINE))
 
 
 def test_patches_apply_once_and_cache() -> None:
@@ -407,23 +414,3 @@ def test_a_busy_worker_never_holds_up_another_task() -> None:
     ran_meanwhile = not second.is_alive()
     release.set()
     assert ran_meanwhile
-
-
-@mock_aws
-def test_a_backend_lookup_skips_moto_s_global_lock_once_the_account_exists() -> None:
-    moto_patches.apply_all()
-    backends = sqs_backends
-    existing = backends[LOCAL_ACCOUNT_ID]  # created, and registered for moto's reset
-    assert backends in BackendDict._instances  # type: ignore[misc]
-    found: list[Any] = []
-    lookup = threading.Thread(target=lambda: found.append(backends[LOCAL_ACCOUNT_ID]))
-    with moto_base_backend.backend_lock:  # held by another thread: moto's lookup waited for it
-        lookup.start()
-        lookup.join(timeout=10)
-        finished = not lookup.is_alive()
-    lookup.join()
-    assert finished
-    assert found == [existing]
-    other = backends["000000000042"]  # a new account is still created as moto creates it
-    assert backends["000000000042"] is other
-    assert "000000000042" in backends

@@ -3,21 +3,18 @@ an identity of each stage's own; the Lambda context and the order on every log l
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
 
+import aws_lambda_powertools.logging.logger as powertools_logger
 import pytest
 
 from app import validate_order
-from chalicelib import observability
-from chalicelib.observability import DEAD_LETTERED_METRIC, SERVICE, count_dead_lettered
+from chalicelib.observability import DEAD_LETTERED_METRIC, count_dead_lettered, logger, order_context
 from dofs_local.emulated.lambda_bridge import LambdaContext
 from dofs_local.stage import PROJECT_DIR, deployable_stages, load_stage
 from tests.conftest import make_order
+from tests.log_lines import LogLines, log_lines_fixture  # noqa: F401 - the log_lines fixture
 from tests.metric_identity import counted_identity
 
 # What a deployed stage's functions run with (.chalice/config.json): their metrics on.
@@ -78,30 +75,25 @@ def test_the_local_stage_silences_it_and_keeps_nothing(
     assert emitted(capsys)[DEAD_LETTERED_METRIC] == [1.0], "silenced counts do not pile up"
 
 
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON lines the functions log while the test runs."""
-    stream = io.StringIO()
-    handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
-    saved = [h.setStream(stream) for h in handlers]
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    for handler, original in zip(handlers, saved, strict=True):
-        handler.setStream(original)
-
-
 def test_every_line_of_an_invocation_carries_its_lambda_context_and_order(
-    log_lines: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    log_lines: LogLines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(observability, "_cold_start", [True])
-    for _ in range(2):
-        validate_order({"order": make_order("ctx-1").to_payload()}, LambdaContext("dofs-local-validate_order"))
-    validate_order({"order": make_order("ctx-2").to_payload()}, None)  # a plain call: no context
-    first, second, plain = log_lines()
-    for line in (first, second):
-        assert line["function_name"] == "dofs-local-validate_order"
-        assert (line["order_id"], line["operation"]) == ("ctx-1", "validate_order")
+    monkeypatch.setattr(powertools_logger, "is_cold_start", True)  # as in a new Lambda environment
+    for order_id in ("ctx-1", "ctx-2"):
+        validate_order({"order": make_order(order_id).to_payload()}, LambdaContext("dofs-dev-validate_order"))
+    first, second = log_lines()
+    for line, order_id in ((first, "ctx-1"), (second, "ctx-2")):
+        assert line["function_name"] == "dofs-dev-validate_order"
+        assert (line["order_id"], line["operation"]) == (order_id, "validate_order")
         assert not {"location", "function_arn", "function_memory_size"} & line.keys(), "bytes no one reads"
     assert (first["cold_start"], second["cold_start"]) == (True, False)
     assert first["function_request_id"] != second["function_request_id"]
-    assert "function_name" not in plain, "nothing is left over from the previous invocation"
-    assert plain["order_id"] == "ctx-2"
+
+
+def test_the_order_keys_end_with_their_block(log_lines: LogLines) -> None:
+    with order_context("ctx-4", "store_order"):
+        logger.info("inside")
+    logger.info("after")
+    inside, after = log_lines()
+    assert (inside["order_id"], inside["operation"]) == ("ctx-4", "store_order")
+    assert not {"order_id", "operation"} & after.keys()

@@ -41,7 +41,7 @@ def traced_as_in_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptEmitter
     # The tests build no tracer (observability builds one only where tracing is on): this one is
     # Lambda's, without patching botocore for the tests that follow. Built first: building it
     # configures the recorder.
-    tracer = Tracer(service=observability.SERVICE, disabled=False, auto_patch=False)
+    tracer = Tracer(disabled=False, auto_patch=False)
     monkeypatch.setattr(tracer, "disabled", False)
     monkeypatch.setattr(observability, "tracer", tracer)
     emitter = KeptEmitter()

@@ -14,18 +14,28 @@ the function's variables from the emulated Lambda, and when they changed it appl
 ones and lets the app rebuild its cached settings (`runtime.reset()`). Every function here shares
 this process's environment, so a change is seen by all of them (only the one that reads the
 variable cares); a variable removed from the configuration is left as it was.
+
+Lambda runs one invocation at a time per process; here many run at once in one process. So each
+invocation runs in a context of its own (`run_invocation`): the keys the app appends to its log
+lines with Powertools' standard `append_keys`/`remove_keys` (the order, the Lambda context) are
+kept in that context, never in the formatter all threads share, and Powertools' cold start is
+the invocation's own: the first of each function since the bridge was installed, or since its
+configuration changed (a new environment on AWS too).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import aws_lambda_powertools.logging.logger as powertools_logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter, clear_context_keys
 from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda.models import LambdaBackend, lambda_backends
 
@@ -34,12 +44,17 @@ from dofs_local.emulated import faults
 from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 Handler = Callable[[Any, Any], Any]
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _handlers: dict[str, Handler] = {}
 _original_invoke = LambdaBackend.invoke
 # Each function's variables as the bridge last saw them in the emulated Lambda.
 _environments: dict[str, dict[str, str]] = {}
+# Functions whose emulated environment has served an invocation (the next one is warm).
+_warm: set[str] = set()
+# The running invocation's cold start; None outside an emulated invocation.
+_cold_start: contextvars.ContextVar[bool | None] = contextvars.ContextVar("dofs_cold_start", default=None)
 
 
 @dataclass
@@ -74,13 +89,57 @@ def call_function(handler: Handler, function_name: str, event: Any) -> tuple[Any
     result: Any = None
     error: dict[str, Any] | None = None
     try:
-        result = handler(event, LambdaContext(function_name))
+        result = run_invocation(function_name, lambda: handler(event, LambdaContext(function_name)))
     except Exception as exc:  # a Lambda function's unhandled error is data for its caller
         error = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": []}
     timeout = injector.timed_out(function_name) if injector is not None else None
     if timeout is not None:  # the work may be done, but the caller only learns of the timeout
         return None, timeout
     return result, error
+
+
+def run_invocation(function_name: str, invoke: Callable[[], T]) -> T:
+    """Runs one invocation of the function in a context of its own (see above)."""
+    with _lock:
+        cold_start = function_name not in _warm
+        _warm.add(function_name)
+
+    def in_own_context() -> T:
+        clear_context_keys()  # none of the caller's keys
+        _cold_start.set(cold_start)
+        return invoke()
+
+    return contextvars.copy_context().run(in_own_context)
+
+
+def _is_cold_start() -> bool:
+    cold_start = _cold_start.get()
+    return _powertools_is_cold_start() if cold_start is None else cold_start
+
+
+def _append_keys(self: LambdaPowertoolsFormatter, **keys: Any) -> None:
+    if _cold_start.get() is None:
+        _formatter_append_keys(self, **keys)
+    else:
+        self.thread_safe_append_keys(**keys)
+
+
+def _remove_keys(self: LambdaPowertoolsFormatter, keys: Iterable[str]) -> None:
+    if _cold_start.get() is None:
+        _formatter_remove_keys(self, keys)
+    else:
+        self.thread_safe_remove_keys(keys)
+
+
+_powertools_is_cold_start = powertools_logger._is_cold_start
+_formatter_append_keys = LambdaPowertoolsFormatter.append_keys
+_formatter_remove_keys = LambdaPowertoolsFormatter.remove_keys
+
+
+def _isolate_invocations(on: bool) -> None:
+    powertools_logger._is_cold_start = _is_cold_start if on else _powertools_is_cold_start
+    LambdaPowertoolsFormatter.append_keys = _append_keys if on else _formatter_append_keys  # type: ignore[method-assign]
+    LambdaPowertoolsFormatter.remove_keys = _remove_keys if on else _formatter_remove_keys  # type: ignore[method-assign]
 
 
 def _apply_configuration(function_name: str) -> None:
@@ -95,6 +154,7 @@ def _apply_configuration(function_name: str) -> None:
         if not changed:
             return
         _environments[function_name] = configured
+        _warm.discard(function_name)
         os.environ.update(changed)
     runtime.reset()
 
@@ -141,10 +201,13 @@ def install(handlers: Mapping[str, Handler]) -> None:
     with _lock:
         _handlers.update(handlers)
         LambdaBackend.invoke = _invoke  # type: ignore[method-assign]
+        _isolate_invocations(True)
 
 
 def uninstall() -> None:
     with _lock:
         _handlers.clear()
         _environments.clear()
+        _warm.clear()
         LambdaBackend.invoke = _original_invoke  # type: ignore[method-assign]
+        _isolate_invocations(False)

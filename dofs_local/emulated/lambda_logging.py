@@ -15,6 +15,7 @@ from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaFunction
 
 LEVELS = ("ApplicationLogLevel", "SystemLogLevel")
+KEPT = "dofs_logging_config"  # the attribute the configuration is kept in, on moto's function
 
 
 def checked(function_name: str, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -40,16 +41,16 @@ def install() -> None:
     def created(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         logging_config = checked(spec.get("FunctionName", ""), spec.get("LoggingConfig"))
         create(self, account_id, spec, *args, **kwargs)
-        self.dofs_logging_config = logging_config
+        setattr(self, KEPT, logging_config)
 
     def with_logging(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
-        return configuration(self, on_create) | {"LoggingConfig": self.dofs_logging_config}
+        return configuration(self, on_create) | {"LoggingConfig": getattr(self, KEPT)}
 
     def updated(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
         if "LoggingConfig" in config_updates:
-            self.dofs_logging_config = checked(self.function_name, config_updates["LoggingConfig"])
+            setattr(self, KEPT, checked(self.function_name, config_updates["LoggingConfig"]))
         result: dict[str, Any] = update(self, config_updates)
-        return result | {"LoggingConfig": self.dofs_logging_config}
+        return result | {"LoggingConfig": getattr(self, KEPT)}
 
     with_logging.__dofs_logging__ = True  # type: ignore[attr-defined]
     LambdaFunction.__init__ = created  # type: ignore[method-assign]

@@ -1,38 +1,44 @@
 """Every change the local pipeline makes to moto, in one place, each with the moto version it
 was written for (tests/test_moto_patches.py fails when an upgrade moves what one patches).
 
+Fidelity: the stack behaves as AWS does.
+- Thread safety: DynamoDB writes and reads and SQS receives are atomic across the server's
+  request threads: moto checks a ConditionExpression and writes in separate steps, and two
+  concurrent receives could take the same message, so without a lock a conditional write could
+  race; a read iterating a table while another thread writes it failed ("dictionary changed size
+  during iteration"). A long poll waits outside the lock, so one idle poller never holds up the rest.
+- What AWS has and moto lacks: Powertools' public SSM parameters (the layer of a release, by
+  architecture and Python) answer as on AWS for the installed release, and a public publisher's
+  layers exist.
+- AWS's create-time checks of roles (`create_time_checks.py`).
+- Lambda's Invoke runs the app's functions in this process (`lambda_bridge.py`, installed by
+  the pipeline at start-up), since moto's own Lambda needs Docker.
+
+Speed: each is kept because it saves, measured, at least 3 % of the CPU of `make demo`'s run, of
+a slice of the moto-backed tests or of tests/integration/test_pipeline.py
+(`python -m dofs_local.measurement.moto_patch_savings` times them without each one); `apply_all`
+says what each saves.
 - Routing a request to its service is memoised: moto resolves the backend for a host by
   listing its package directory and trying hundreds of URL patterns under one lock, on every
-  request, which made that lock the stack's bottleneck.
+  request.
 - A state machine's definition is parsed once, not at the start of every execution (ANTLR in
-  pure Python: about 25 ms of CPU each time). The parsed program keeps no execution state:
-  retries, inputs and outputs live in each execution's environment.
+  pure Python). The parsed program keeps no execution state: retries, inputs and outputs live
+  in each execution's environment.
 - The Step Functions interpreter reuses one boto3 client per service and region instead of
-  building a new one (about 10 ms of CPU) for every Lambda and SQS task it runs.
-- DynamoDB writes and reads and SQS receives are atomic across the server's request threads: moto
-  checks a ConditionExpression and writes in separate steps, and two concurrent receives
-  could take the same message, so without a lock a conditional write could race; a read
-  iterating a table while another thread writes it failed ("dictionary changed size during
-  iteration"). A long poll waits outside the lock, so one idle poller never holds up the rest.
-- The interpreter's own Lambda and SQS calls are dispatched to moto's backends in this process
-  instead of over HTTP to this same server (the socket, werkzeug and Flask cost more than the
-  call): the request still goes through botocore and moto's Lambda and SQS APIs, as any caller's.
+  building a new one for every Lambda and SQS task it runs, and its calls to this same server
+  are dispatched to moto's backends in this process instead of over HTTP: the request still
+  goes through botocore and moto's Lambda and SQS APIs, as any caller's.
 - The interpreter runs each execution, its program and each Task state on a reused worker
-  thread instead of a new thread each (about a fifth of the stack's CPU went to starting and
-  switching them); TimeoutSeconds is enforced as before, by waiting for the worker that long.
-- Looking up a service's backend for an account skips moto's global lock once the account
-  exists (moto took it, and scanned its registry of backends, several times per request).
+  thread instead of a new thread each; TimeoutSeconds is enforced as before, by waiting for the
+  worker that long.
 - The interpreter compiles each JSONPath once (jsonpath_ng builds a new parser, with its yacc
-  tables, at every `parse`: about 13 % of the stack's CPU), and moto dispatches an action
-  without listing the response class's methods (`inspect.getmembers`) at every request.
+  tables, at every `parse`); DynamoDB parses each UpdateExpression text once (moto parsed it
+  twice per UpdateItem); moto dispatches an action without listing the response class's
+  methods (`inspect.getmembers`) at every request.
 - SQS reads the clock with `time.time()` instead of building datetimes (moto checks every
   message's visibility and delay on each send and receive), and checks a received message's
   retention period by reading that one attribute instead of computing every queue attribute,
   each of which counts the queue's messages.
-- Powertools' public SSM parameters (the layer of a release, by architecture and Python) answer
-  as on AWS for the installed release, and a public publisher's layers exist (moto has neither).
-- Lambda's Invoke runs the app's functions in this process (`lambda_bridge.py`, installed by
-  the pipeline at start-up), since moto's own Lambda needs Docker.
 """
 
 from __future__ import annotations
@@ -402,23 +408,6 @@ def reuse_workflow_threads() -> None:
     _replace(Program, "eval", _pooled_program_eval)
 
 
-def look_up_backends_without_the_global_lock() -> None:
-    """moto's `BackendDict[account]` took moto's global lock, listed the dict's keys and scanned
-    its registry of backends (comparing each in Python) on every access, several per request.
-    An account already present is registered (moto's reset empties both together): return it."""
-    create = BackendDict.__getitem__
-    if getattr(create, "__dofs_fast__", False):
-        return
-
-    @functools.wraps(create)
-    def get(self: BackendDict[Any], account_id: str) -> Any:
-        backend = dict.get(self, account_id)
-        return backend if backend is not None else create(self, account_id)
-
-    get.__dofs_fast__ = True  # type: ignore[attr-defined]
-    _replace(BackendDict, "__getitem__", get)
-
-
 def unix_time(dt: datetime.datetime | None = None) -> float:
     """moto's `unix_time`: seconds since the epoch, of `dt` (naive UTC) or of now."""
     if dt is None:
@@ -560,23 +549,23 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(execute_state, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
     MotoPatch(execution_worker, "Thread", ("group", "target", "name", "args", "kwargs", "daemon")),
     MotoPatch(Program, "eval", ("self", "env")),
-    MotoPatch(BackendDict, "__getitem__", ("self", "account_id")),
 )
 
 
 def apply_all() -> None:
     """The server's patches (idempotent); the Lambda bridge is installed by the pipeline."""
+    # Fidelity.
     make_backends_atomic()
-    memoise_backend_routing()
-    reuse_workflow_clients()
-    parse_definitions_once()
-    compile_json_paths_once()
-    parse_update_expressions_once()
-    list_action_methods_once()
-    reuse_workflow_threads()
-    look_up_backends_without_the_global_lock()
-    cheaper_sqs_bookkeeping()
     accept_public_layers()
     lambda_logging.install()
     publish_powertools_parameters()
     create_time_checks.install()  # AWS's create-time checks of roles (see that module)
+    # Speed: each saves this share of the CPU of make demo's run / the tests' slice / test_pipeline.py.
+    parse_definitions_once()  # 35 % / 12 % / -
+    reuse_workflow_clients()  # 13 % / 3 % / -
+    compile_json_paths_once()  # 7 % / 5 % / -
+    parse_update_expressions_once()  # 1 % / 4 % / -
+    cheaper_sqs_bookkeeping()  # 0 % / 4 % / 16 %
+    list_action_methods_once()  # 2 % / 2 % / 7 %
+    memoise_backend_routing()  # 0 % / 0 % / 6 %
+    reuse_workflow_threads()  # 6 % / 1 % / 6 %

@@ -95,6 +95,7 @@ class LocalPipeline:
         self._app_globals_before: dict[str, Any] | None = None  # app.py's globals, if imported again
         self._saved_environ: dict[str, str] = {}
         self._saved_log_streams: list[tuple[logging.StreamHandler[Any], Any]] = []
+        self._saved_service: str | None = None  # the app's log service, if this stack renamed it
         self._in_process_sessions: list[Any] = []
         self.api_port = options.api_port
         self.resources: Resources | None = None
@@ -152,7 +153,7 @@ class LocalPipeline:
             self._dispatch_in_process(boto3._get_default_session(), session)
         runtime.reset()
         runtime.api_settings()  # a bad setting fails here, at start-up, with its name
-        self._redirect_logs()
+        self._configure_logs()
 
         self.resources = provision(self.stage, session)
         self._api_keys = UsagePlanKeys(session.client("apigateway"), self.resources.usage_plan_id)
@@ -220,9 +221,7 @@ class LocalPipeline:
         self._in_process_sessions.clear()
         lambda_bridge.uninstall()
         faults.deactivate()
-        for handler, stream in self._saved_log_streams:
-            handler.setStream(stream)
-        self._saved_log_streams.clear()
+        self._restore_logs()
         os.environ.clear()
         os.environ.update(self._saved_environ)
         runtime.reset()
@@ -254,6 +253,7 @@ class LocalPipeline:
             app_object=app,
             config=config,
             key_check=None if self.options.require_api_key is None else self._accepts_key,
+            function_name=self.stage.function_name(API_HANDLER),
         )
         # Handler threads are joined on close; an idle keep-alive connection ends within `timeout`.
         server.server.daemon_threads = False
@@ -289,12 +289,31 @@ class LocalPipeline:
             return self.options.reconcile_every_seconds
         return self.stage.stuck_order_threshold_seconds / 3
 
-    def _redirect_logs(self) -> None:
+    def _configure_logs(self) -> None:
+        """The app's log lines name the stage's service, as in a Lambda container, where the
+        variables are set before the app is imported: this process may have imported the app
+        before (the tests, the bench), under other variables. They go to `log_stream` if set."""
+        from chalicelib.observability import logger  # imported with the app
+
+        service = self.stage.environment.get("POWERTOOLS_SERVICE_NAME")
+        if service is not None and logger.service != service:
+            self._saved_service = logger.service
+            logger.append_keys(service=service)  # the formatter's, shared by every invocation
         if self.options.log_stream is None:
             return
-        for handler in logging.getLogger("dofs").handlers:
+        for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler):
                 self._saved_log_streams.append((handler, handler.setStream(self.options.log_stream)))
+
+    def _restore_logs(self) -> None:
+        from chalicelib.observability import logger
+
+        for handler, stream in self._saved_log_streams:
+            handler.setStream(stream)
+        self._saved_log_streams.clear()
+        if self._saved_service is not None:
+            logger.append_keys(service=self._saved_service)
+            self._saved_service = None
 
     def _wait_for_executions(self, state_machine_arn: str, timeout: float = 15.0) -> None:
         """Lets workflows already started finish, so none calls back into a stopped emulator."""
@@ -355,6 +374,7 @@ class ReconcilerTimer(threading.Thread):
 
 
 IN_PROCESS_HOOK = "dofs-in-process-aws"
+API_HANDLER = "api_handler"  # Chalice's name for the function that serves every route
 RECONCILER_HANDLER = "reconcile_orders"
 # What EventBridge hands a scheduled function (the reconciler reads none of it).
 SCHEDULED_EVENT: dict[str, Any] = {
@@ -396,12 +416,23 @@ def _gateway_error_body(status: int, body: str | bytes | None) -> str:
 class _RequestHandler(ChaliceRequestHandler):
     timeout = 2.0  # seconds an idle keep-alive connection is kept open
 
-    def __init__(self, *args: Any, key_check: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        key_check: Callable[[str], bool] | None = None,
+        function_name: str = API_HANDLER,
+        **kwargs: Any,
+    ) -> None:
         self._key_check = key_check  # set before the base class handles the request
         self._routes: dict[str, dict[str, Any]] = kwargs["app_object"].routes
+        self._function_name = function_name
         super().__init__(*args, **kwargs)
 
     def _generic_handle(self) -> None:
+        # Each request is an invocation of the API's function, with its own log keys and cold start.
+        lambda_bridge.run_invocation(self._function_name, self._handle)
+
+    def _handle(self) -> None:
         # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key,
         # except to a CORS preflight: browsers send OPTIONS without the page's headers.
         if (

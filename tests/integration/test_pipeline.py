@@ -26,8 +26,13 @@ def test_happy_path_reaches_fulfilled(always_succeeds: RunningStack) -> None:
     assert always_succeeds.get("happy-1")[0] == 200, "found at once"
     fulfilled = always_succeeds.wait_terminal("happy-1")
     assert (fulfilled["status"], fulfilled["attempts"], fulfilled["total"]) == ("FULFILLED", 1, "25.00")
-    operations = [line.get("operation") for line in always_succeeds.log_lines("happy-1")]
-    assert {"create_order", "validate_order", "store_order", "fulfill_order"} <= set(operations)
+    lines = always_succeeds.log_lines("happy-1")
+    assert {"create_order", "validate_order", "store_order", "fulfill_order"} <= {line["operation"] for line in lines}
+    # Each as a Lambda function logs it: its stage's service, its own invocation's context.
+    service = always_succeeds.stack.stage.environment["POWERTOOLS_SERVICE_NAME"]
+    assert {line["service"] for line in lines} == {service}
+    assert all({"cold_start", "function_name", "function_request_id"} <= line.keys() for line in lines), lines
+    assert len({line["function_request_id"] for line in lines}) >= 4
 
 
 def test_business_rule_breach_ends_rejected(always_succeeds: RunningStack) -> None:
