@@ -28,6 +28,8 @@ from dofs_local.measurement.metering import Invocation, Meter, MeteredLogStream
 from dofs_local.measurement.pricing import LATENCY_S, PRICES_USD, Line, round_up
 from dofs_local.stage import Stage, load_stage, read_config
 
+pytestmark = pytest.mark.unit
+
 PRODUCTION = Production(batch_size=10, batching_window_s=1.0)
 HISTORY = (
     ExecutionEvent("ExecutionStarted", {"roleArn": "arn:aws:iam::123456789012:role/x", "input": "{...}"}),

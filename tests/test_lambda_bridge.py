@@ -11,6 +11,8 @@ import pytest
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import Resources
 
+pytestmark = pytest.mark.moto
+
 
 @pytest.fixture
 def bridge(resources: Resources) -> Any:

@@ -24,6 +24,8 @@ from chalicelib.rules import Verdict
 from dofs_local.stage import Stage
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.moto
+
 
 def _at(minute: int) -> str:
     return f"2026-11-25T10:{minute:02d}:00.000Z"

@@ -18,6 +18,8 @@ from dofs_local.emulated.lambda_bridge import LambdaContext
 from dofs_local.stage import load_stage
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.unit
+
 
 class KeptEmitter:
     """What the X-Ray SDK would send to the daemon over UDP, kept instead."""

@@ -17,6 +17,8 @@ import pytest
 from scripts import smoke
 from tests.cicd.fake_api import FakeApi, Reply, serve
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "smoke.py"
 FAST = ["--interval", "0.01", "--timeout", "5"]

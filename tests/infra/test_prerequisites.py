@@ -15,6 +15,8 @@ import pytest
 from scripts import infra
 from tests.infra.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.unit
+
 
 def isolated_environment(tmp_path: Path, path: str) -> dict[str, str]:
     """What the check runs with: `path` as PATH, no AWS settings of this machine's."""

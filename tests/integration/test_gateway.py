@@ -10,6 +10,8 @@ import pytest
 
 from tests.integration.conftest import RunningStack, StackFactory
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def running(start_stack: StackFactory) -> RunningStack:

@@ -12,6 +12,8 @@ import pytest
 from dofs_ops import __main__ as cli
 from dofs_ops.render import table, to_json
 
+pytestmark = pytest.mark.unit
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     try:

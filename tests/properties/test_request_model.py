@@ -6,11 +6,14 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chalicelib.models import Order, OrderRequest, field_errors
+
+pytestmark = pytest.mark.unit
 
 NAME = st.text(st.characters(codec="utf-8"), min_size=1, max_size=64)
 PRICE = st.decimals(min_value=0, max_value=Decimal("999999.99"), places=2, allow_nan=False, allow_infinity=False)
