@@ -152,7 +152,7 @@ def _dynamodb_resource() -> Any:
 # that takes `repository` runs on the fake (the unit tier) and on DynamoDB on moto (the contract).
 REPOSITORY_KINDS = (
     pytest.param("memory", marks=pytest.mark.unit, id="memory"),
-    pytest.param("dynamodb", marks=pytest.mark.moto, id="dynamodb"),
+    pytest.param("dynamodb", marks=pytest.mark.aws, id="dynamodb"),
 )
 
 
@@ -254,7 +254,7 @@ def wait_for_executions(state_machine_arn: str, timeout: float = 60.0) -> None:
 
 
 # The tiers (pyproject.toml registers them): each test has exactly one.
-TIERS = frozenset({"unit", "moto", "emulator", "terraform", "scanners"})
+TIERS = frozenset({"unit", "aws", "emulator", "terraform", "scanners"})
 
 
 def _unit_tier_only(config: pytest.Config) -> bool:
@@ -286,13 +286,19 @@ class _NoMoto(importlib.abc.MetaPathFinder):
 
 
 def _refuse_aws_clients() -> None:
-    """The unit tier runs on tests/fakes.py: a test that reaches for AWS fails, named."""
+    """The unit tier runs on tests/fakes.py: a test that reaches for AWS fails, named. The one client
+    left alone is X-Ray's sampling client, which the X-Ray SDK builds when chalicelib.observability's
+    Tracer is made, and which never calls while tracing is off (as it is outside Lambda)."""
     import botocore.session
 
-    def refuse(self: object, service_name: str, *args: object, **kwargs: object) -> None:
+    create_client = botocore.session.Session.create_client
+
+    def refuse(self: botocore.session.Session, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if service_name == "xray":
+            return create_client(self, service_name, *args, **kwargs)
         raise AssertionError(f"a unit test created a {service_name} client; use tests/fakes.py")
 
-    botocore.session.Session.create_client = refuse  # type: ignore[assignment,method-assign]
+    botocore.session.Session.create_client = refuse  # type: ignore[method-assign]
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -302,12 +308,22 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """A run of the unit tier imports only the test modules that mark unit tests (`pytest.mark.unit`,
-    or `memory_and_dynamodb`): importing the others would import moto, Terraform's parsers and
-    the scanners, for tests it then deselects."""
-    if not _unit_tier_only(config) or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+    or `memory_and_dynamodb`), and the conftest.py of directories holding one: importing the others
+    would import moto, Terraform's parsers and the scanners, for tests it then deselects."""
+    if not _unit_tier_only(config):
         return None
-    text = collection_path.read_text(encoding="utf-8")
-    return None if "pytest.mark.unit" in text or "memory_and_dynamodb" in text else True
+    if collection_path.is_dir():
+        modules = list(collection_path.rglob("test_*.py"))
+    elif collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        modules = [collection_path]
+    else:
+        return None
+    return None if any(_marks_unit_tests(module) for module in modules) else True
+
+
+def _marks_unit_tests(module: Path) -> bool:
+    text = module.read_text(encoding="utf-8")
+    return "pytest.mark.unit" in text or "memory_and_dynamodb" in text
 
 
 # The files that take minutes (Terraform applied to the emulator, stage after stage, most of it

@@ -16,7 +16,7 @@ from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body, wait_for_executions
 from tests.waiting import wait_for_status
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 JSON = {"Content-Type": "application/json"}
 

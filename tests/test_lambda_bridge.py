@@ -11,7 +11,7 @@ import pytest
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import Resources
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.settings import DEFAULT_SUCCESS_RATE
 from dofs_local.__main__ import effective_success_rate
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 
 def test_the_option_wins(monkeypatch: pytest.MonkeyPatch) -> None:

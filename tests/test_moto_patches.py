@@ -46,7 +46,7 @@ from dofs_local.stage import (
     powertools_layer_parameter,
 )
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 def _label(patch: MotoPatch) -> str:

@@ -20,7 +20,7 @@ from dofs_local.stage import PROJECT_DIR, deployable_stages, load_stage
 from tests.conftest import make_order
 from tests.metric_identity import counted_identity
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 # What a deployed stage's functions run with (.chalice/config.json): their metrics on.
 DEV_ENVIRONMENT = load_stage("dev").environment

@@ -11,7 +11,7 @@ import pytest
 from dofs_local.emulated import pollers
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 
 class OneMessageQueue:

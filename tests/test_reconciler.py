@@ -20,7 +20,7 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record, wait_for_executions
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 THRESHOLD_SECONDS = 900
 LONG_AGO = "2026-11-25T09:00:00.000Z"  # an hour before NOW: past the threshold

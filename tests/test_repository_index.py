@@ -24,7 +24,7 @@ from chalicelib.rules import Verdict
 from dofs_local.stage import Stage
 from tests.conftest import make_order
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 def _at(minute: int) -> str:

@@ -18,7 +18,7 @@ from dofs_local.emulated.lambda_bridge import LambdaContext
 from dofs_local.stage import load_stage
 from tests.conftest import make_order
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 
 class KeptEmitter:

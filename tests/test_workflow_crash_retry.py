@@ -14,7 +14,7 @@ from dofs_local.stage import Stage
 from scripts.timing import load_asl
 from tests.test_workflow import queued_order_ids, run, status
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 def _crash_retries(state: str) -> int:

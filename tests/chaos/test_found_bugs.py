@@ -8,7 +8,7 @@ from chalicelib.repository import DynamoOrderRepository
 from chalicelib.rules import Verdict
 from tests.conftest import make_order
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 NOW = "2026-11-25T10:00:00.000Z"
 LATER = "2026-11-25T10:00:05.000Z"

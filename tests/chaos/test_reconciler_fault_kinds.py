@@ -17,7 +17,7 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 def test_a_lost_execution_is_answered_but_never_runs(inject: Any, resources: Resources) -> None:

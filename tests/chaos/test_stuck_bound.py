@@ -11,7 +11,7 @@ import pytest
 
 from dofs_local.scenarios.chaos import bound_violations, longest_untouched
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 THRESHOLD = 15.0

@@ -12,7 +12,7 @@ from app import app
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 @pytest.fixture

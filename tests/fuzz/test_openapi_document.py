@@ -17,7 +17,7 @@ from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body
 from tests.waiting import wait_for_status
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 JSON = {"Content-Type": "application/json"}
 

@@ -20,7 +20,7 @@ from dofs_local.stage import Stage
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE_ROOT
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 EXPECTED = {
     "orders": [

@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from dofs_local.stage import PROJECT_DIR, load_stage
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 WRAPPER = PROJECT_DIR / "scripts" / "dofs-ops"
 MAKE = shutil.which("make")

@@ -17,7 +17,7 @@ from dofs_ops import operations
 from dofs_ops.target import Target
 from tests.conftest import REGION, make_order
 
-pytestmark = pytest.mark.moto
+pytestmark = pytest.mark.aws
 
 
 def _at(minute: int) -> str:
