@@ -149,7 +149,8 @@ def _dynamodb_resource() -> Any:
 
 
 # The `repository` fixture's parameters, for a module marked `memory_and_dynamodb`: each of its tests
-# that takes `repository` runs on the fake (the unit tier) and on DynamoDB on moto (the contract).
+# that takes `repository` runs on the fake (the unit tier) and on DynamoDB on moto (the contract),
+# unless it names its tier itself (`aws`: what only DynamoDB has, its requests and their costs).
 REPOSITORY_KINDS = (
     pytest.param("memory", marks=pytest.mark.unit, id="memory"),
     pytest.param("dynamodb", marks=pytest.mark.aws, id="dynamodb"),
@@ -157,7 +158,12 @@ REPOSITORY_KINDS = (
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "repository" in metafunc.fixturenames and metafunc.definition.get_closest_marker("memory_and_dynamodb"):
+    definition = metafunc.definition
+    if (
+        "repository" in metafunc.fixturenames
+        and definition.get_closest_marker("memory_and_dynamodb")
+        and not TIERS & {mark.name for mark in definition.own_markers}
+    ):
         metafunc.parametrize("repository", REPOSITORY_KINDS, indirect=True)
 
 
