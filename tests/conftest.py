@@ -304,7 +304,7 @@ def _refuse_aws_clients() -> None:
             return create_client(self, service_name, *args, **kwargs)
         raise AssertionError(f"a unit test created a {service_name} client; use tests/fakes.py")
 
-    botocore.session.Session.create_client = refuse  # type: ignore[method-assign]
+    botocore.session.Session.create_client = refuse
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
