@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, cast
 
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Request, Response, SQSEvent
 
@@ -10,8 +11,12 @@ from chalicelib import runtime, workflow_tasks
 from chalicelib.cors import route_cors
 from chalicelib.observability import lambda_log_context, traced
 from chalicelib.settings import CorsSettings
+from chalicelib.sqs_batch import LambdaContext
 
 app = Chalice(app_name="dofs")
+# On Lambda the function's clients and settings are built now, in its container's init phase,
+# not inside its first invocation's timeout; a bad setting fails the cold start, named.
+runtime.prepare(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"), app.app_name)
 # Every function's log lines carry the invocation's Lambda context (cold start, request id).
 app.register_middleware(ConvertToMiddleware(lambda_log_context))
 # Every invocation is an X-Ray subsegment, its AWS calls nested in it (off outside Lambda).
@@ -59,6 +64,11 @@ def _current_request() -> Request:
     return request
 
 
+def _lambda_context(event: SQSEvent) -> LambdaContext:
+    # Chalice types it as a dict; on Lambda (and in the local stack) it is Lambda's context object.
+    return cast(LambdaContext, event.context)
+
+
 @app.lambda_function(name="validate_order")
 def validate_order(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return workflow_tasks.validate_order(event, runtime.business_rules())
@@ -81,12 +91,12 @@ def record_workflow_failure(event: dict[str, Any], context: Any) -> dict[str, An
     name="fulfill_order",
 )
 def fulfill_order(event: SQSEvent) -> dict[str, Any]:
-    return runtime.fulfillment().handle_batch(event.to_dict())
+    return runtime.fulfillment().handle_batch(event.to_dict(), _lambda_context(event))
 
 
 @app.on_sqs_message(queue_arn=ORDER_DLQ_ARN, batch_size=FULFILLMENT_BATCH_SIZE, name="handle_dead_letter")
 def handle_dead_letter(event: SQSEvent) -> dict[str, Any]:
-    return runtime.dead_letter_handler().handle_batch(event.to_dict())
+    return runtime.dead_letter_handler().handle_batch(event.to_dict(), _lambda_context(event))
 
 
 @app.schedule(Rate(RECONCILE_EVERY_MINUTES, unit=Rate.MINUTES), name="reconcile_orders")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
+from typing import TypeGuard
 
 from chalice.app import Response
 from pydantic import ValidationError
 
+from chalicelib import json_body
 from chalicelib.clock import Clock, utc_now
 from chalicelib.errors import TransientError
-from chalicelib.models import ORDER_ID_PATTERN, Order, OrderRequest, field_errors
+from chalicelib.models import ORDER_ID_PATTERN, ORDER_ID_RULE, Order, OrderRequest, field_errors
 from chalicelib.observability import logger, order_context
 from chalicelib.repository import OrderRepository
 from chalicelib.responses import HttpError, ServiceUnavailableError, answers_errors, json_response
@@ -22,6 +22,7 @@ from chalicelib.views import OrderAccepted, OrderView
 from chalicelib.workflow import WorkflowStarter, WorkflowUnavailableError
 
 MAX_BODY_BYTES = 256 * 1024
+ORDER_PATH_SEGMENT = "order"
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
 _WORKFLOW_DOWN = "the order workflow could not be started; retry"
 
@@ -40,8 +41,8 @@ class OrderApi:
 
     @answers_errors
     def get_order(self, order_id: str) -> Response:
-        if not _ORDER_ID.match(order_id):
-            raise HttpError(400, "InvalidOrderId", "order_id must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+        if not _ORDER_ID.fullmatch(order_id):  # not match: its `$` also matches before a final newline
+            raise HttpError(400, "InvalidOrderId", f"order_id {ORDER_ID_RULE}")
         with _operation(order_id, "get_order"):
             item = self._repository.get(order_id)
             if item is None:
@@ -94,12 +95,10 @@ def _parse_order(raw_body: bytes, content_type: str | None) -> Order:
     """The request's order, or the HttpError (415, 413, 400) that says what is wrong with it."""
     if not _is_json(content_type):
         raise HttpError(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {content_type!r}")
+    json_body.check_charset(content_type)
     if len(raw_body) > MAX_BODY_BYTES:
         raise HttpError(413, "PayloadTooLarge", f"body is {len(raw_body)} bytes; the limit is {MAX_BODY_BYTES}")
-    try:
-        document = json.loads(raw_body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpError(400, "InvalidJSON", f"body is not valid JSON: {exc}") from exc
+    document = json_body.parse(raw_body)
     if not isinstance(document, dict):
         raise HttpError(400, "InvalidOrder", "body must be a JSON object")
     try:
@@ -112,10 +111,12 @@ def _parse_order(raw_body: bytes, content_type: str | None) -> Order:
 
 def _accepted(order_id: str, status: OrderStatus) -> Response:
     body = OrderAccepted(order_id=order_id, status=status).body()
-    return json_response(202, body, {"Location": f"/order/{order_id}"})
+    # Relative to the request's URL (RFC 3986): `.../api/order` resolves it to `.../api/order/{id}`,
+    # whatever prefix is before `/order` (API Gateway's stage, a custom domain's base path, none).
+    return json_response(202, body, {"Location": f"{ORDER_PATH_SEGMENT}/{order_id}"})
 
 
-def _is_json(content_type: str | None) -> bool:
+def _is_json(content_type: str | None) -> TypeGuard[str]:
     if not content_type:
         return False
     media_type = content_type.split(";", 1)[0].strip().lower()

@@ -1,5 +1,9 @@
 """The dead-letter queue's handler: one failed_orders record per order (written by its first
-dead-letter, updated by a later one after a redrive), then DEAD_LETTERED."""
+dead-letter, updated by a later one after a redrive), then DEAD_LETTERED.
+
+A transient failure (a throttled call, a transaction cancelled by throttling or a conflict) raises
+TransientError: the message is a batch item failure and comes back, never dropped as not
+eligible. order_dlq has no redrive policy, so its receives are not counted against anything."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from chalicelib.clock import Clock, from_epoch_millis, utc_now
 from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.redrive import redrive_round_of
 from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
-from chalicelib.sqs_batch import process_batch
+from chalicelib.sqs_batch import LambdaContext, process_batch
 
 
 class DeadLetterHandler:
@@ -19,8 +23,8 @@ class DeadLetterHandler:
         self._repository = repository
         self._clock = clock
 
-    def handle_batch(self, event: dict[str, Any]) -> dict[str, Any]:
-        return process_batch(event, self.record_failure, "handle_dead_letter")
+    def handle_batch(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        return process_batch(event, self.record_failure, "handle_dead_letter", context)
 
     def record_failure(self, record: SQSRecord, order_id: str) -> None:
         order = self._repository.get(order_id)

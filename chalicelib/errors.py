@@ -14,4 +14,5 @@ class OrderNotFoundError(Exception):
 
 
 class FulfillmentFailedError(Exception):
-    """The simulated fulfillment attempt failed; SQS will deliver the message again."""
+    """A fulfillment message could not be concluded here (no queue to send its copy to): it is a
+    batch item failure, and SQS delivers it again."""

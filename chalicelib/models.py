@@ -19,8 +19,16 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic_core import ErrorDetails
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ORDER_ID_RULE = "must be 1-64 characters of A-Z, a-z, 0-9, _ and -"
+# Free text (customer_id, sku) is any characters but the C0 and C1 controls and DEL: a NUL or an
+# escape sequence in an id corrupts logs, terminals and the systems an order is handed to.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+TEXT_RULE = "must not contain control characters (U+0000-U+001F, U+007F-U+009F)"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+CURRENCY_RULE = "must be three capital letters (an ISO 4217 code)"
 CENTS = Decimal("0.01")
 MAX_PRICE_DIGITS = 20
 
@@ -28,7 +36,12 @@ MAX_PRICE_DIGITS = 20
 # MAX_PRICE_DIGITS - 2 before the point (leading zeros aside). The model enforces this pattern
 # and the OpenAPI document publishes it, so the two describe the same prices.
 _WHOLE_DIGITS = MAX_PRICE_DIGITS - 2
-PRICE_PATTERN = rf"^0*\d{{1,{_WHOLE_DIGITS}}}(\.\d{{1,2}})?$"
+# [0-9], not \d: Python's \d (and Decimal) take any script's digits, JSON Schema's only ASCII.
+PRICE_PATTERN = rf"^0*[0-9]{{1,{_WHOLE_DIGITS}}}(\.[0-9]{{1,2}})?$"
+PRICE_RULE = (
+    f"must be a non-negative decimal with at most 2 places and {_WHOLE_DIGITS} digits before the point,"
+    " as a string or a number"
+)
 UNIT_PRICE_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "pattern": PRICE_PATTERN},
@@ -36,23 +49,38 @@ UNIT_PRICE_SCHEMA: dict[str, Any] = {
     ],
     "description": f"a non-negative decimal, at most 2 places and {MAX_PRICE_DIGITS} digits: a string or a number",
 }
+# A whole-number Decimal at least this large is no quantity: never converted to an int, which for
+# 1E+999999999 would build a billion-digit integer.
+_LARGEST_WHOLE_EXPONENT = 18
 
 
 def _whole_number(value: Any) -> Any:
     """JSON Schema counts 498.0 as an integer, and so does the API (a string never is)."""
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < _LARGEST_WHOLE_EXPONENT
+        and value == value.to_integral_value()
+    ):
         return int(value)
     return value
 
 
-def _price_text(value: Any) -> Any:
+def _price(value: Any) -> Any:
+    """Every price out of range gets the one message that says what a price is."""
     if isinstance(value, str) and not re.fullmatch(PRICE_PATTERN, value):
-        raise ValueError(f"a price as a string must match {PRICE_PATTERN}")
+        raise ValueError(PRICE_RULE)
+    if isinstance(value, Decimal) and not (value.is_finite() and value.adjusted() < _WHOLE_DIGITS):
+        raise ValueError(PRICE_RULE)
     return value
 
 
+def _new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
 OrderId = Annotated[StrictStr, Field(pattern=ORDER_ID_PATTERN)]
-Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Name64 = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 
 
 class OrderItem(BaseModel):
@@ -64,7 +92,7 @@ class OrderItem(BaseModel):
     # 20 digits: money arithmetic (quantize, the order total) stays within Decimal's precision.
     unit_price: Annotated[
         Decimal,
-        BeforeValidator(_price_text),
+        BeforeValidator(_price),
         Field(ge=0, decimal_places=2, max_digits=MAX_PRICE_DIGITS, allow_inf_nan=False),
         WithJsonSchema(UNIT_PRICE_SCHEMA),
     ]
@@ -75,10 +103,11 @@ class OrderRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    order_id: OrderId | None = None
+    # Absent: one is generated. Present, it is a string (null is refused, as the document says).
+    order_id: OrderId = Field(default_factory=_new_order_id)
     customer_id: Name64
     items: Annotated[list[OrderItem], Field(min_length=1, max_length=100)]
-    currency: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: Annotated[StrictStr, Field(pattern=CURRENCY_PATTERN)] = "USD"
 
 
 class Order(BaseModel):
@@ -94,7 +123,7 @@ class Order(BaseModel):
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
         return cls(
-            order_id=request.order_id or str(uuid.uuid4()),
+            order_id=request.order_id,
             customer_id=request.customer_id,
             items=list(request.items),
             currency=request.currency,
@@ -127,11 +156,28 @@ class Order(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_PATTERN_RULES = {ORDER_ID_PATTERN: ORDER_ID_RULE, TEXT_PATTERN: TEXT_RULE, CURRENCY_PATTERN: CURRENCY_RULE}
+
+
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
     """One entry per bad field, named by its path in the body (`items[0].quantity`)."""
     return [
-        {"field": _path(entry["loc"]) or "(body)", "message": entry["msg"]} for entry in error.errors(include_url=False)
+        {"field": _path(entry["loc"]) or "(body)", "message": _message(entry)}
+        for entry in error.errors(include_url=False)
     ]
+
+
+def _message(entry: ErrorDetails) -> str:
+    """pydantic's message, but in the API's words where pydantic's would show a regular expression
+    or its "Value error, " prefix."""
+    context = entry.get("ctx", {})
+    if entry["type"] == "string_pattern_mismatch":
+        return _PATTERN_RULES.get(str(context.get("pattern")), entry["msg"])
+    if entry["type"] == "value_error":
+        return str(context["error"])
+    if entry["type"] == "string_unicode":
+        return "must be valid Unicode: a lone surrogate escape (\\ud800-\\udfff) is not"
+    return entry["msg"]
 
 
 def _path(location: tuple[int | str, ...]) -> str:

@@ -6,18 +6,21 @@ of `views.py` that `api.py` serialises its answers with.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from chalicelib import json_body
 from chalicelib.models import ORDER_ID_PATTERN, OrderRequest
 from chalicelib.views import ErrorBody, GatewayMessage, InvalidRequestBody, OrderAccepted, OrderView
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 API_KEY_HEADER = "x-api-key"
 API_KEY_SCHEME = "api_key"
+API_KEY_REQUIRED_ENV = "API_KEY_REQUIRED"
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
@@ -44,9 +47,15 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"ty
 _FORBIDDEN = _json(GatewayMessage, "no valid x-api-key (on AWS; the local stack only when told to require one)")
 
 
-@cache
 def document() -> dict[str, Any]:
-    """The OpenAPI document (built once; treat it as read-only)."""
+    """The document that describes this stack: on AWS every route needs an x-api-key; the local
+    stack says (API_KEY_REQUIRED=false) when it does not, and its document then asks for none."""
+    return _document(os.environ.get(API_KEY_REQUIRED_ENV, "true").strip().lower() != "false")
+
+
+@cache
+def _document(api_key_required: bool) -> dict[str, Any]:
+    """Built once per answer; treat it as read-only."""
     _, definitions = models_json_schema(
         [(model, "validation" if model is OrderRequest else "serialization") for model in SCHEMA_MODELS],
         ref_template=REF_TEMPLATE,
@@ -68,7 +77,8 @@ def document() -> dict[str, Any]:
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {API_KEY_SCHEME: {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}},
         },
-        "security": [{API_KEY_SCHEME: []}],
+        # An empty list: no scheme needed (OpenAPI 3.1, section 4.8.10).
+        "security": [{API_KEY_SCHEME: []}] if api_key_required else [],
         "paths": {
             "/order": {
                 "post": {
@@ -84,13 +94,23 @@ def document() -> dict[str, Any]:
                         "202": _json(
                             OrderAccepted,
                             "accepted (or replayed)",
-                            {"Location": {"description": "/order/{order_id}", "schema": {"type": "string"}}},
+                            {
+                                "Location": {
+                                    "description": "order/{order_id}: the order's URL, relative to the request's"
+                                    " (RFC 3986), so it keeps any stage or base path before /order",
+                                    "schema": {"type": "string"},
+                                }
+                            },
                         ),
-                        "400": _json(InvalidRequestBody, "the body is not JSON or breaks the request model"),
+                        "400": _json(
+                            InvalidRequestBody,
+                            "the body is not JSON as RFC 8259 has it (UTF-8; no key twice in an object; no NaN or"
+                            f" Infinity), nests more than {json_body.MAX_DEPTH} deep, or breaks the request model",
+                        ),
                         "403": _FORBIDDEN,
                         "409": _json(ErrorBody, "order_id already used with a different body"),
                         "413": _json(ErrorBody, "body over 256 KiB"),
-                        "415": _json(ErrorBody, "not JSON"),
+                        "415": _json(ErrorBody, "not application/json (or +json), or a charset other than utf-8"),
                         "503": _json(ErrorBody, "the workflow or the store is unavailable; retry", _RETRY_AFTER),
                     },
                 }

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.clock import Clock, utc_now
+from chalicelib.fulfillment import failed_in_round
 from chalicelib.models import Order
 from chalicelib.observability import count_dead_lettered, count_stuck_orders, logger, order_context
 from chalicelib.redrive import queue_message
@@ -138,8 +139,8 @@ class Reconciler:
             return Action.RESTARTED
         attempts = int(item.get("attempts", 0))
         redrive_round = int(item.get("redrive_count", 0))
-        # `attempts` counts every round; this round's began after round_start_attempts of them.
-        if attempts - int(item.get("round_start_attempts", 0)) < self._max_receive_count:
+        # The round is used up by real failures only: a throttled attempt takes a number, not a try.
+        if failed_in_round(item) < self._max_receive_count:
             # The message of this round, numbering its attempts after those already made.
             self._queue.send(queue_message(order_id, redrive_round, attempts))
             return Action.REQUEUED

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -41,6 +42,23 @@ FAILED_DEAD_LETTERED_INDEX = "dead-lettered"
 DEAD_LETTER_SHARD = "dead_letter_shard"
 # Who moved an order when not the pipeline: a history entry's `by`, a failed_orders `source`.
 RECONCILER = "reconciler"
+
+# Retention (DynamoDB TTL): a terminal order gets EXPIRES_AT (epoch seconds, the table's TTL
+# attribute), and DynamoDB deletes it once passed, free of write units.
+EXPIRES_AT = "expires_at"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Days a terminal order is kept; None: forever."""
+
+    order_days: int | None = None  # FULFILLED and REJECTED orders
+    failed_order_days: int | None = None  # DEAD_LETTERED orders and their failed_orders records
+
+
+def expires_at(now: str, days: int) -> int:
+    return int(datetime.fromisoformat(now).timestamp()) + days * 86400
+
 
 # DynamoDB error codes that a retry can fix; everything else is a bug or bad input.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -173,8 +191,24 @@ def _transient_errors() -> Iterator[None]:
         raise TransientError(str(exc)) from exc
 
 
+# A cancelled transaction's reasons (one per item, "None" for an item that was fine): these mean
+# a retry may succeed; only ConditionalCheckFailed means a condition refused the write.
+TRANSIENT_CANCELLATION_CODES = frozenset(
+    {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+
+def _cancellation_codes(exc: ClientError) -> set[str]:
+    reasons = exc.response.get("CancellationReasons") or []
+    return {str(reason.get("Code", "None")) for reason in reasons} - {"None"}
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
+    """A condition refused the write: ConditionalCheckFailedException, or a cancelled transaction
+    whose every reason is ConditionalCheckFailed (never one cancelled by throttling or a conflict)."""
     code: str = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionCanceledException":
+        return _cancellation_codes(exc) == {"ConditionalCheckFailed"}
     return code == "ConditionalCheckFailedException"
 
 
@@ -247,8 +281,11 @@ class DynamoOrderRepository:
         orders_table: str,
         failed_orders_table: str,
         open_orders_index_shards: int = DEFAULT_OPEN_ORDERS_INDEX_SHARDS,
+        *,
+        retention: Retention | None = None,
     ) -> None:
         self._shards = open_orders_index_shards
+        self._retention = retention or Retention()
         self._orders = dynamodb.Table(orders_table)
         self._failed = dynamodb.Table(failed_orders_table)
         # The resource's client takes plain Python values: boto3 (de)serializes them.
@@ -373,7 +410,7 @@ class DynamoOrderRepository:
             update += ", reason = :reason"
             values[":reason"] = verdict.reason
         if target.is_terminal:
-            update += _LEAVE_OPEN_INDEX
+            update += self._expiry(self._retention.order_days, now, values) + _LEAVE_OPEN_INDEX
         if self._conditional_update(order_id, update, "attribute_exists(order_id) AND #status = :accepted", values):
             return True
         # A retry of the execution that already recorded this verdict (its first try timed out
@@ -420,6 +457,7 @@ class DynamoOrderRepository:
             order_id,
             "SET #status = :target, attempts = :attempt, fulfilled_at = :now, updated_at = :now, "
             + _HISTORY_APPEND
+            + self._expiry(self._retention.order_days, now, values)
             + _LEAVE_OPEN_INDEX,
             condition,
             values,
@@ -443,11 +481,16 @@ class DynamoOrderRepository:
             record.order_id,
             {
                 "UpdateExpression": "SET #status = :target, last_error = :error, attempts = :attempts, "
-                "updated_at = :now, " + _HISTORY_APPEND + _LEAVE_OPEN_INDEX,
+                "updated_at = :now, "
+                + _HISTORY_APPEND
+                + self._expiry(self._retention.failed_order_days, now, values)
+                + _LEAVE_OPEN_INDEX,
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
-            _failure_record_update(record, index_shard(record.order_id, self._shards)),
+            _failure_record_update(
+                record, index_shard(record.order_id, self._shards), self._retention.failed_order_days
+            ),
         )
         if recorded:
             return DeadLetterOutcome.RECORDED
@@ -481,7 +524,8 @@ class DynamoOrderRepository:
                 # Open again: back in the open-orders index (open since now), out of the dead-lettered one.
                 "UpdateExpression": "SET #status = :target, redrive_count = :round, round_start_attempts = :before, "
                 f"last_redriven_at = :now, updated_at = :now, {OPEN_SHARD} = :shard, {OPEN_SINCE} = :now, "
-                + _HISTORY_APPEND,
+                + _HISTORY_APPEND
+                + f" REMOVE {EXPIRES_AT}",
                 "ConditionExpression": condition,
                 "ExpressionAttributeValues": values,
             },
@@ -502,21 +546,27 @@ class DynamoOrderRepository:
     def undo_redrive(self, order_id: str, redrive_round: int, attempts_before: int, reason: str, now: str) -> bool:
         # The reason is kept in the failed_orders record's entry for this redrive.
         history = {"status": REDRIVE_SOURCE.value, "at": now, "by": OPERATOR}
+        values: dict[str, Any] = {
+            ":dead": REDRIVE_SOURCE.value,
+            ":pending": REDRIVE_TARGET.value,
+            ":round": redrive_round,
+            ":before": attempts_before,
+            ":now": now,
+            ":history": [history],
+        }
+        # Dead-lettered again: it expires as a dead-lettered order does.
+        expiry = self._expiry(self._retention.failed_order_days, now, values)
         return self._update_order_and_record(
             order_id,
             {
                 # The round number stays taken: a message sent despite the error carries it, and
                 # must never count in a later round.
-                "UpdateExpression": "SET #status = :dead, updated_at = :now, " + _HISTORY_APPEND + _LEAVE_OPEN_INDEX,
+                "UpdateExpression": "SET #status = :dead, updated_at = :now, "
+                + _HISTORY_APPEND
+                + expiry
+                + _LEAVE_OPEN_INDEX,
                 "ConditionExpression": _UNTOUCHED_SINCE_REDRIVE,
-                "ExpressionAttributeValues": {
-                    ":dead": REDRIVE_SOURCE.value,
-                    ":pending": REDRIVE_TARGET.value,
-                    ":round": redrive_round,
-                    ":before": attempts_before,
-                    ":now": now,
-                    ":history": [history],
-                },
+                "ExpressionAttributeValues": values,
             },
             {
                 # Dead-lettered again: back in the dead-lettered index.
@@ -530,9 +580,18 @@ class DynamoOrderRepository:
             },
         )
 
+    @staticmethod
+    def _expiry(days: int | None, now: str, values: dict[str, Any]) -> str:
+        """A terminal write's TTL assignment, appended to its SET clause ('' when kept forever)."""
+        if days is None:
+            return ""
+        values[":expires_at"] = expires_at(now, days)
+        return f", {EXPIRES_AT} = :expires_at"
+
     def _update_order_and_record(self, order_id: str, order_update: Item, record_update: Item) -> bool:
         """One transaction over the order and its failed_orders record (a dead-letter, a redrive
-        or its undoing): both written, or neither. False when a condition refused it."""
+        or its undoing): both written, or neither. False when a condition refused it; TransientError
+        when it was cancelled by throttling or a conflicting transaction (a retry may succeed)."""
         try:
             with _transient_errors():
                 self._client.transact_write_items(
@@ -553,9 +612,11 @@ class DynamoOrderRepository:
                     ]
                 )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            return False
+            if _is_condition_failure(exc):
+                return False
+            if _cancellation_codes(exc) & TRANSIENT_CANCELLATION_CODES:
+                raise TransientError(str(exc)) from exc
+            raise  # no reasons, or a reason no retry fixes (a validation error): a bug to see
         return True
 
     def _conditional_update(self, order_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
@@ -580,7 +641,7 @@ def _made_by(source: str) -> dict[str, str]:
     return {"by": source} if source == RECONCILER else {}
 
 
-def _failure_record_update(record: FailureRecord, shard: str) -> Item:
+def _failure_record_update(record: FailureRecord, shard: str, retention_days: int | None = None) -> Item:
     """The order's one failed_orders record: created by its first dead-letter, brought up to
     date by a later one (after a redrive), and in the dead-lettered index (`shard`). The order's
     update, in the same transaction, is the guard: it fails unless the order may be dead-lettered
@@ -592,6 +653,9 @@ def _failure_record_update(record: FailureRecord, shard: str) -> Item:
         "first_dead_lettered_at = if_not_exists(first_dead_lettered_at, :first)",
         f"{DEAD_LETTER_SHARD} = :shard",
     ]
+    if retention_days is not None:
+        values[":expires_at"] = expires_at(record.dead_lettered_at, retention_days)
+        assignments.append(f"{EXPIRES_AT} = :expires_at")
     removals: list[str] = []
     for index, (field, value) in enumerate(record.fields().items()):
         names[f"#f{index}"] = field

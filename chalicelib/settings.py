@@ -103,6 +103,9 @@ class Settings(BusinessRules, OpenOrdersIndexSettings):
     orders_table: Annotated[str, Field(min_length=1)]
     failed_orders_table: Annotated[str, Field(min_length=1)]
     fulfillment_success_rate: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = DEFAULT_SUCCESS_RATE
+    # Days terminal orders (and failed orders) are kept before DynamoDB's TTL deletes them; unset: forever.
+    order_retention_days: Annotated[int, Field(ge=1)] | None = None
+    failed_order_retention_days: Annotated[int, Field(ge=1)] | None = None
 
 
 class ApiSettings(Settings):

@@ -97,6 +97,8 @@ class InvalidRequestBody(_Response):
 
 
 class GatewayMessage(BaseModel):
-    """403 from API Gateway itself (no or a wrong x-api-key); the app never sees the request."""
+    """403 from the gateway itself (no or a wrong x-api-key, no such path); the app never sees the
+    request. API Gateway's body has the message; the local stack's adds the error code."""
 
     message: str
+    error: str | None = Field(default=None, description="the local stack: Forbidden, MissingAuthenticationToken")

@@ -12,7 +12,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.repository import Retention
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONFIG_PATH = PROJECT_DIR / ".chalice" / "config.json"
@@ -74,6 +77,15 @@ class Stage:
         from chalicelib.settings import OpenOrdersIndexSettings  # pydantic: the venv's, as above
 
         return OpenOrdersIndexSettings.from_env(self.environment).open_orders_index_shards
+
+    @property
+    def retention(self) -> Retention:
+        """How long the stage keeps terminal and dead-lettered orders, as its functions read it."""
+        from chalicelib.repository import Retention  # pydantic: the venv's, as above
+        from chalicelib.settings import Settings
+
+        settings = Settings.from_env(self.environment)
+        return Retention(settings.order_retention_days, settings.failed_order_retention_days)
 
     @property
     def order_queue_name(self) -> str:

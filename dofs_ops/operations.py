@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.redrive import Redriver
 from chalicelib.repository import RedriveOutcome
 from chalicelib.states import OrderStatus
+from dofs_local.emulated.execution_logs import logged
 from dofs_ops.target import Target
 
 Item = dict[str, Any]
@@ -39,6 +40,10 @@ def show(target: Target, order_id: str, log_file: Path | None) -> Story:
     if order is None:
         raise UnknownOrderError(order_id)
     story = Story(order=order, failure=target.repository.get_failure(order_id))
+    level = target.stage.workflow_log_level
+    if level != "ALL":
+        # The order's history is its story; the workflow's events add to it where logged.
+        story.notes.append(f"workflow executions: this stage logs only their {level} events")
     if target.is_emulated:
         story.executions = _emulated_executions(target, order_id, story.notes)
     else:
@@ -58,7 +63,8 @@ def _execution_name_pattern(order_id: str) -> re.Pattern[str]:
 
 
 def _emulated_executions(target: Target, order_id: str, notes: list[str]) -> list[Item]:
-    """Locally the emulator keeps every execution and its history (not so on AWS for EXPRESS)."""
+    """Locally the emulator keeps every execution and its history (not so on AWS for EXPRESS):
+    `show` reads what the stage's log level would have logged, and no more."""
     arn = target.state_machine_arn()
     if arn is None:
         notes.append(f"workflow: no state machine {target.stage.state_machine_name}")
@@ -71,13 +77,20 @@ def _emulated_executions(target: Target, order_id: str, notes: list[str]) -> lis
             if not ours.match(execution["name"]):
                 continue
             history = stepfunctions.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)
+            events = [
+                _history_event(event)
+                for event in history["events"]
+                if logged(event["type"], target.stage.workflow_log_level)
+            ]
+            if not events:
+                continue
             executions.append(
                 {
                     "arn": execution["executionArn"],
                     "status": execution["status"],
                     "started": _iso(execution["startDate"]),
                     "stopped": _iso(execution["stopDate"]) if execution.get("stopDate") else None,
-                    "events": [_history_event(event) for event in history["events"]],
+                    "events": events,
                 }
             )
     return sorted(executions, key=lambda execution: str(execution["started"]))

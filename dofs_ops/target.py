@@ -44,7 +44,11 @@ class Target:
         dynamodb = self._session.resource("dynamodb", endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
         stage = self.stage
         return DynamoOrderRepository(
-            dynamodb, stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
+            dynamodb,
+            stage.orders_table,
+            stage.failed_orders_table,
+            stage.open_orders_index_shards,
+            retention=stage.retention,
         )
 
     def order_queue_url(self) -> str:

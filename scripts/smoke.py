@@ -154,8 +154,7 @@ class SmokeRun:
         config = self.config
         self._deadline = self.clock() + config.timeout_seconds
         self.log(f"API {config.base_url}, order_id {config.order_id}, timeout {config.timeout_seconds:g}s")
-        self.post_order()
-        url = f"{config.base_url}/order/{config.order_id}"
+        url = self.post_order()
         first = self.retry_until_deadline("GET", url, None, "GET /order/{order_id} right after the 202")
         order = self.read_order(first, step="GET right after 202")
         status = self.status_of(order)
@@ -236,11 +235,13 @@ class SmokeRun:
                 raise SmokeFailure(f"timed out after {self.config.timeout_seconds:g}s: {what} never got an answer")
             self.sleep(self.config.interval_seconds)
 
-    def post_order(self) -> None:
+    def post_order(self) -> str:
+        """Posts the order; returns the URL its Location resolves to, against the POST's URL."""
         config = self.config
         body = json.dumps(order_body(config.order_id)).encode("utf-8")
+        post_url = f"{config.base_url}/order"
         # A POST is idempotent for one order_id and body, so retrying a transient failure is safe.
-        response = self.retry_until_deadline("POST", f"{config.base_url}/order", body, "POST /order")
+        response = self.retry_until_deadline("POST", post_url, body, "POST /order")
         if response.status != 202:
             raise SmokeFailure(f"POST /order -> HTTP {response.status}, expected 202: {response.body[:300]!r}")
         payload = response.json()
@@ -249,12 +250,14 @@ class SmokeRun:
         if payload.get("status") != "ACCEPTED":
             raise SmokeFailure(f"POST /order -> 202 but status is {payload.get('status')!r}, expected 'ACCEPTED'")
         location = response.header("Location")
-        expected_location = f"/order/{config.order_id}"
         if not location:
             raise SmokeFailure("POST /order -> 202 without a Location header")
-        if not urllib.parse.urlsplit(location).path.endswith(expected_location):
-            raise SmokeFailure(f"POST /order -> Location {location!r}, expected it to end with {expected_location!r}")
-        self.log(f"POST /order -> 202 ACCEPTED, Location {location}")
+        order_url = urllib.parse.urljoin(post_url, location)
+        expected_url = f"{config.base_url}/order/{config.order_id}"
+        if order_url != expected_url:
+            raise SmokeFailure(f"POST /order -> Location {location!r} resolves to {order_url}, not {expected_url}")
+        self.log(f"POST /order -> 202 ACCEPTED, Location {location} ({order_url})")
+        return order_url
 
     def read_order(self, response: HttpResponse, *, step: str) -> dict[str, Any]:
         if response.status != 200:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,7 +41,7 @@ def test_post_accepts_and_get_finds_the_order_at_once(client: Client) -> None:
     response = post(client, order_body(order_id="o-1"))
     assert response.status_code == 202
     assert body_of(response) == {"order_id": "o-1", "status": "ACCEPTED"}
-    assert response.headers["Location"] == "/order/o-1"
+    assert response.headers["Location"] == "order/o-1"
     found = client.http.get("/order/o-1")
     assert found.status_code == 200
     order = body_of(found)
@@ -82,7 +83,7 @@ def test_same_id_and_body_is_an_idempotent_replay(client: Client, resources: Res
     replay = post(client, order_body(order_id="o-2", items=[{"sku": "SKU-1", "quantity": 2, "unit_price": 12.5}]))
     assert (first.status_code, replay.status_code) == (202, 202)
     assert body_of(replay) == {"order_id": "o-2", "status": "PENDING"}
-    assert replay.headers["Location"] == "/order/o-2"
+    assert replay.headers["Location"] == "order/o-2"
     # PENDING is written a step before the workflow queues the order: count once it has finished.
     wait_for_executions(resources.state_machine_arn)
     sqs = boto3.client("sqs")
@@ -130,3 +131,54 @@ def test_get_unknown_is_a_404_and_malformed_id_a_400(client: Client) -> None:
     malformed = client.http.get("/order/" + "x" * 65)
     assert malformed.status_code == 400
     assert body_of(malformed)["error"] == "InvalidOrderId"
+
+
+@pytest.mark.parametrize(
+    ("host", "request_path", "order_url"),
+    [
+        ("abc123.execute-api.us-east-1.amazonaws.com", "/api/order", "https://{host}/api/order/aws-1"),
+        ("orders.example.com", "/v1/order", "https://{host}/v1/order/aws-1"),  # a custom domain's base path
+        ("orders.example.com", "/order", "https://{host}/order/aws-1"),  # a custom domain at its root
+    ],
+)
+def test_the_location_resolves_to_the_order_behind_api_gateway(
+    resources: Resources, workflow_functions: dict[str, Any], host: str, request_path: str, order_url: str
+) -> None:
+    """API Gateway hands the function the resource path (/order), not the URL the client used:
+    the Location must resolve against the latter, whatever stage or base path it has."""
+    from chalice.local import LambdaContext
+
+    headers = {"content-type": "application/json", "host": host}
+    event = {
+        "resource": "/order",
+        "path": "/order",
+        "httpMethod": "POST",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/order", "httpMethod": "POST", "stage": "api", "path": request_path},
+        "body": json.dumps(order_body(order_id="aws-1")),
+        "isBase64Encoded": False,
+    }
+    answer = app(event, LambdaContext("api_handler", 128))
+    assert answer["statusCode"] == 202
+    post_url = f"https://{host}{request_path}"
+    assert urllib.parse.urljoin(post_url, answer["headers"]["Location"]) == order_url.format(host=host)
+
+
+@pytest.mark.parametrize(
+    ("setting", "security"), [(None, [{"api_key": []}]), ("false", []), ("true", [{"api_key": []}])]
+)
+def test_the_document_asks_for_a_key_unless_the_stack_needs_none(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, security: list[dict[str, list[str]]]
+) -> None:
+    from chalicelib import openapi
+
+    if setting is None:
+        monkeypatch.delenv(openapi.API_KEY_REQUIRED_ENV, raising=False)  # AWS: never set
+    else:
+        monkeypatch.setenv(openapi.API_KEY_REQUIRED_ENV, setting)
+    assert openapi.document()["security"] == security

@@ -47,3 +47,51 @@ def test_a_poller_holding_a_message_pauses_between_receives_for_the_rest_of_the_
     most = 1 + math.ceil(window / pollers.WINDOW_POLL_INTERVAL_SECONDS) + 1
     assert queue.receives[0] == pollers.LONG_POLL_SECONDS
     assert len(queue.receives) <= most, f"{len(queue.receives)} receives in a {window} s window"
+
+
+class RecordingQueue:
+    """An SQS client for _deliver: a visibility timeout, and the deletes it was asked for."""
+
+    def __init__(self, visibility_timeout: int) -> None:
+        self.visibility_timeout = visibility_timeout
+        self.deleted: list[str] = []
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"VisibilityTimeout": str(self.visibility_timeout)}}
+
+    def delete_message_batch(self, **request: Any) -> None:
+        self.deleted += [entry["ReceiptHandle"] for entry in request["Entries"]]
+
+
+def source_of(handler: Any) -> EventSource:
+    return EventSource(
+        function_name="dofs-local-fulfill_order",
+        handler=handler,
+        queue_url="http://sqs/queue",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:queue",
+        batch_size=10,
+        batching_window_seconds=0,
+        region="us-east-1",
+    )
+
+
+MESSAGE = {
+    "MessageId": "m-1",
+    "ReceiptHandle": "r-1",
+    "Body": "{}",
+    "MessageAttributes": {
+        "attempts_made": {"StringValue": "2", "DataType": "Number"},
+        "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"},
+    },
+}
+
+
+def test_message_attributes_reach_the_function_as_a_lambda_event_spells_them() -> None:
+    events: list[Any] = []
+    queue = RecordingQueue(visibility_timeout=2)
+    QueuePoller(queue, source_of(lambda event, context: events.append(event)), threading.Event())._deliver([MESSAGE])
+    attributes = events[0]["Records"][0]["messageAttributes"]
+    assert attributes["attempts_made"]["stringValue"] == "2"
+    assert attributes["attempts_made"]["dataType"] == "Number"
+    assert attributes["blob"]["binaryValue"] == "AAE="
+    assert queue.deleted == ["r-1"]

@@ -127,6 +127,23 @@ def test_an_order_with_its_attempts_used_up_is_dead_lettered_by_the_reconciler(
     assert reconciler.run().found == 0, "terminal now: never found again"
 
 
+def test_attempt_numbers_spent_on_throttling_do_not_use_up_the_round(
+    reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, stage: Stage
+) -> None:
+    """Invariant 7: a throttled attempt takes a number but fails nothing. An order whose last
+    attempt number reached maxReceiveCount after fewer real failures is queued again."""
+    repository.create(make_order("throttled-between"), LONG_AGO)
+    assert repository.record_verdict("throttled-between", "exec-lost", Verdict(True), LONG_AGO)
+    # Attempt 1 was throttled (no FAILED entry); attempts 2 .. maxReceiveCount failed for real.
+    for attempt in range(2, stage.max_receive_count + 1):
+        repository.record_failed_attempt("throttled-between", attempt, f"error {attempt}", LONG_AGO)
+
+    report = reconciler.run()
+
+    assert dict(report.actions) == {Action.REQUEUED: 1}
+    assert queued(resources) == ["throttled-between"]
+
+
 def test_a_transition_racing_the_reconciler_wins(
     reconciler: Reconciler, repository: DynamoOrderRepository, resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:

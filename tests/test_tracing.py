@@ -3,6 +3,9 @@ work one inside it, annotated with the order id; outside Lambda (tests, the loca
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +18,7 @@ from aws_xray_sdk.core.context import Context
 from app import validate_order
 from chalicelib import observability
 from dofs_local.emulated.lambda_bridge import LambdaContext
-from dofs_local.stage import load_stage
+from dofs_local.stage import PROJECT_DIR, load_stage
 from tests.conftest import make_order
 
 pytestmark = pytest.mark.aws
@@ -37,10 +40,17 @@ class KeptEmitter:
 @pytest.fixture
 def traced_as_in_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptEmitter]:
     """Tracing on, as in Lambda, under a sampled segment (Lambda's own), sending nowhere."""
+    # The tests build no tracer (observability builds one only where tracing is on): this one is
+    # Lambda's, without patching botocore for the tests that follow. Built first: building it
+    # configures the recorder.
+    tracer = Tracer(service=observability.SERVICE, disabled=False, auto_patch=False)
+    monkeypatch.setattr(tracer, "disabled", False)
+    monkeypatch.setattr(observability, "tracer", tracer)
     emitter = KeptEmitter()
     monkeypatch.setattr(xray_recorder, "_emitter", emitter)
     monkeypatch.setattr(xray_recorder, "_context", Context())
-    monkeypatch.setattr(observability.tracer, "disabled", False)
+    # An enabled tracer streams each closed subsegment (threshold 0); the test reads the segment whole.
+    monkeypatch.setattr(xray_recorder, "streaming_threshold", 30)
     aws_xray_sdk.global_sdk_config.set_sdk_enabled(True)
     try:
         xray_recorder.begin_segment("lambda", sampling=1)
@@ -62,9 +72,15 @@ def test_an_invocation_is_a_subsegment_and_the_order_is_annotated(traced_as_in_l
     assert "response" not in str(invocation.metadata), "responses (orders) stay out of traces"
 
 
-def test_the_tests_never_trace() -> None:
-    assert observability.tracer.disabled
-    assert not aws_xray_sdk.global_sdk_config.sdk_enabled()
+def test_the_tests_never_trace_nor_pay_for_the_xray_sdk() -> None:
+    """Where tracing is off no tracer is built, so the X-Ray SDK is never imported on its account."""
+    assert observability.tracer is None
+    probe = "import sys, app; print('aws_xray_sdk.core' in sys.modules)"
+    env = {**os.environ, **load_stage("local").api_environment()}
+    imported = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
+        [sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert imported == "False"
 
 
 @pytest.mark.parametrize(("stage", "traced"), [("dev", True), ("local", False)])

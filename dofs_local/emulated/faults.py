@@ -1,6 +1,6 @@
 """Fault injection for the local stack: off by default, each fault at its own probability.
 
-    FaultSettings.every_fault(0.05, seed=7)           # all eight kinds at 5 %
+    FaultSettings.every_fault(0.05, seed=7)           # every kind at 5 %
     FaultSettings.parse("throttle=0.1,lambda_timeout=0.02", seed=7)
 
 What each kind does, and where it hooks in:
@@ -12,8 +12,24 @@ What each kind does, and where it hooks in:
   is retried.
 - `throttle`: a DynamoDB call of the app (writes and GetItem) fails with
   ProvisionedThroughputExceededException before it is sent; the app maps it to TransientError.
-- `send_message_failure`: the workflow's SQS SendMessage (moto's Step Functions interpreter)
-  fails with a ClientError, which the interpreter reports as SQS.SdkClientException.
+- `throttle_window`: AWS's throttling as it comes, for seconds at a time: a DynamoDB call of the
+  app opens, at this probability, a window of THROTTLE_WINDOW_SECONDS (then a cool-down of
+  THROTTLE_COOLDOWN_SECONDS on that table) in which every request on that table is answered 400
+  ProvisionedThroughputExceededException or ThrottlingException (a transaction:
+  TransactionCanceledException, reason ThrottlingError). It hooks in where the
+  request is sent, inside botocore's retry loop, so the app's retry configuration meets it as it
+  would meet DynamoDB's.
+- `lambda_throttle`: an SQS poller's invocation is refused with TooManyRequestsException before
+  the function runs. As Lambda's event source mapping does, the poller retries it with backoff
+  while the batch's visibility timeout lasts; past it, the messages come back to the queue with
+  their receive counted (on AWS a stage prevents this by giving the consumer reserved concurrency
+  at least its event source's maximum concurrency).
+- `start_execution_throttle`: Step Functions answers a StartExecution request 400
+  ThrottlingException ("Rate exceeded"), inside botocore's retry loop: the client retries it,
+  and when every try is refused the API answers 503 and the caller retries.
+- `send_message_failure`: an SQS SendMessage of the app fails with a ClientError: the workflow's
+  (moto's Step Functions interpreter reports it as SQS.SdkClientException) and fulfillment's
+  copies (the record is then a batch item failure).
 - `lambda_timeout`: an invocation through the Lambda bridge or an SQS poller runs, then its
   result is thrown away and Lambda's timeout error (`Sandbox.Timedout`, "Task timed out after
   N seconds") is reported instead: the work may be done, the caller does not know.
@@ -38,6 +54,7 @@ import json
 import os
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -54,6 +71,14 @@ from dofs_local.stage import load_stage
 
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)
+# A DynamoDB throttling episode: every request on the table is refused for this long; the next
+# on that table begins no sooner than the cool-down after it (at most a third of the time refused).
+THROTTLE_WINDOW_SECONDS = 2.0
+THROTTLE_COOLDOWN_SECONDS = 2 * THROTTLE_WINDOW_SECONDS
+# Where a throttling window's clock is read (tests replace it).
+monotonic = time.monotonic
+REFUSED_URL = "https://refused.invalid/"
+DYNAMODB_THROTTLE_CODES = ("ProvisionedThroughputExceededException", "ThrottlingException")
 # The timeout a timed-out invocation reports: the local stage's function timeout.
 LAMBDA_TIMEOUT_SECONDS = load_stage("local").function_timeout_seconds("fulfill_order")
 
@@ -67,6 +92,9 @@ class FaultKind(StrEnum):
     SEND_MESSAGE_FAILURE = "send_message_failure"
     EXECUTION_LOST = "execution_lost"
     MESSAGE_LOST = "message_lost"
+    THROTTLE_WINDOW = "throttle_window"
+    LAMBDA_THROTTLE = "lambda_throttle"
+    START_EXECUTION_THROTTLE = "start_execution_throttle"
 
 
 class InjectedCrash(Exception):
@@ -83,6 +111,9 @@ class FaultSettings:
     send_message_failure: float = 0.0
     execution_lost: float = 0.0
     message_lost: float = 0.0
+    throttle_window: float = 0.0
+    lambda_throttle: float = 0.0
+    start_execution_throttle: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -144,6 +175,10 @@ class FaultInjector:
         self.invocations: Counter[str] = Counter()  # by function
         self.repeat_invocations: Counter[str] = Counter()  # same function, same order, again
         self.fulfillment_writes: Counter[str] = Counter()  # committed FULFILLED transitions by order
+        # Fulfillment attempts that died in an injected crash (their FAILED or FULFILLED write), by
+        # order: attempts that failed by an error, which no history entry shows.
+        self.crashed_attempts: Counter[str] = Counter()
+        self._throttled_until: dict[str, tuple[float, str]] = {}  # table -> (window end, error code)
         # When each scheduled run (the reconciler's) began: the cadence invariant 1's bound is checked against.
         self.scheduled_runs: list[datetime] = []
         self._seen: set[tuple[str, str]] = set()
@@ -171,10 +206,13 @@ class FaultInjector:
             events.register(f"before-call.dynamodb.{operation}", self._before_dynamodb, unique_id=_uid(operation))
         for operation in WRITE_OPERATIONS:
             events.register(f"after-call.dynamodb.{operation}", self._after_dynamodb, unique_id=_uid(operation, "a"))
+        for operation in WRITE_OPERATIONS + READ_OPERATIONS:
+            events.register(f"before-send.dynamodb.{operation}", self._send_dynamodb, unique_id=_uid(operation, "s"))
         events.register("before-call.sqs.SendMessage", self._before_send_message, unique_id=_uid("SendMessage"))
         events.register(
             "before-call.sfn.StartExecution", self._before_start_execution, unique_id=_uid("StartExecution")
         )
+        events.register("before-send.sfn.StartExecution", self._send_start_execution, unique_id=_uid("sfn", "s"))
         self._session = session
 
     def uninstall(self) -> None:
@@ -185,8 +223,11 @@ class FaultInjector:
             events.unregister(f"before-call.dynamodb.{operation}", unique_id=_uid(operation))
         for operation in WRITE_OPERATIONS:
             events.unregister(f"after-call.dynamodb.{operation}", unique_id=_uid(operation, "a"))
+        for operation in WRITE_OPERATIONS + READ_OPERATIONS:
+            events.unregister(f"before-send.dynamodb.{operation}", unique_id=_uid(operation, "s"))
         events.unregister("before-call.sqs.SendMessage", unique_id=_uid("SendMessage"))
         events.unregister("before-call.sfn.StartExecution", unique_id=_uid("StartExecution"))
+        events.unregister("before-send.sfn.StartExecution", unique_id=_uid("sfn", "s"))
         self._session = None
 
     def _before_dynamodb(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -206,9 +247,66 @@ class FaultInjector:
             )
         if operation not in WRITE_OPERATIONS:
             return
-        context["dofs_fulfills"] = _fulfilled_order(operation, params)
+        context["dofs_fulfills"] = _attempted_order(operation, params, (OrderStatus.FULFILLED,))
         if self.fire(FaultKind.CRASH_BEFORE_WRITE, operation):
+            self._count_crashed_attempt(operation, params)
             raise InjectedCrash(f"injected crash before {operation}")
+
+    def _count_crashed_attempt(self, operation: str, params: dict[str, Any]) -> None:
+        order_id = _attempted_order(operation, params, (OrderStatus.FULFILLED, OrderStatus.FAILED))
+        if order_id:
+            with self._lock:
+                self.crashed_attempts[order_id] += 1
+
+    def _send_dynamodb(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        """Each request (each of botocore's tries) on a table inside its throttling window is refused."""
+        operation_name = event_name.rsplit(".", 1)[-1]
+        tables = _tables_of(request.body)
+        if _active is not self or not tables:
+            return None
+        windows = self._throttling_windows(tables, operation_name)
+        if not windows:
+            return None
+        # The answer is this hook's; a less specific before-send hook runs after it (the local
+        # stack's in-process dispatch, moto's mock) and must not carry the request out: each
+        # leaves alone a request to an endpoint that is not its own.
+        request.url = REFUSED_URL
+        if operation_name == "TransactWriteItems":
+            # DynamoDB cancels a throttled transaction, naming the items it could not write.
+            reasons = [{"Code": "ThrottlingError" if table in windows else "None"} for table in tables]
+            return _error_response(
+                "TransactionCanceledException",
+                "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                CancellationReasons=reasons,
+            )
+        return _error_response(next(iter(windows.values())), "injected: the request rate for the table is too high")
+
+    def _throttling_windows(self, tables: list[str], operation: str) -> dict[str, str]:
+        """The tables among these being throttled now, with the error code of their window; a
+        request on tables none of which is may open a window on its first table."""
+        now = monotonic()
+        with self._lock:
+            open_windows = {table: code for table, (end, code) in self._throttled_until.items() if end > now}
+        windows = {table: open_windows[table] for table in tables if table in open_windows}
+        last_end = self._throttled_until.get(tables[0], (-THROTTLE_COOLDOWN_SECONDS, ""))[0]
+        if (
+            not windows
+            and last_end + THROTTLE_COOLDOWN_SECONDS <= now
+            and self.fire(FaultKind.THROTTLE_WINDOW, operation)
+        ):
+            with self._lock:
+                code = DYNAMODB_THROTTLE_CODES[self._rng.randrange(len(DYNAMODB_THROTTLE_CODES))]
+                self._throttled_until[tables[0]] = (now + THROTTLE_WINDOW_SECONDS, code)
+            windows = {tables[0]: code}
+        return windows
+
+    def _send_start_execution(self, request: Any, **_: Any) -> AWSResponse | None:
+        if _active is not self or not self.fire(FaultKind.START_EXECUTION_THROTTLE, "StartExecution"):
+            return None
+        request.url = REFUSED_URL  # as in _send_dynamodb: no later hook carries it out
+        return _error_response(
+            "ThrottlingException", "Rate exceeded", prefix="com.amazonaws.swf.service.model.v20120606"
+        )
 
     def _after_dynamodb(self, http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
         if _active is not self or http_response is None or http_response.status_code >= 300:
@@ -263,6 +361,10 @@ class FaultInjector:
                     self.repeat_invocations[function_name] += 1
                 self._seen.add(key)
 
+    def invoke_throttled(self, function_name: str) -> bool:
+        """Whether Lambda refuses this invocation (TooManyRequestsException) before it runs."""
+        return self.fire(FaultKind.LAMBDA_THROTTLE, function_name)
+
     def timed_out(self, function_name: str) -> dict[str, Any] | None:
         """Lambda's error payload for a timed-out invocation, when this one times out."""
         if not self.fire(FaultKind.LAMBDA_TIMEOUT, function_name):
@@ -283,6 +385,7 @@ class FaultInjector:
                 "invocations": dict(sorted(self.invocations.items())),
                 "repeat_invocations": dict(sorted(self.repeat_invocations.items())),
                 "fulfillment_writes": sum(self.fulfillment_writes.values()),
+                "crashed_attempts": sum(self.crashed_attempts.values()),
             }
 
 
@@ -290,8 +393,9 @@ def _uid(operation: str, suffix: str = "b") -> str:
     return f"dofs-faults-{operation}-{suffix}"
 
 
-def _fulfilled_order(operation: str, params: dict[str, Any]) -> str | None:
-    """The order an UpdateItem moves to FULFILLED (the fulfillment's side effect), if it does."""
+def _attempted_order(operation: str, params: dict[str, Any], targets: tuple[OrderStatus, ...]) -> str | None:
+    """The order an UpdateItem moves to one of `targets` (FULFILLED, FAILED: a fulfillment
+    attempt's write), if it does."""
     if operation != "UpdateItem":
         return None
     try:
@@ -300,7 +404,37 @@ def _fulfilled_order(operation: str, params: dict[str, Any]) -> str | None:
         order_id = body["Key"]["order_id"]["S"]
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return str(order_id) if target == OrderStatus.FULFILLED.value else None
+    return str(order_id) if target in {status.value for status in targets} else None
+
+
+def _tables_of(body: Any) -> list[str]:
+    """The tables a DynamoDB request addresses, in order (a transaction's, item by item)."""
+    try:
+        request = json.loads(body or b"{}")
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(request, dict):
+        return []
+    if "TransactItems" in request:
+        return [str(next(iter(item.values())).get("TableName")) for item in request["TransactItems"]]
+    table = request.get("TableName")
+    return [str(table)] if table else []
+
+
+def _error_response(
+    code: str, message: str, prefix: str = "com.amazonaws.dynamodb.v20120810", **extra: Any
+) -> AWSResponse:
+    """A 400 answer in the shape the service's JSON protocol gives it (botocore parses it, and
+    its retry handler decides on it, as on a real one)."""
+    body = json.dumps({"__type": f"{prefix}#{code}", "message": message, **extra}).encode()
+    response = AWSResponse(
+        url="",
+        status_code=400,
+        headers={"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code},
+        raw=None,
+    )
+    response._content = body
+    return response
 
 
 def _order_ids_of(event: Any) -> list[str]:

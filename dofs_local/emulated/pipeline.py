@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hmac
 import importlib
+import json
 import logging
 import os
 import socket
@@ -22,16 +23,25 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import ModuleType, TracebackType
 from typing import Any, ClassVar, TextIO
 
 import boto3
 from chalice.app import SQSEventConfig
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, create_local_server
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    RouteMatcher,
+    ThreadedHTTPServer,
+)
 
 from chalicelib import runtime
 from chalicelib.cors import route_cors
+from chalicelib.openapi import API_KEY_REQUIRED_ENV
 from chalicelib.settings import CorsSettings
 from dofs_local.emulated import faults, lambda_bridge, moto_patches
 from dofs_local.emulated.emulator import Emulator
@@ -120,6 +130,8 @@ class LocalPipeline:
             os.environ.setdefault(name, value)
         os.environ["AWS_DEFAULT_REGION"] = self.stage.region
         os.environ["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        # The OpenAPI document the stack serves says whether it needs a key (on AWS: always).
+        os.environ[API_KEY_REQUIRED_ENV] = "true" if self.options.require_api_key else "false"
         app_module, api_server = self._create_api_server()
         # Loading the app wrote the stage's variables into os.environ; the API handler's own
         # (STATE_MACHINE_ARN) and this run's overrides go on top.
@@ -218,11 +230,12 @@ class LocalPipeline:
         config = factory.create_config_obj(chalice_stage_name=self.stage.name)
         _, self._app_globals_before = import_app_for_the_stage(self.stage)
         app = config.chalice_app
-        if isinstance(app, LocalChalice):  # made local by an earlier stack in this process
-            server = LocalDevServer(app, config, self.options.host, self.options.api_port)
-        else:
+        if not isinstance(app, LocalChalice):  # else made local by an earlier stack in this process
             self._made_local.append((app, type(app)))
-            server = create_local_server(app, config, self.options.host, self.options.api_port)
+            # What chalice.local.create_local_server does, which cannot be given a server class.
+            CustomLocalChalice.__bases__ = (LocalChalice, type(app))
+            app.__class__ = CustomLocalChalice
+        server = LocalDevServer(app, config, self.options.host, self.options.api_port, server_cls=_ApiHttpServer)
         handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
         server.server.RequestHandlerClass = functools.partial(
             handler, app_object=app, config=config, api_key=self.options.require_api_key
@@ -342,11 +355,35 @@ SCHEDULED_EVENT: dict[str, Any] = {
 }
 
 
+class _ApiHttpServer(ThreadedHTTPServer):
+    # The listen backlog: the standard library's 5 reset connections once more than a few
+    # clients connected at once (64 clients, a new connection per request: 75 of 200 lost).
+    request_queue_size = socket.SOMAXCONN
+
+
+# The gateway's own answers (no route, no key; a method the route lacks, which Chalice answers
+# itself) in the app's error shape, {"error": code, "message": text}; API Gateway's bodies carry
+# the message only, which this shape extends.
+_GATEWAY_ERRORS = {403: "Forbidden", 405: "MethodNotAllowed"}
+_NO_ROUTE_MESSAGE = "Missing Authentication Token"  # API Gateway's words for a path it lacks
+
+
+def _gateway_error_body(status: int, body: str | bytes | None) -> str:
+    try:
+        answer = json.loads(body or b"{}")
+    except ValueError:
+        answer = {}
+    message = str(answer.get("message") or answer.get("Message") or _GATEWAY_ERRORS[status])
+    code = "MissingAuthenticationToken" if message == _NO_ROUTE_MESSAGE else _GATEWAY_ERRORS[status]
+    return json.dumps({"error": code, "message": message}, separators=(",", ":"))
+
+
 class _RequestHandler(ChaliceRequestHandler):
     timeout = 2.0  # seconds an idle keep-alive connection is kept open
 
     def __init__(self, *args: Any, api_key: str | None = None, **kwargs: Any) -> None:
         self._api_key = api_key  # set before the base class handles the request
+        self._routes: dict[str, dict[str, Any]] = kwargs["app_object"].routes
         super().__init__(*args, **kwargs)
 
     def _generic_handle(self) -> None:
@@ -361,6 +398,15 @@ class _RequestHandler(ChaliceRequestHandler):
             self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')
             return
         super()._generic_handle()
+
+    def _send_http_response(self, code: int, headers: dict[str, Any], body: str | bytes | None) -> None:
+        if code in _GATEWAY_ERRORS:
+            body = _gateway_error_body(code, body)
+            headers = {**headers, "Content-Type": "application/json"}
+        if code == HTTPStatus.METHOD_NOT_ALLOWED:  # RFC 9110: a 405 lists the methods the path has
+            route = RouteMatcher(list(self._routes)).match_route(self.path).route
+            headers["Allow"] = ", ".join(sorted({*self._routes[route], "OPTIONS"}))
+        super()._send_http_response(code, headers, body)
 
     # The base class binds its own _generic_handle to each method; rebind them to the one above.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle

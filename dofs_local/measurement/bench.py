@@ -28,16 +28,23 @@ import boto3
 
 from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions, import_app_for_the_stage
 from dofs_local.measurement.cost import (
+    VOLUMES,
+    Bill,
+    CostSettings,
     ExecutionEvent,
+    FunctionUsage,
     Measured,
+    OrderMix,
     Production,
-    bill,
-    dynamodb_item_bytes,
     function_log,
     function_usage,
-    gb_s_at_this_machines_wall_clock,
-    totals,
+    get_bill,
+    headline,
+    lever_savings,
+    stage_bills,
+    without_execution_data,
 )
+from dofs_local.measurement.items import ItemSizes, measure_item_sizes
 from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
 from dofs_local.measurement.metering import Meter, MeteredLogStream
 from dofs_local.scenarios.client import post
@@ -84,7 +91,10 @@ def run_phase(stack: LocalPipeline, meter: Meter, phase: Phase, clients: int, rn
     def send(index: int) -> None:
         body = order_body(phase.name, index, rng)
         started = time.time()
-        status, payload, latency = post(stack.api_url, body)
+        try:
+            status, payload, latency = post(stack.api_url, body)
+        except OSError:  # the server dropped the connection (an overloaded machine): a failed send
+            status, payload, latency = 0, {}, (time.time() - started) * 1000
         with lock:
             posts.append((payload.get("order_id", ""), started, latency, status))
             if status == 202:
@@ -149,14 +159,6 @@ def sample_executions(stack: LocalPipeline, meter: Meter, prefix: str) -> tuple[
 def _execution_event(event: dict[str, Any]) -> ExecutionEvent:
     details: dict[str, Any] = next((value for key, value in event.items() if key.endswith("EventDetails")), {})
     return ExecutionEvent(event["type"], details)
-
-
-def order_item_bytes(stack: LocalPipeline, meter: Meter) -> float:
-    """Mean DynamoDB size of the (terminal, so largest) orders items."""
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.stage.region)
-    with meter.uncounted():
-        items = dynamodb.scan(TableName=stack.stage.orders_table, Limit=200)["Items"]
-    return statistics.fmean(dynamodb_item_bytes(item) for item in items) if items else 1024.0
 
 
 COLD_START_INIT = {
@@ -243,14 +245,55 @@ def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> 
         workflow_functions=frozenset(name for name in functions if f"${{{name}_arn}}" in asl),
         executions=executions,
         executions_per_order=meter.aws_calls[("stepfunctions", "StartExecution")] / orders,
-        order_item_bytes=order_item_bytes(stack, meter),
         log_compression_ratio=len(gzip.compress(log_text.encode(), 6)) / max(1, len(log_text.encode())),
         peak_memory_mb=peak_memory_mb(COLD_START_INIT),
+        reconciler=(
+            function_usage(meter.invocations[RECONCILER_HANDLER], len(meter.invocations[RECONCILER_HANDLER]))
+            if meter.invocations.get(RECONCILER_HANDLER)
+            else None
+        ),
     )
 
 
-def stage_costs(measured: Measured) -> dict[str, Any]:
-    """Each stage of .chalice/config.json priced with its own settings."""
+def profile_json(measured: Measured) -> dict[str, Any]:
+    """The measured profile, written beside bench.json: `reprice` prices it again without a run.
+    Execution events keep no execution data: the bill leaves it out too."""
+    executions = [
+        [{"type": event.type, "details": without_execution_data(event.details)} for event in history]
+        for history in measured.executions
+    ]
+    return asdict(measured) | {"workflow_functions": sorted(measured.workflow_functions), "executions": executions}
+
+
+def profile_from_json(document: dict[str, Any]) -> Measured:
+    reconciler = document.get("reconciler")
+    return Measured(
+        **document
+        | {
+            "functions": {name: FunctionUsage(**usage) for name, usage in document["functions"].items()},
+            "workflow_functions": frozenset(document["workflow_functions"]),
+            "executions": tuple(
+                tuple(ExecutionEvent(**event) for event in history) for history in document["executions"]
+            ),
+            "reconciler": FunctionUsage(**reconciler) if reconciler else None,
+        }
+    )
+
+
+def reprice(profile: Path) -> int:
+    """The bill of every stage from a profile a run wrote (e.g. after a settings change)."""
+    measured = profile_from_json(json.loads(profile.read_text()))
+    costs = stage_costs(measured, measure_item_sizes())
+    _print_costs(costs)
+    return 0
+
+
+def _lines(bill: Bill) -> list[dict[str, Any]]:
+    return [asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 4)} for line in bill.lines]
+
+
+def stage_costs(measured: Measured, sizes: ItemSizes) -> dict[str, Any]:
+    """Each stage of .chalice/config.json priced with its own settings, at each volume."""
     import app as app_module
 
     production = Production(
@@ -259,7 +302,8 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
     costs: dict[str, Any] = {}
     for name in read_config()["stages"]:
         stage = load_stage(name)
-        lines = bill(measured, stage, production)
+        settings = CostSettings.of(stage)
+        bills = stage_bills(measured, stage, production, sizes)
         costs[name] = {
             "settings": {
                 "workflow_type": stage.workflow_type,
@@ -268,17 +312,19 @@ def stage_costs(measured: Measured) -> dict[str, Any]:
                 "xray": stage.xray,
                 "xray_sampling_rate": stage.xray_sampling_rate,
                 "log_retention_days": stage.log_retention_days,
-                "fulfillment_batch": production.batch(stage),
                 "memory_mb": {function: stage.memory_mb(function) for function in sorted(measured.functions)},
+            }
+            | asdict(settings),
+            "usd_per_million_orders": {
+                f"{volume // 1_000_000}M": {"total": round(total.total, 3), "floor": round(floor.total, 3)}
+                for volume, (total, floor) in bills.items()
             },
-            "usd_per_million_orders": {k: round(v, 3) for k, v in totals(lines).items()},
-            "lambda_gb_s_at_wall_clock_usd": round(gb_s_at_this_machines_wall_clock(measured, stage, production), 3),
-            "lines": {
-                kind: [
-                    asdict(line) | {"usd_per_million_orders": round(line.usd_per_million_orders, 4)}
-                    for line in kind_lines
-                ]
-                for kind, kind_lines in lines.items()
+            "usd_per_million_gets": round(get_bill(measured, stage, settings, sizes).total, 3),
+            "lines": {f"{volume // 1_000_000}M": _lines(total) for volume, (total, _) in bills.items()},
+            "floor_lines": {f"{volume // 1_000_000}M": _lines(floor) for volume, (_, floor) in bills.items()},
+            "lever_savings_10M": {
+                lever: round(saving, 3)
+                for lever, saving in lever_savings(measured, stage, production, sizes, VOLUMES[1]).items()
             },
             "memory_below_headroom": {
                 function: measured.peak_memory_mb[function]
@@ -319,7 +365,8 @@ def main(
     finally:
         meter.uninstall()
     assert measured is not None
-    costs = stage_costs(measured)
+    sizes = measure_item_sizes()
+    costs = stage_costs(measured, sizes)
     report = {
         "machine": _machine(),
         "command": " ".join(sys.argv),
@@ -340,7 +387,8 @@ def main(
             for name, usage in sorted(measured.functions.items())
         },
         "state_transitions_per_execution": round(measured.transitions_per_execution, 2),
-        "order_item_bytes": round(measured.order_item_bytes, 1),
+        "item_sizes": asdict(sizes),
+        "order_mix": OrderMix().describe(),
         "function_log_bytes_per_order": round(function_log(measured, "DEBUG")[1], 1),
         "log_compression_ratio": round(measured.log_compression_ratio, 3),
         "cost_by_stage": costs,
@@ -348,6 +396,7 @@ def main(
         "package": package_size() if with_package else None,
     }
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str))
+    (out_dir / "profile.json").write_text(json.dumps(profile_json(measured), indent=2, default=str))
     _print_report(report)
     _plot(phases, out_dir / "latency.png")
     print(f"\nwrote {out_dir / 'bench.json'} and {out_dir / 'latency.png'}")
@@ -365,28 +414,35 @@ def _print_report(report: dict[str, Any]) -> None:
             f"{p['name']:<9} {target:>8}  {p['accepted_per_s']:>10}  {p['terminal_per_s']:>10}   {post_ms:>20}   "
             f"{term_ms:>26}   {p['cpu_s_per_order']:>10}  {p['peak_rss_mb']:>6}"
         )
-    print(
-        f"\n$ per million orders, per stage (us-east-1 list prices: dofs_local/measurement/pricing.py), "
-        f"from {report['orders_costed']} orders of {report['costed_phase']}"
-    )
-    for stage, cost in report["cost_by_stage"].items():
-        print(f"\n  stage {stage}: {json.dumps(cost['settings'])}")
-        for kind in ("shared", "EXPRESS", "STANDARD"):
-            for line in cost["lines"][kind]:
-                quantity = f"{line['quantity_per_order']:>12.6f}/order"
-                item = f"{kind + ': ' if kind != 'shared' else ''}{line['item']}"
-                print(f"    {line['service']:<16} {item:<58} {quantity}  ${line['usd_per_million_orders']:>8.3f}")
-        total = cost["usd_per_million_orders"]
-        ratio = total["EXPRESS"] / total["floor"]
-        print(
-            f"  {stage}: EXPRESS ${total['EXPRESS']:.2f}   STANDARD ${total['STANDARD']:.2f}"
-            f"   floor ${total['floor']:.2f}   EXPRESS/floor {ratio:.3f}   (Lambda GB-s at this machine's wall-clock: "
-            f"${cost['lambda_gb_s_at_wall_clock_usd']:.2f})"
-        )
-        for function, peak in cost["memory_below_headroom"].items():
-            print(f"  WARNING {stage}: {function} peaks at {peak} MB, within {HEADROOM}x of its memory")
+    print(f"\nfrom {report['orders_costed']} orders of {report['costed_phase']}")
+    _print_costs(report["cost_by_stage"])
     print("\ncold start:", json.dumps(report["cold_start"]))
     print("package   :", json.dumps(report["package"]))
+
+
+def _print_costs(costs: dict[str, Any]) -> None:
+    print(
+        f"\n$ per million orders, per stage and monthly volume (us-east-1 list prices: "
+        f"dofs_local/measurement/pricing.py); {OrderMix().describe()}; each stage at its own fulfillment "
+        "success rate; the floor: every avoidable line removed (dofs_local/measurement/cost.py, FLOOR_*)"
+    )
+    detail = f"{VOLUMES[1] // 1_000_000}M"
+    for stage, cost in costs.items():
+        print(f"\n  stage {stage}: {json.dumps(cost['settings'])}")
+        print(f"  lines at {detail}/month:")
+        for line in cost["lines"][detail]:
+            quantity = f"{line['quantity_per_order']:>14.9f}/order"
+            print(f"    {line['service']:<16} {line['item']:<64} {quantity}  ${line['usd_per_million_orders']:>8.3f}")
+        print(f"  GET /order/{{id}}: ${cost['usd_per_million_gets']:.2f} per million GETs")
+        for lever, saving in cost["lever_savings_10M"].items():
+            if saving:
+                print(f"  lever at {detail}/month: {lever}: saves ${saving:.2f} per million orders")
+        for function, peak in cost["memory_below_headroom"].items():
+            print(f"  WARNING {stage}: {function} peaks at {peak} MB, within {HEADROOM}x of its memory")
+    print()
+    for stage, cost in costs.items():
+        for volume, figures in cost["usd_per_million_orders"].items():
+            print(headline(stage, int(volume[:-1]) * 1_000_000, figures["total"], figures["floor"]))
 
 
 def _plot(phases: list[Phase], path: Path) -> None:

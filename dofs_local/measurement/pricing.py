@@ -32,6 +32,15 @@ PRICES = {
     "cloudwatch_logs_per_gb_ingested": Figure(0.50, f"{_CLOUDWATCH} (standard class; vended logs first 10 TB)"),
     "cloudwatch_logs_per_gb_month_stored": Figure(0.03, f"{_CLOUDWATCH} (archived, compressed)"),
     "xray_per_trace_recorded": Figure(5.00 / 1e6, "https://aws.amazon.com/xray/pricing/"),
+    "dynamodb_per_gb_month_stored": Figure(0.25, f"{_DYNAMODB} (table class Standard, beyond the first 25 GB)"),
+    "dynamodb_pitr_per_gb_month": Figure(0.20, f"{_DYNAMODB} (continuous backups, of the table's size)"),
+    "cloudwatch_alarm_per_month": Figure(0.10, f"{_CLOUDWATCH} (standard resolution metric alarm)"),
+    "cloudwatch_dashboard_per_month": Figure(3.00, f"{_CLOUDWATCH} (beyond the first 3 dashboards)"),
+    "cloudwatch_custom_metric_per_month": Figure(0.30, f"{_CLOUDWATCH} (first 10,000 metrics)"),
+    "kms_key_per_month": Figure(1.00, "https://aws.amazon.com/kms/pricing/ (customer managed key)"),
+    "waf_web_acl_per_month": Figure(5.00, "https://aws.amazon.com/waf/pricing/"),
+    "waf_rule_per_month": Figure(1.00, "https://aws.amazon.com/waf/pricing/"),
+    "waf_per_request": Figure(0.60 / 1e6, "https://aws.amazon.com/waf/pricing/"),
 }
 PRICES_USD = {name: figure.value for name, figure in PRICES.items()}
 
@@ -65,6 +74,12 @@ LAMBDA_MB_PER_VCPU = Figure(1769, "https://docs.aws.amazon.com/lambda/latest/dg/
 CLOUDWATCH_LOGS_EVENT_OVERHEAD_BYTES = Figure(
     26, "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html"
 )
+# DynamoDB bills an item's size plus 100 bytes of overhead for storage; a write unit per 1 KB
+# written, a strongly consistent read unit per 4 KB read.
+# docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+DYNAMODB_ITEM_OVERHEAD_BYTES = 100
+DYNAMODB_WRITE_UNIT_BYTES = 1024
+DYNAMODB_READ_UNIT_BYTES = 4096
 EXPRESS_MEMORY_CHUNK_MB = 64
 EXPRESS_DURATION_STEP_S = 0.1
 LAMBDA_DURATION_STEP_S = 0.001

@@ -36,7 +36,14 @@ from chalicelib.states import OrderStatus
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.scenarios.client import post, read_snapshot, wait_until_terminal
-from dofs_local.scenarios.invariants import fulfillment_violations, log_lines, log_violations, violations
+from dofs_local.scenarios.invariants import (
+    dead_letter_causes,
+    fulfillment_violations,
+    log_lines,
+    log_violations,
+    premature_dead_letter_violations,
+    violations,
+)
 from dofs_local.scenarios.orders import order_bodies
 
 DEFAULT_FAULTS = "all=0.05"
@@ -160,6 +167,9 @@ def check(stack: LocalPipeline, accepted: set[str], log_file: Path | None) -> li
         problems += log_violations(log_file, excused=_is_injected_crash_line)
         logged.update(str(e.get("order_id")) for e in log_lines(log_file) if e.get("message") == "order fulfilled")
     problems += fulfillment_violations(snapshot, _injector(stack).fulfillment_writes, logged)
+    problems += premature_dead_letter_violations(
+        _causes(stack, snapshot, accepted), snapshot, _max_receive_count(stack)
+    )
     threshold = stack.stage.stuck_order_threshold_seconds
     runs = _injector(stack).scheduled_runs
     problems += bound_violations(snapshot.orders, accepted, threshold, runs, errored_reconciliations(log_file), _now())
@@ -170,6 +180,14 @@ def check(stack: LocalPipeline, accepted: set[str], log_file: Path | None) -> li
     )
     problems += [f"   {line}" for line in _executions_of(stack, stuck[:5])]
     return problems
+
+
+def _max_receive_count(stack: LocalPipeline) -> int:
+    return stack.stage.max_receive_count
+
+
+def _causes(stack: LocalPipeline, snapshot: Any, accepted: set[str]) -> dict[str, list[str]]:
+    return dead_letter_causes(snapshot, accepted, _max_receive_count(stack), _injector(stack).crashed_attempts)
 
 
 def stuck_bound_seconds(stack: LocalPipeline) -> float:
@@ -313,6 +331,9 @@ def gather_figures(stack: LocalPipeline, submitted: list[Submitted], log_file: P
         "terminal": dict(sorted(statuses.items())),
         "attempts": dict(sorted(attempts.items())),
         "failed_orders_by_source": dict(sorted(sources.items())),
+        "dead_lettered_by_cause": {
+            cause: len(ids) for cause, ids in sorted(_causes(stack, snapshot, set(accepted)).items())
+        },
         "reconciler_actions": dict(sorted(reconciled.items())),
         "longest_untouched_seconds": round(max(untouched.values(), default=0.0), 1),
         # Over the nominal bound (runs taking no time); the check is against the runs' real cadence.
@@ -321,6 +342,7 @@ def gather_figures(stack: LocalPipeline, submitted: list[Submitted], log_file: P
         "longest_between_runs_seconds": round(max(gaps_between_runs, default=0.0), 1),
         "stuck_bound_seconds": stuck_bound_seconds(stack),
         "fulfillment_writes": injector["fulfillment_writes"],
+        "crashed_attempts": injector["crashed_attempts"],
         "faults_injected": injector["injected"],
         "faults_injected_at": injector["injected_at"],
         "invocations": injector["invocations"],
@@ -347,6 +369,10 @@ def print_report(result: ChaosResult, settings: FaultSettings) -> None:
         f"{source} {count / f['accepted']:.1%}" for source, count in f["failed_orders_by_source"].items()
     )
     print(f"failed_orders   : {f['failed_orders_by_source']}  (records by source; of accepted orders: {shares})")
+    print(
+        f"dead-lettered   : {f['dead_lettered_by_cause']}  (by cause; checked: none with fewer than"
+        f" maxReceiveCount attempts that failed, {f['crashed_attempts']} attempts died in injected crashes)"
+    )
     print(f"reconciler      : {f['reconciler_actions']}  (history entries by: reconciler, by the status it found)")
     print(
         f"longest stuck   : {f['longest_untouched_seconds']} s untouched while non-terminal"
@@ -391,6 +417,7 @@ def main(
             result = run_chaos(stack, orders, seed, log_path, timeout=timeout)
     print_report(result, settings)
     if figures_path is not None:
+        figures_path.parent.mkdir(parents=True, exist_ok=True)  # the log may have gone elsewhere
         figures_path.write_text(json.dumps({**result.figures, "violations": result.problems}, indent=2) + "\n")
     print("chaos " + ("passed" if not result.problems else "FAILED"))
     sys.stdout.flush()

@@ -192,3 +192,51 @@ def log_lines(log_file: Path) -> list[dict[str, Any]]:
         if isinstance(entry, dict):
             entries.append(entry)
     return entries
+
+
+def dead_letter_causes(
+    snapshot: Snapshot, accepted: Iterable[str], max_receive_count: int, crashed_attempts: Mapping[str, int]
+) -> dict[str, list[str]]:
+    """Invariant 7: why each accepted DEAD_LETTERED order was dead-lettered, by cause:
+
+    - `simulated failures`: its last round holds maxReceiveCount FAILED attempts;
+    - `simulated failures and crashes`: it does with its fulfillment attempts that died in an
+      injected crash (`crashed_attempts`, by order: an error, which no history entry shows);
+    - `workflow`: the state machine gave up before it was queued (no fulfillment attempt);
+    - `too few attempts`: anything else, a receive spent on throttling, a timeout or a conflict.
+    """
+    causes: dict[str, list[str]] = {}
+    for order_id in sorted(set(accepted)):
+        order = snapshot.orders.get(order_id)
+        if order is None or order["status"] != OrderStatus.DEAD_LETTERED:
+            continue
+        record = snapshot.failures.get(order_id, {})
+        failed = failed_attempts_in_last_round(order)
+        if failed >= max_receive_count:
+            cause = "simulated failures"
+        elif failed + crashed_attempts.get(order_id, 0) >= max_receive_count:
+            cause = "simulated failures and crashes"
+        elif record.get("source") == "workflow":
+            cause = "workflow"
+        else:
+            cause = "too few attempts"
+        causes.setdefault(cause, []).append(order_id)
+    return causes
+
+
+def failed_attempts_in_last_round(order: Item) -> int:
+    """The FAILED attempts of the order's last round (the reconciler's claims, `by`, are none)."""
+    last_round = _rounds(list(order.get("history", [])))[-1]
+    return sum(1 for entry in last_round if entry["status"] == OrderStatus.FAILED and "by" not in entry)
+
+
+def premature_dead_letter_violations(
+    causes: Mapping[str, list[str]], snapshot: Snapshot, max_receive_count: int
+) -> list[str]:
+    """Invariant 7: no order dead-lettered with fewer than maxReceiveCount real attempts."""
+    return [
+        f"7: order {order_id} was dead-lettered (source {snapshot.failures.get(order_id, {}).get('source')}) after"
+        f" {failed_attempts_in_last_round(snapshot.orders[order_id])} failed attempts in its round, fewer than"
+        f" maxReceiveCount {max_receive_count}"
+        for order_id in causes.get("too few attempts", [])
+    ]

@@ -76,7 +76,10 @@ module "dynamodb" {
   }
   point_in_time_recovery = local.settings.point_in_time_recovery
   deletion_protection    = local.settings.deletion_protection
-  tags                   = local.tags
+  # The app writes it when an order becomes terminal, order_retention_days (failed orders:
+  # failed_order_retention_days) ahead (chalicelib/repository.py's EXPIRES_AT).
+  ttl_attribute = "expires_at"
+  tags          = local.tags
 }
 
 module "sqs" {
@@ -167,6 +170,12 @@ module "app" {
 
   event_source_maximum_concurrency = local.settings.event_source_maximum_concurrency
 
+  # JSON logs with the system level WARN: no START/END/REPORT lines (the cost model prices them).
+  lambda_log_format            = try(local.settings.lambda_log_format, "Text")
+  lambda_system_log_level      = try(local.settings.lambda_system_log_level, "INFO")
+  lambda_application_log_level = replace(try(local.config.environment_variables.POWERTOOLS_LOG_LEVEL, "INFO"), "WARNING", "WARN")
+  sqs_consumer_tracing_mode    = try(local.settings.xray_sqs_consumer_mode, "Active")
+
   api_throttling_rate_limit  = local.settings.api_throttling_rate_limit
   api_throttling_burst_limit = local.settings.api_throttling_burst_limit
   access_log_retention_days  = local.settings.log_retention_days
@@ -202,6 +211,16 @@ module "monitoring" {
   function_names    = local.function_names
   state_machine_arn = module.stepfunctions.arn
   order_dlq_name    = module.sqs.dlq_name
+  order_queue_name  = module.sqs.queue_name
+  # A third of the stuck-order threshold: a backlog alarms well before the reconciler would queue
+  # its orders again, and the burst the stage is sized for (scripts/capacity.py) drains under it.
+  order_queue_max_age_seconds = floor(local.settings.stuck_order_threshold_seconds / 3)
+  dynamodb_tables             = module.dynamodb.table_names
+  dynamodb_indexes = merge([
+    for table, indexes in module.dynamodb.index_arns : {
+      for index in keys(indexes) : "${table}-${index}" => { table_name = module.dynamodb.table_names[table], index_name = index }
+    }
+  ]...)
   # The identity the functions give their custom metrics (Powertools reads these variables).
   metrics_namespace = local.config.environment_variables.POWERTOOLS_METRICS_NAMESPACE
   metrics_service   = local.config.environment_variables.POWERTOOLS_SERVICE_NAME
@@ -229,4 +248,18 @@ resource "aws_xray_sampling_rule" "api" {
   service_name   = "*"
   resource_arn   = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
   tags           = local.tags
+}
+
+# The stage's optional AWS WAF web ACL (modules/waf), off unless its dofs settings turn it on:
+# "waf": {"enabled": true, "rate_limit_per_5_minutes": 2000}. About $8 a month plus $0.60 per
+# million requests inspected.
+module "waf" {
+  source = "../modules/waf"
+  count  = try(local.settings.waf.enabled, false) && var.enable_api_gateway ? 1 : 0
+
+  name                     = local.prefix
+  resource_arn             = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
+  rate_limit_per_5_minutes = try(local.settings.waf.rate_limit_per_5_minutes, 2000)
+  log_retention_days       = local.settings.log_retention_days
+  tags                     = local.tags
 }

@@ -99,3 +99,8 @@ output "operator_role_arns" {
   description = "The roles dofs_ops runs with: operator (every command) and operator-readonly (list, show)."
   value       = module.operator.role_arns
 }
+
+output "waf_web_acl_arn" {
+  description = "ARN of the stage's AWS WAF web ACL, or null where the stage's waf setting leaves it off."
+  value       = one(module.waf[*].web_acl_arn)
+}

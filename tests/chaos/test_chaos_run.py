@@ -20,6 +20,9 @@ FAULTS = FaultSettings(
     send_message_failure=0.2,
     execution_lost=0.05,
     message_lost=0.05,
+    throttle_window=0.05,
+    lambda_throttle=0.05,
+    start_execution_throttle=0.1,
     seed=11,
 )
 

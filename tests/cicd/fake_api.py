@@ -29,6 +29,7 @@ class FakeApi:
     post_replies: list[Reply] = field(default_factory=list)  # sent, in order, before the normal 202
     get_replies: list[Reply] = field(default_factory=list)  # sent, in order, before the normal 200s
     send_location: bool = True
+    location_prefix: str = "order/"
     extra: dict[str, Any] = field(default_factory=dict)  # merged into every order returned
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -43,7 +44,8 @@ class FakeApi:
                     return self.post_replies.pop(0)
                 order = json.loads(body)
                 self.orders[order["order_id"]] = order
-                location = {"Location": f"/order/{order['order_id']}"} if self.send_location else {}
+                # Relative to the POST's URL, as the API answers it.
+                location = {"Location": f"{self.location_prefix}{order['order_id']}"} if self.send_location else {}
                 return Reply(202, {"order_id": order["order_id"], "status": "ACCEPTED"}, location)
             if method == "GET" and "/order/" in path:
                 if self.get_replies:

@@ -136,6 +136,24 @@ def test_a_202_without_location_fails(capsys: pytest.CaptureFixture[str]) -> Non
     assert "without a Location header" in err
 
 
+def test_follows_a_relative_location_under_a_stage_path(capsys: pytest.CaptureFixture[str]) -> None:
+    api = FakeApi()
+    with serve(api) as url:
+        code, out, _ = run_main(["--api-url", f"{url}/api", *FAST], capsys)
+    assert code == 0
+    gets = [path for method, path, _, _ in api.requests if method == "GET"]
+    assert gets
+    assert all(path.startswith("/api/order/smoke-") for path in gets)
+    assert "Location order/smoke-" in out
+
+
+def test_a_location_that_drops_the_stage_path_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(FakeApi(location_prefix="/order/")) as url:
+        code, _, err = run_main(["--api-url", f"{url}/api", *FAST], capsys)
+    assert code == 1
+    assert "resolves to" in err
+
+
 def test_a_404_right_after_the_202_fails(capsys: pytest.CaptureFixture[str]) -> None:
     with serve(FakeApi(get_replies=[Reply(404, {"message": "not found"})])) as url:
         code, _, err = run_main(["--api-url", url, *FAST], capsys)

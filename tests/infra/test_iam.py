@@ -40,12 +40,20 @@ COLLABORATORS = {
     "_repository": ("chalicelib/repository.py", "DynamoOrderRepository"),
     "_workflow": ("chalicelib/workflow.py", "StepFunctionsWorkflow"),
     "_queue": ("chalicelib/reconciler.py", "SqsOrderQueue"),
+    "_retries": ("chalicelib/sqs_batch.py", "SqsRetryQueue"),
 }
 # boto3 handles inside those classes -> the resource they address.
 HANDLES = {"_orders": "orders", "_failed": "failed_orders"}
 CLIENT_CALLS = {
     "start_execution": ("state_machine", "states:StartExecution"),
     "send_message": ("order_queue", "sqs:SendMessage"),
+}
+# Client calls whose queue depends on the method making them: fulfillment's copies go back to
+# order_queue, a copy whose attempts are used up to order_dlq; the redrive policy is order_queue's.
+METHOD_CLIENT_CALLS = {
+    ("SqsRetryQueue", "later", "send_message"): ("order_queue", "sqs:SendMessage"),
+    ("SqsRetryQueue", "dead_letter", "send_message"): ("order_dlq", "sqs:SendMessage"),
+    ("SqsRetryQueue", "_policy", "get_queue_attributes"): ("order_queue", "sqs:GetQueueAttributes"),
 }
 # Calls on a table handle that address its index instead (the orders table's open-orders index).
 INDEX_CALLS = {("orders", "query"): "orders_open_index"}
@@ -141,6 +149,8 @@ def _calls(path: str, cls: str, methods: list[str], seen: set[tuple[str, str, st
                 found.add((INDEX_CALLS.get((table, name), table), _snake(name)))
             elif attribute == "_client" and name == "transact_write_items":
                 found |= _transact_permissions(node)
+            elif attribute == "_client" and (cls, method, name) in METHOD_CLIENT_CALLS:
+                found.add(METHOD_CLIENT_CALLS[(cls, method, name)])
             elif attribute == "_client" and name in CLIENT_CALLS:
                 found.add(CLIENT_CALLS[name])
     return found
@@ -213,6 +223,7 @@ def test_derivation_sees_the_calls() -> None:
     assert ("orders", "dynamodb:PutItem") in derived["api_handler"]
     assert ("state_machine", "states:StartExecution") in derived["api_handler"]
     assert ("failed_orders", "dynamodb:UpdateItem") in derived["handle_dead_letter"]
+    assert ("order_dlq", "sqs:SendMessage") in derived["fulfill_order"]
 
 
 def test_every_call_is_allowed_and_nothing_more() -> None:

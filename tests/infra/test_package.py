@@ -123,7 +123,11 @@ def test_functions_use_the_roles_given_and_only_the_workflow_starters_see_the_st
         assert function["role"] == f"${{var.{handler}_role_arn}}"
         variables = function["environment"]["variables"]
         assert ("STATE_MACHINE_ARN" in variables) == (handler in STARTS_THE_WORKFLOW)
-        assert function["tracing_config"] == {"mode": "Active"}
+        # The SQS consumers follow the order's trace where the stage says so (sqs_consumer_tracing_mode).
+        consumer = handler in {"fulfill_order", "handle_dead_letter"}
+        mode = '${var.enable_xray ? var.sqs_consumer_tracing_mode : "PassThrough"}' if consumer else "Active"
+        assert function["tracing_config"] == {"mode": mode}
+        assert function["logging_config"]["log_format"] == "${var.lambda_log_format}"
     assert {f"{handler}_role_arn" for handler in HANDLERS} <= set(module.variables)
     assert {f"{handler}_function_arn" for handler in HANDLERS} <= set(module.outputs)
 

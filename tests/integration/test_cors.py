@@ -76,3 +76,17 @@ def test_the_actual_request_still_needs_the_key_and_carries_the_cors_headers(api
     assert json.loads(answer.value.read())["error"]
     assert answer.value.headers["Access-Control-Allow-Origin"] == allowed_origin
     assert "Location" in answer.value.headers["Access-Control-Expose-Headers"].split(",")
+
+
+def test_without_the_key_the_answer_is_a_403_in_the_error_shape(api_url: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{api_url}/openapi.json", timeout=30)  # noqa: S310 - loopback http
+    assert answer.value.code == 403
+    assert json.loads(answer.value.read()) == {"error": "Forbidden", "message": "Forbidden"}
+
+
+def test_the_served_document_says_a_key_is_required(api_url: str) -> None:
+    request = urllib.request.Request(f"{api_url}/openapi.json", headers={"x-api-key": API_KEY})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        document = json.loads(response.read())
+    assert document["security"] == [{"api_key": []}]

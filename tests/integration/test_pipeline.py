@@ -24,7 +24,7 @@ def always_succeeds(start_stack: StackFactory) -> RunningStack:
 
 def test_happy_path_reaches_fulfilled(always_succeeds: RunningStack) -> None:
     status, body, headers = always_succeeds.post(order("happy-1"))
-    assert (status, body, headers["Location"]) == (202, {"order_id": "happy-1", "status": "ACCEPTED"}, "/order/happy-1")
+    assert (status, body, headers["Location"]) == (202, {"order_id": "happy-1", "status": "ACCEPTED"}, "order/happy-1")
     assert always_succeeds.get("happy-1")[0] == 200, "found at once"
     fulfilled = always_succeeds.wait_terminal("happy-1")
     assert (fulfilled["status"], fulfilled["attempts"], fulfilled["total"]) == ("FULFILLED", 1, "25.00")

@@ -15,7 +15,8 @@ from chalicelib.models import Order, OrderRequest, field_errors
 
 pytestmark = pytest.mark.unit
 
-NAME = st.text(st.characters(codec="utf-8"), min_size=1, max_size=64)
+# Cc is exactly the controls the model refuses: U+0000-U+001F and U+007F-U+009F.
+NAME = st.text(st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=64)
 PRICE = st.decimals(min_value=0, max_value=Decimal("999999.99"), places=2, allow_nan=False, allow_infinity=False)
 ITEM = st.fixed_dictionaries(
     {
@@ -44,6 +45,10 @@ MUTATIONS: list[tuple[str, str, Any]] = [
     ("price not a number", "items[0].unit_price", lambda b: _item(b, unit_price="twelve")),
     ("price NaN", "items[0].unit_price", lambda b: _item(b, unit_price="NaN")),
     ("empty sku", "items[0].sku", lambda b: _item(b, sku="")),
+    ("NUL in sku", "items[0].sku", lambda b: _item(b, sku="A\x00")),
+    ("escape in customer_id", "customer_id", lambda b: {**b, "customer_id": "\x1b[2J"}),
+    ("C1 control in customer_id", "customer_id", lambda b: {**b, "customer_id": "c\x85"}),
+    ("null order_id", "order_id", lambda b: {**b, "order_id": None}),
     ("bad order_id", "order_id", lambda b: {**b, "order_id": "no spaces allowed"}),
     ("long order_id", "order_id", lambda b: {**b, "order_id": "o" * 65}),
     ("lower-case currency", "currency", lambda b: {**b, "currency": "usd"}),

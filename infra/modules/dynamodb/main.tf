@@ -39,6 +39,16 @@ resource "aws_dynamodb_table" "this" {
     enabled = var.point_in_time_recovery
   }
 
+  # Items whose ttl_attribute (epoch seconds) has passed are deleted by DynamoDB, free of write
+  # units: the app sets it when an order becomes terminal, so storage stops growing.
+  dynamic "ttl" {
+    for_each = var.ttl_attribute == null ? [] : [var.ttl_attribute]
+    content {
+      enabled        = true
+      attribute_name = ttl.value
+    }
+  }
+
   server_side_encryption {
     enabled     = true
     kms_key_arn = var.kms_key_arn

@@ -45,6 +45,12 @@ variable "point_in_time_recovery" {
   default     = true
 }
 
+variable "ttl_attribute" {
+  description = "Number attribute (epoch seconds) after which DynamoDB deletes an item (TTL), in every table; null: no TTL."
+  type        = string
+  default     = null
+}
+
 variable "kms_key_arn" {
   description = "Customer managed KMS key for encryption at rest; null uses the AWS managed key alias/aws/dynamodb."
   type        = string

@@ -24,6 +24,9 @@ locals {
     fulfill_order = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },
       { sid = "ConsumeOrderQueue", actions = local.sqs_consume, resources = [var.order_queue_arn] },
+      # A transient failure's message goes back to order_queue as a copy (no receive spent); a
+      # copy whose attempts are used up goes to order_dlq itself, as the redrive policy would.
+      { sid = "RetryWithoutSpendingAnAttempt", actions = ["sqs:SendMessage"], resources = [var.order_queue_arn, var.order_dlq_arn] },
     ]
     handle_dead_letter = [
       { sid = "Orders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [local.orders] },

@@ -139,7 +139,60 @@ locals {
       period      = 300
       threshold   = 0
     } },
+    # The limits that bite first (scripts/capacity.py models them): the order queue's backlog, and
+    # DynamoDB's throttling of each table and index (a throttled index write throttles the table's).
+    {
+      "order-queue-age" = {
+        description = "Orders wait on the order queue longer than ${var.order_queue_max_age_seconds} s: fulfillment is not keeping up; past the stuck threshold the reconciler queues them again."
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateAgeOfOldestMessage"
+        dimensions  = { QueueName = var.order_queue_name }
+        statistic   = "Maximum"
+        period      = 60
+        threshold   = var.order_queue_max_age_seconds
+      }
+    },
+    { for alarm in flatten([
+      for key, table in var.dynamodb_tables : [
+        for kind in ["Read", "Write"] : {
+          key = "${key}-${lower(kind)}-throttles", table = table, index = null, metric = "${kind}ThrottleEvents"
+        }
+      ]
+      ]) : alarm.key => {
+      description = "DynamoDB throttled ${lower(trimsuffix(alarm.metric, "ThrottleEvents"))}s of ${alarm.table}."
+      namespace   = "AWS/DynamoDB"
+      metric_name = alarm.metric
+      dimensions  = { TableName = alarm.table }
+      statistic   = "Sum"
+      period      = 60
+      threshold   = 0
+    } },
+    { for alarm in flatten([
+      for key, index in var.dynamodb_indexes : [
+        for kind in ["Read", "Write"] : { key = "${key}-${lower(kind)}-throttles", index = index, metric = "${kind}ThrottleEvents" }
+      ]
+      ]) : alarm.key => {
+      description = "DynamoDB throttled ${lower(trimsuffix(alarm.metric, "ThrottleEvents"))}s of index ${alarm.index.index_name} of ${alarm.index.table_name} (a throttled index write throttles the table's)."
+      namespace   = "AWS/DynamoDB"
+      metric_name = alarm.metric
+      dimensions  = { TableName = alarm.index.table_name, GlobalSecondaryIndexName = alarm.index.index_name }
+      statistic   = "Sum"
+      period      = 60
+      threshold   = 0
+    } },
     { for key, alarm in {
+      # API Gateway publishes no 429 metric of its own: throttled requests (stage, usage plan or
+      # account throttle, or the daily quota) are counted in 4XXError, whose Average is the share
+      # of requests answered 4xx.
+      "api-4xx-rate" = {
+        description = "More than ${var.api_4xx_rate_threshold * 100} % of API requests were answered 4xx, 429 (throttled or over quota) among them: see the access log's status."
+        namespace   = "AWS/ApiGateway"
+        metric_name = "4XXError"
+        dimensions  = { ApiName = var.api_name, Stage = var.api_stage_name }
+        statistic   = "Average"
+        period      = 300
+        threshold   = var.api_4xx_rate_threshold
+      }
       "api-5xx" = {
         description = "The order API answered with 5xx errors."
         namespace   = "AWS/ApiGateway"
@@ -221,6 +274,34 @@ resource "aws_cloudwatch_dashboard" "this" {
             stat    = "Sum"
             period  = 300
             metrics = [for name in values(var.function_names) : ["AWS/Lambda", "Throttles", "FunctionName", name]]
+          }
+        },
+      ],
+      [
+        {
+          type = "metric", x = 0, y = 18, width = 12, height = 6
+          properties = {
+            title   = "Order queue: age of the oldest message"
+            region  = var.region
+            stat    = "Maximum"
+            period  = 60
+            metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.order_queue_name]]
+            annotations = {
+              horizontal = [{ label = "alarm", value = var.order_queue_max_age_seconds }]
+            }
+          }
+        },
+        {
+          type = "metric", x = 12, y = 18, width = 12, height = 6
+          properties = {
+            title  = "DynamoDB throttled requests"
+            region = var.region
+            stat   = "Sum"
+            period = 60
+            metrics = [
+              for pair in setproduct(["ReadThrottleEvents", "WriteThrottleEvents"], values(var.dynamodb_tables)) :
+              ["AWS/DynamoDB", pair[0], "TableName", pair[1]]
+            ]
           }
         },
       ],

@@ -29,6 +29,44 @@ variable "order_dlq_name" {
   type        = string
 }
 
+variable "order_queue_name" {
+  description = "Name of the order queue: its oldest message's age raises an alarm."
+  type        = string
+}
+
+variable "order_queue_max_age_seconds" {
+  description = "Alarm when the order queue's oldest message is older than this: well before the stuck-order threshold, past which the reconciler queues the order again."
+  type        = number
+
+  validation {
+    condition     = var.order_queue_max_age_seconds > 0
+    error_message = "order_queue_max_age_seconds must be positive."
+  }
+}
+
+variable "dynamodb_tables" {
+  description = "Logical key to DynamoDB table name: each gets a read and a write throttles alarm."
+  type        = map(string)
+  default     = {}
+}
+
+variable "dynamodb_indexes" {
+  description = "Alarm key to a global secondary index (table_name, index_name): each gets a read and a write throttles alarm."
+  type        = map(object({ table_name = string, index_name = string }))
+  default     = {}
+}
+
+variable "api_4xx_rate_threshold" {
+  description = "Alarm when more than this share of API requests (0..1) in five minutes were answered 4xx, throttled (429) among them."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.api_4xx_rate_threshold > 0 && var.api_4xx_rate_threshold < 1
+    error_message = "api_4xx_rate_threshold is a share of requests, between 0 and 1."
+  }
+}
+
 variable "metrics_namespace" {
   description = "Namespace of the stage's custom metrics: the functions' POWERTOOLS_METRICS_NAMESPACE."
   type        = string
