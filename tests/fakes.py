@@ -15,7 +15,7 @@ import copy
 import itertools
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import EndpointConnectionError
 
@@ -23,6 +23,7 @@ from chalicelib.errors import TransientError
 from chalicelib.models import Order
 from chalicelib.repository import (
     DEAD_LETTER_SHARD,
+    EXPIRES_AT,
     OPEN_SHARD,
     OPEN_SINCE,
     RECONCILER,
@@ -30,12 +31,17 @@ from chalicelib.repository import (
     FailureRecord,
     Item,
     RedriveOutcome,
+    Retention,
+    expires_at,
     index_shard,
 )
 from chalicelib.rules import Verdict
 from chalicelib.settings import DEFAULT_OPEN_ORDERS_INDEX_SHARDS
 from chalicelib.states import ALLOWED_SOURCES, OPERATOR, REDRIVE_SOURCE, REDRIVE_TARGET, OrderStatus
 from chalicelib.workflow import WorkflowUnavailableError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def _as_stored(value: Any) -> Any:
@@ -57,8 +63,11 @@ class InMemoryOrderRepository:
 
     `unavailable` makes every call raise TransientError, as a throttling table does."""
 
-    def __init__(self, open_orders_index_shards: int = DEFAULT_OPEN_ORDERS_INDEX_SHARDS) -> None:
+    def __init__(
+        self, open_orders_index_shards: int = DEFAULT_OPEN_ORDERS_INDEX_SHARDS, *, retention: Retention | None = None
+    ) -> None:
         self._shards = open_orders_index_shards
+        self._retention = retention or Retention()
         self._orders: dict[str, Item] = {}
         self._failed: dict[str, Item] = {}
         self.unavailable = False
@@ -71,12 +80,17 @@ class InMemoryOrderRepository:
         self._check_available()
         return self._orders.get(order_id)
 
-    def _update(self, item: Item, changes: Item, history: Item, *, leave_open_index: bool = False) -> None:
+    def _update(
+        self, item: Item, changes: Item, history: Item, *, leave_open_index: bool = False, keep_days: int | None = None
+    ) -> None:
+        """`leave_open_index`: a terminal write, which expires after `keep_days` (None: never)."""
         item.update(_as_stored(changes))
         item.setdefault("history", []).append(_as_stored(history))
         if leave_open_index:
             item.pop(OPEN_SHARD, None)
             item.pop(OPEN_SINCE, None)
+            if keep_days is not None:
+                item[EXPIRES_AT] = Decimal(expires_at(item["updated_at"], keep_days))
 
     def create(self, order: Order, now: str) -> Item | None:
         existing = self._order(order.order_id)
@@ -127,7 +141,13 @@ class InMemoryOrderRepository:
         changes: Item = {"status": target.value, "execution_id": execution_id, "updated_at": now}
         if verdict.reason:
             changes["reason"] = verdict.reason
-        self._update(item, changes, {"status": target.value, "at": now}, leave_open_index=target.is_terminal)
+        self._update(
+            item,
+            changes,
+            {"status": target.value, "at": now},
+            leave_open_index=target.is_terminal,
+            keep_days=self._retention.order_days,
+        )
         return True
 
     def _may_move(self, item: Item | None, target: OrderStatus) -> bool:
@@ -156,6 +176,7 @@ class InMemoryOrderRepository:
             {"status": OrderStatus.FULFILLED.value, "attempts": attempt, "fulfilled_at": now, "updated_at": now},
             {"status": OrderStatus.FULFILLED.value, "at": now, "attempt": attempt},
             leave_open_index=True,
+            keep_days=self._retention.order_days,
         )
         return True
 
@@ -189,8 +210,11 @@ class InMemoryOrderRepository:
             },
             history,
             leave_open_index=True,
+            keep_days=self._retention.failed_order_days,
         )
         failure = self._failed.setdefault(record.order_id, {"order_id": record.order_id})
+        if self._retention.failed_order_days is not None:
+            failure[EXPIRES_AT] = Decimal(expires_at(record.dead_lettered_at, self._retention.failed_order_days))
         failure["dead_letter_count"] = failure.get("dead_letter_count", Decimal(0)) + 1
         failure.setdefault("first_dead_lettered_at", record.dead_lettered_at)
         failure[DEAD_LETTER_SHARD] = index_shard(record.order_id, self._shards)
@@ -225,6 +249,7 @@ class InMemoryOrderRepository:
             },
             {"status": REDRIVE_TARGET.value, "at": now, "by": OPERATOR},
         )
+        item.pop(EXPIRES_AT, None)  # open again: kept
         entry = {"at": now, "by": OPERATOR, "round": redrive_round, "attempts_before": attempts_before}
         failure.update(_as_stored({"redrive_count": redrive_round, "last_redriven_at": now}))
         failure.setdefault("redrives", []).append(_as_stored(entry))
@@ -247,6 +272,7 @@ class InMemoryOrderRepository:
             {"status": REDRIVE_SOURCE.value, "updated_at": now},
             {"status": REDRIVE_SOURCE.value, "at": now, "by": OPERATOR},
             leave_open_index=True,
+            keep_days=self._retention.failed_order_days,
         )
         failure["redrives"][redrive_round - 1]["undone"] = {"at": now, "reason": reason}
         failure[DEAD_LETTER_SHARD] = index_shard(order_id, self._shards)
@@ -329,3 +355,23 @@ class InMemoryQueue:
             raise ValueError(f"no queue at {QueueUrl}")
         self.send(MessageBody)
         return {"MessageId": f"message-{len(self.messages)}"}
+
+
+class RecordingRetryQueue:
+    """fulfillment's `RetryQueue` (chalicelib/sqs_batch.py): records each copy handed back (message
+    id, attempts made, whether after a failed attempt) and each message sent to the dead-letter
+    queue, for a source queue whose redrive policy has `max_receive_count`."""
+
+    def __init__(self, max_receive_count: int) -> None:
+        self._max_receive_count = max_receive_count
+        self.handed_back: list[tuple[str, int, bool]] = []
+        self.dead_lettered: list[str] = []
+
+    def max_receive_count(self, record: SQSRecord) -> int:
+        return self._max_receive_count
+
+    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
+        self.handed_back.append((record.message_id, attempts_made, failed))
+
+    def dead_letter(self, record: SQSRecord) -> None:
+        self.dead_lettered.append(record.message_id)
