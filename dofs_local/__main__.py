@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 from chalicelib.settings import DEFAULT_SUCCESS_RATE
+from dofs_local.emulated.api_keys import MIN_KEY_LENGTH
 from dofs_local.emulated.faults import FaultSettings
-from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions, PortInUseError
+from dofs_local.emulated.pipeline import LOCAL_CLIENT, LocalPipeline, PipelineOptions, PortInUseError
 from dofs_local.measurement import bench
 from dofs_local.scenarios import chaos, demo
 from dofs_local.stage import PROJECT_DIR
@@ -54,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
         success_rate=args.success_rate,
         faults=_faults(args),
-        require_api_key=args.require_api_key or None,
+        require_api_key=args.require_api_key,
     )
     with LocalPipeline(options) as stack:
         assert stack.resources is not None
@@ -69,7 +70,7 @@ DOFS local stack (stage {stack.stage.name}) is up. Ctrl-C stops it.
   workflow      {stack.resources.state_machine_arn}
   success rate  {rate} ({source})
   faults        {options.faults.describe()}
-  API key       {"required (x-api-key)" if options.require_api_key else "not required"}
+  API key       {_api_key_line(options.require_api_key)}
 Function logs follow, one JSON line per operation.
 """,
             flush=True,
@@ -78,6 +79,19 @@ Function logs follow, one JSON line per operation.
         print("\nstopping...", flush=True)
     print("stopped", flush=True)
     return 0
+
+
+def _api_key(text: str) -> str:
+    if 0 < len(text) < MIN_KEY_LENGTH:
+        raise argparse.ArgumentTypeError(f"an API key is at least {MIN_KEY_LENGTH} characters (API Gateway's rule)")
+    return text
+
+
+def _api_key_line(require_api_key: str | None) -> str:
+    if require_api_key is None:
+        return "not required"
+    given = f" (client {LOCAL_CLIENT} has the one given)" if require_api_key else ""
+    return f"required: a key of the stage's usage plan (python -m dofs_ops keys create CLIENT){given}"
 
 
 def _faults(args: argparse.Namespace) -> FaultSettings:
@@ -113,8 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_argument(
         "--require-api-key",
         metavar="KEY",
-        default=os.environ.get("DOFS_REQUIRE_API_KEY", ""),
-        help="answer 403 to requests without this x-api-key header (env DOFS_REQUIRE_API_KEY; default: no key)",
+        type=_api_key,
+        nargs="?",
+        const="",
+        default=os.environ.get("DOFS_REQUIRE_API_KEY") or None,
+        help="answer 403 to requests whose x-api-key is not a key of the stage's usage plan, as API Gateway does "
+        "(keys: python -m dofs_ops keys create CLIENT); KEY, at least 20 characters, is made client local's key "
+        "(env DOFS_REQUIRE_API_KEY; default: no key required)",
     )
     demo_command = commands.add_parser("demo", help="run the pipeline end to end")
     _add_stack_options(demo_command)

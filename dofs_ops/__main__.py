@@ -1,6 +1,7 @@
 """Command line: `python -m dofs_ops [--stage S] [--endpoint-url URL] [--region R] [--json]
-list|show|redrive ...` (what `make ops ARGS=...` runs). Exit status: 0 done, 1 an order unknown or
-not redriven, 2 a bad argument, an unknown stage or an unreachable endpoint (nothing changed)."""
+list|show|redrive|keys ...` (what `make ops ARGS=...` runs). Exit status: 0 done, 1 an order unknown or
+not redriven or a client without a key, 2 a bad argument, an unknown stage, an unreachable endpoint,
+a stage without its usage plan or a client that has a key already (nothing changed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from chalicelib.models import ORDER_ID_PATTERN
 from chalicelib.repository import RedriveOutcome
 from chalicelib.states import REDRIVE_SOURCE, OrderStatus
 from dofs_local.stage import UnknownStageError, load_stage, read_config
-from dofs_ops import operations, render
+from dofs_ops import keys, operations, render
 from dofs_ops.target import Target
 
 _ORDER_ID = re.compile(ORDER_ID_PATTERN)
@@ -90,6 +92,12 @@ def page_size(text: str) -> int:
     return int(text)
 
 
+def client(text: str) -> str:
+    if not keys.is_client(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a client name (1-64 of A-Z a-z 0-9 _)")
+    return text
+
+
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The CLI's parser, and its redrive command's (whose arguments depend on each other)."""
     # The target options go before or after the command: the subcommands' copies default to
@@ -144,6 +152,20 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     redrive_command.add_argument("--all", action="store_true", help="every order with --status (DEAD_LETTERED)")
     redrive_command.add_argument("--status", type=status, help="with --all: DEAD_LETTERED, the only one redriven")
     redrive_command.add_argument("--since", type=since, help="with --all: dead-lettered at or after this time")
+    keys_command = commands.add_parser("keys", help="clients' API keys in the stage's usage plan")
+    key_commands = keys_command.add_subparsers(dest="keys_command", required=True)
+    create_command = key_commands.add_parser(
+        "create", parents=[common], help="a client's API key; its value is printed once, here, and kept nowhere"
+    )
+    create_command.add_argument("client", type=client)
+    create_command.add_argument(
+        "--replace", action="store_true", help="delete the client's key first, if it has one (rotation)"
+    )
+    key_commands.add_parser("list", parents=[common], help="clients, key ids and enabled state (never values)")
+    revoke_command = key_commands.add_parser(
+        "revoke", parents=[common], help="delete a client's key; the other clients' keys keep working"
+    )
+    revoke_command.add_argument("client", type=client)
     return parser, redrive_command
 
 
@@ -172,7 +194,35 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _run_keys(args: argparse.Namespace, target: Target) -> int:
+    if args.keys_command == "create":
+        created = keys.create(target, args.client, replace=args.replace)
+        if args.json:
+            print(render.to_json(asdict(created)))
+        else:
+            _progress(f"API key {created.key_id} of client {created.client} (usage plan {created.usage_plan_id}):")
+            _progress("its value, below, is shown this once; send it to the client, who sends it as x-api-key")
+            print(created.value)
+        return 0
+    if args.keys_command == "list":
+        found = keys.list_keys(target)
+        if args.json:
+            print(render.to_json([asdict(key) for key in found]))
+        else:
+            rows = [[key.client, key.key_id, "yes" if key.enabled else "no", key.created] for key in found]
+            print(render.table(["client", "key id", "enabled", "created"], rows))
+        return 0
+    revoked = keys.revoke(target, args.client)
+    if args.json:
+        print(render.to_json({"client": args.client, "revoked": revoked}))
+    else:
+        print(f"revoked client {args.client}'s API key {', '.join(revoked)}")
+    return 0
+
+
 def _run(args: argparse.Namespace, target: Target) -> int:
+    if args.command == "keys":
+        return _run_keys(args, target)
     if args.command == "show":
         try:
             story = operations.show(target, args.order_id, args.log_file)
@@ -211,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.status
+    except keys.UnknownClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except keys.KeysError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except operations.UnknownOrderError as error:
         print(
             f"error: no order {error} in {target.stage.orders_table} ({target.describe()}); nothing changed",

@@ -27,6 +27,9 @@ SMOKE_INTERVAL ?= 2
 # (infra/cicd/main.tf, deploy_artifacts), in $CODEBUILD_SRC_DIR_DeployOutput_<stage>.
 DEPLOY_ARTIFACT_DIR = $(CODEBUILD_SRC_DIR_DeployOutput_$(STAGE))
 OUTPUTS_JSON ?= $(if $(DEPLOY_ARTIFACT_DIR),$(DEPLOY_ARTIFACT_DIR)/outputs.json)
+# The smoke test's own API key: client smoke's, made again (rotated) at each run by the ops CLI,
+# its value never written down. The CLI needs the project's runtime packages (requirements.txt).
+SMOKE_KEYS ?= $(PYTHON) -m dofs_ops
 
 # `terraform init` of infra/stage against the stage's S3 state, with the arguments `make plan`
 # uses (scripts/infra.py backend: infra/stages/STAGE.s3.tfbackend, STATE_BUCKET or infra/bootstrap's
@@ -50,15 +53,12 @@ smoke: ## Smoke-test a deployment: API_URL=<base URL> [API_KEY=..] [OUTPUTS_JSON
 		--timeout '$(SMOKE_TIMEOUT)' --interval '$(SMOKE_INTERVAL)' --expect '$(SMOKE_EXPECT)' \
 		$(if $(OUTPUTS_JSON),--outputs-json '$(OUTPUTS_JSON)')
 
-smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=.., in CodeBuild the stage's DeployOutput; reads its API key)
+smoke-deployed: ## Smoke-test the stage whose outputs Deploy saved (OUTPUTS_JSON=.., in CodeBuild the stage's DeployOutput), with a new key of client smoke
 	@test -f '$(OUTPUTS_JSON)' || { echo "make smoke-deployed: OUTPUTS_JSON='$(OUTPUTS_JSON)' is not a file (make deploy-outputs writes it)" >&2; exit 2; }
-	@key_id=$$($(PYTHON) -c 'import json, sys; print((json.load(open(sys.argv[1])).get("api_key_id") or {}).get("value") or "")' '$(OUTPUTS_JSON)') || exit 2; \
-	key=""; \
-	if [ -n "$$key_id" ]; then \
-		command -v aws >/dev/null || { echo "make smoke-deployed: the AWS CLI is needed to read API key $$key_id" >&2; exit 2; }; \
-		key=$$(aws apigateway get-api-key --api-key "$$key_id" --include-value --query value --output text) || exit 1; \
-		echo "[smoke] using API key $$key_id"; \
-	fi; \
+	@key=$$($(SMOKE_KEYS) --stage '$(STAGE)' --json keys create smoke --replace \
+		| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["value"])') \
+		|| { echo "make smoke-deployed: could not create client smoke's API key in stage $(STAGE)'s usage plan" >&2; exit 1; }; \
+	echo "[smoke] using a new API key of client smoke (its previous one revoked)"; \
 	API_KEY="$$key" $(MAKE) --no-print-directory smoke OUTPUTS_JSON='$(OUTPUTS_JSON)' API_URL=
 
 ci-tools: ## CI: install Terraform TERRAFORM_VERSION when it is not on PATH (CodeBuild)
@@ -91,9 +91,9 @@ deploy-plan: infra-check ## Apply exactly the saved plan PLAN (default build/tfp
 	$(call cicd_init_stage)
 	$(TERRAFORM) -chdir=$(CICD_STAGE_DIR) apply -input=false '$(abspath $(PLAN))'
 
-# DEPLOY_OUTPUTS becomes a pipeline artifact: sensitive outputs (api_key_value) are left out
-# (a pipeline artifact is readable by every later stage); the Smoke stage reads the key's value from API Gateway instead. An
-# empty or failed `terraform output` makes the filter fail, and no file is written.
+# DEPLOY_OUTPUTS becomes a pipeline artifact, readable by every later stage: sensitive outputs,
+# should a stage ever have one, are left out (no output holds an API key). An empty or failed
+# `terraform output` makes the filter fail, and no file is written.
 deploy-outputs: infra-check ## Save the stage's non-sensitive terraform outputs as JSON in DEPLOY_OUTPUTS (for smoke-deployed)
 	@mkdir -p '$(dir $(DEPLOY_OUTPUTS))'
 	$(call cicd_init_stage,>/dev/null)

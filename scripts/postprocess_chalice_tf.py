@@ -6,8 +6,9 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
 `--merge-template` for Terraform, so this script:
 
 - edits `chalice.tf.json` only where Terraform cannot: drops the `null_data_source` (and with it
-  the hashicorp/null requirement) and replaces the version pins (Terraform >= 1.10, hashicorp/aws
-  >= 5.100, < 7.0); titles the generated OpenAPI body after the stage's prefix; when asked (the
+  the hashicorp/null requirement), replaces the version pins (Terraform >= 1.10, hashicorp/aws
+  >= 5.100, < 7.0) and drops the `EndpointURL` output (the stage's URL is the API stage's, in
+  infra/modules/api_gateway); titles the generated OpenAPI body after the stage's prefix; when asked (the
   default), marks every API operation but the CORS preflights (OPTIONS) as requiring an API key
   in it, exactly as Chalice does for `api_key_required=True`;
 - writes `chalice_override.tf.json`, a Terraform override file (`null` drops an argument):
@@ -15,13 +16,13 @@ aws 5, removed in 6) and an output on the deployment's `invoke_url` (removed in 
   the stage's prefix as the REST API's name (Chalice names it after the app in every stage),
   `ReportBatchItemFailures` and a maximum concurrency (`var.event_source_maximum_concurrency`) on
   every SQS event source mapping, the stage's prefix on every schedule's EventBridge rule name,
-  and the endpoint output read from the new stage;
+  and each function's logging config and the SQS consumers' tracing mode (`lambda_logging`);
 - writes `dofs_extras.tf.json`: the module's input variables (every `${var.X}` that
-  `.chalice/config.json` puts in the package, plus the API's settings), an `aws_api_gateway_stage`
-  with access logs and X-Ray, method throttling, a usage plan and an API key, and outputs naming
-  the functions (and their packaged timeouts) for the root module, and the public SSM parameter
-  of the Powertools layer they carry: the packaged runtime and architecture, and the release
-  requirements/build.in pins.
+  `.chalice/config.json` puts in the package, and the switches it adds), and outputs naming the
+  functions (and their packaged timeouts) for the root module, the REST API's name, deployment
+  and stage name (infra/modules/api_gateway makes the stage, its settings and the usage plan from
+  them), and the public SSM parameter of the Powertools layer the functions carry: the packaged
+  runtime and architecture, and the release requirements/build.in pins.
 
 Idempotent: running it twice gives the same files.
 """
@@ -71,21 +72,6 @@ VARIABLE_REFERENCE = re.compile(r"\$\{var\.([A-Za-z0-9_]+)\}")
 API_KEY_SECURITY_NAME = "api_key"
 # The API can be left out (enable_api_gateway = false): the offline emulator cannot import it.
 API_COUNT = "${var.enable_api_gateway ? 1 : 0}"
-# One JSON line per API request (the cost model prices its bytes: dofs_local/measurement/cost.py).
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "ip": "$context.identity.sourceIp",
-        "apiKeyId": "$context.identity.apiKeyId",
-        "requestTime": "$context.requestTime",
-        "httpMethod": "$context.httpMethod",
-        "resourcePath": "$context.resourcePath",
-        "status": "$context.status",
-        "responseLength": "$context.responseLength",
-        "integrationError": "$context.integration.error",
-    },
-    separators=(",", ":"),
-)
 
 
 def variable_description(name: str) -> str:
@@ -138,7 +124,6 @@ def api_addresses(resources: dict[str, Any]) -> list[str]:
         for name, body in blocks.items()
         if kind.startswith("aws_api_gateway_")
         or (kind == "aws_lambda_permission" and body.get("principal") == "apigateway.amazonaws.com")
-        or (kind == "aws_cloudwatch_log_group" and name == "api_access")
     ]
 
 
@@ -155,6 +140,8 @@ def rewrite_main(main: dict[str, Any], prefix: str, *, api_key: bool) -> dict[st
     data = main.get("data", {})
     data.pop("null_data_source", None)
     main["terraform"] = TERRAFORM_BLOCK
+    # The deployment's invoke_url is gone in hashicorp/aws 6; the stage's URL is the API stage's.
+    main.get("output", {}).pop("EndpointURL", None)
     if "chalice_api_swagger" in main.get("locals", {}):
         swagger = json.loads(main["locals"]["chalice_api_swagger"])
         # The body's title is the API's name too (the `name` argument overrides it): the same one.
@@ -188,10 +175,7 @@ def override(main: dict[str, Any], prefix: str) -> dict[str, Any]:
             }
         )
     if "aws_api_gateway_rest_api" in resources:
-        result["output"] = {
-            "EndpointURL": {"value": "${one(aws_api_gateway_stage.api[*].invoke_url)}"},
-            "RestAPIId": {"value": "${one(aws_api_gateway_rest_api.rest_api[*].id)}"},
-        }
+        result["output"] = {"RestAPIId": {"value": "${one(aws_api_gateway_rest_api.rest_api[*].id)}"}}
     mappings = resources.get("aws_lambda_event_source_mapping", {})
     # Every handler returns {"batchItemFailures": [...]}: one bad message never retries its neighbours.
     # A concurrency cap makes Lambda poll less instead of throttling invocations: a throttled
@@ -242,40 +226,20 @@ def lambda_logging(resources: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]:
+def extras(main: dict[str, Any], stage_name: str) -> dict[str, Any]:
     used = sorted(set(VARIABLE_REFERENCE.findall(json.dumps(main))))
     variables: dict[str, Any] = {name: {"type": "string", "description": variable_description(name)} for name in used}
     variables.update(
         {
-            "api_throttling_rate_limit": {
-                "type": "number",
-                "default": 50,
-                "description": "Steady-state requests per second the API stage allows (all methods).",
-            },
-            "api_throttling_burst_limit": {
-                "type": "number",
-                "default": 100,
-                "description": "Burst of requests the API stage allows (all methods).",
-            },
-            "api_key_requests_per_day": {
-                "type": "number",
-                "default": 10000,
-                "description": "Daily quota of each API key in the usage plan.",
-            },
-            "access_log_retention_days": {
-                "type": "number",
-                "default": 30,
-                "description": "Retention of the API access log group.",
-            },
             "enable_api_gateway": {
                 "type": "bool",
                 "default": True,
-                "description": "Create the REST API, its stage, usage plan and key (off for the offline emulator).",
+                "description": "Create the REST API and its deployment (off for the offline emulator).",
             },
             "enable_xray": {
                 "type": "bool",
                 "default": True,
-                "description": "Trace API requests with X-Ray.",
+                "description": "Whether the stage traces with X-Ray (the SQS consumers' tracing mode follows it).",
             },
             "event_source_maximum_concurrency": {
                 "type": "number",
@@ -293,7 +257,6 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
         }
     )
     functions = main["resource"]["aws_lambda_function"]
-    resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {
         "function_names": {
             "description": "Handler name to deployed function name.",
@@ -334,87 +297,21 @@ def extras(main: dict[str, Any], prefix: str, stage_name: str) -> dict[str, Any]
         }
     if "aws_api_gateway_rest_api" in main["resource"]:
         api = "aws_api_gateway_rest_api.rest_api"
-        resources = {
-            "aws_cloudwatch_log_group": {
-                "api_access": {
-                    "name": f"/aws/apigateway/{prefix}/access",
-                    "retention_in_days": "${var.access_log_retention_days}",
-                }
-            },
-            "aws_api_gateway_stage": {
-                "api": {
-                    "rest_api_id": f"${{{api}.id}}",
-                    "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
-                    "stage_name": stage_name,
-                    "xray_tracing_enabled": "${var.enable_xray}",
-                    "access_log_settings": {
-                        "destination_arn": "${aws_cloudwatch_log_group.api_access.arn}",
-                        "format": ACCESS_LOG_FORMAT,
-                    },
-                }
-            },
-            "aws_api_gateway_method_settings": {
-                "all": {
-                    "rest_api_id": f"${{{api}.id}}",
-                    "stage_name": "${aws_api_gateway_stage.api.stage_name}",
-                    "method_path": "*/*",
-                    "settings": {
-                        "metrics_enabled": True,
-                        # needs API Gateway's account CloudWatch role: infra/bootstrap sets it
-                        "logging_level": "ERROR",
-                        "throttling_rate_limit": "${var.api_throttling_rate_limit}",
-                        "throttling_burst_limit": "${var.api_throttling_burst_limit}",
-                    },
-                }
-            },
-            "aws_api_gateway_usage_plan": {
-                "api": {
-                    "name": f"{prefix}-usage-plan",
-                    "api_stages": {
-                        "api_id": f"${{{api}.id}}",
-                        "stage": "${aws_api_gateway_stage.api.stage_name}",
-                    },
-                    "throttle_settings": {
-                        "rate_limit": "${var.api_throttling_rate_limit}",
-                        "burst_limit": "${var.api_throttling_burst_limit}",
-                    },
-                    "quota_settings": {"limit": "${var.api_key_requests_per_day}", "period": "DAY"},
-                }
-            },
-            "aws_api_gateway_api_key": {"default": {"name": f"{prefix}-default", "enabled": True}},
-            "aws_api_gateway_usage_plan_key": {
-                "default": {
-                    "key_id": "${aws_api_gateway_api_key.default.id}",
-                    "key_type": "API_KEY",
-                    "usage_plan_id": "${aws_api_gateway_usage_plan.api.id}",
-                }
-            },
-        }
         outputs.update(
             {
                 "api_name": {"description": "Name of the REST API.", "value": f"${{one({api}[*].name)}}"},
+                "api_deployment_id": {
+                    "description": "Id of the API's deployment, which the API stage points at.",
+                    "value": "${one(aws_api_gateway_deployment.rest_api[*].id)}",
+                },
+                # A literal, as Chalice names it: infra/modules/api_gateway makes the stage.
                 "api_stage_name": {
-                    "description": "Name of the API stage.",
-                    "value": "${one(aws_api_gateway_stage.api[*].stage_name)}",
-                },
-                "api_key_id": {
-                    "description": "Id of the default API key (read its value with aws apigateway get-api-key).",
-                    "value": "${one(aws_api_gateway_api_key.default[*].id)}",
-                },
-                "api_key_value": {
-                    "description": "The default API key, for the x-api-key header. Never in the repository.",
-                    "value": "${one(aws_api_gateway_api_key.default[*].value)}",
-                    "sensitive": True,
+                    "description": "Name of the API stage (null without the API).",
+                    "value": f"${{var.enable_api_gateway ? {json.dumps(stage_name)} : null}}",
                 },
             }
         )
-    result: dict[str, Any] = {"variable": variables, "output": outputs}
-    if resources:
-        for blocks in resources.values():
-            for body in blocks.values():
-                body["count"] = API_COUNT
-        result["resource"] = index_references(resources, api_addresses(main["resource"]) + api_addresses(resources))
-    return result
+    return {"variable": variables, "output": outputs}
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
@@ -430,7 +327,7 @@ def postprocess(package_dir: Path, *, api_key: bool = True) -> None:
     stage_name = main["resource"].get("aws_api_gateway_deployment", {}).get("rest_api", {}).get("stage_name", "api")
     write_json(main_path, rewrite_main(main, prefix, api_key=api_key))
     write_json(package_dir / OVERRIDE_FILE, override(main, prefix))
-    write_json(package_dir / EXTRAS_FILE, extras(main, prefix, stage_name))
+    write_json(package_dir / EXTRAS_FILE, extras(main, stage_name))
 
 
 def main(argv: list[str] | None = None) -> int:

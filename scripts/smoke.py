@@ -9,7 +9,10 @@ message.
 
     python3 scripts/smoke.py --api-url http://127.0.0.1:8000
     python3 scripts/smoke.py --api-url https://abc.execute-api.us-east-1.amazonaws.com/api --api-key KEY
-    python3 scripts/smoke.py --outputs-json build/deploy-outputs.json   # `terraform output -json`
+    python3 scripts/smoke.py --outputs-json build/deploy-outputs.json --api-key KEY   # `terraform output -json`
+
+On AWS the key is a client's (`python -m dofs_ops keys create CLIENT`); `make smoke-deployed`
+makes client smoke's own.
 
 The order is valid, so ``REJECTED`` is a failure. ``FULFILLED`` passes; so does
 ``DEAD_LETTERED`` by default (fulfillment succeeds 70 % of the time per attempt, so a valid
@@ -45,7 +48,6 @@ EXPECTATIONS: Mapping[str, frozenset[str]] = {
 TRANSIENT_HTTP_STATUSES = frozenset({429, 502, 503, 504})
 # Output names tried, in order, when reading `terraform output -json`.
 URL_OUTPUT_NAMES = ("api_url", "api_endpoint", "api_invoke_url", "EndpointURL")
-KEY_OUTPUT_NAMES = ("api_key", "api_key_value")
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 DEFAULT_INTERVAL_SECONDS = 2.0
@@ -280,8 +282,9 @@ class SmokeRun:
         return status
 
 
-def read_outputs(path: str, url_name: str | None, key_name: str | None) -> tuple[str, str | None]:
-    """API URL and key from `terraform output -json` (or a flat {"name": "value"} JSON object)."""
+def read_outputs(path: str, url_name: str | None) -> str:
+    """The API URL from `terraform output -json` (or a flat {"name": "value"} JSON object). Never
+    a key: no output holds one (each client's key is made by `dofs_ops keys create`)."""
     try:
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
@@ -304,16 +307,15 @@ def read_outputs(path: str, url_name: str | None, key_name: str | None) -> tuple
     if url is None:
         wanted = url_name or " or ".join(URL_OUTPUT_NAMES)
         raise ConfigError(f"outputs file {path} has no output {wanted}; it has: {', '.join(sorted(values)) or 'none'}")
-    return url, pick([key_name] if key_name else KEY_OUTPUT_NAMES)
+    return url
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--api-url", default=os.environ.get("API_URL") or None, help="base URL (env API_URL)")
     parser.add_argument("--api-key", default=os.environ.get("API_KEY") or None, help="x-api-key (env API_KEY)")
-    parser.add_argument("--outputs-json", help="read the URL (and key) from `terraform output -json` saved here")
+    parser.add_argument("--outputs-json", help="read the URL from `terraform output -json` saved here")
     parser.add_argument("--url-output", help=f"output name holding the URL (default: first of {URL_OUTPUT_NAMES})")
-    parser.add_argument("--key-output", help=f"output name holding the API key (default: first of {KEY_OUTPUT_NAMES})")
     parser.add_argument(
         "--timeout",
         type=float,
@@ -336,8 +338,7 @@ def main(argv: Sequence[str] | None = None, *, send: Sender = urllib_send) -> in
     try:
         api_url, api_key = args.api_url, args.api_key
         if args.outputs_json:
-            api_url, key_from_outputs = read_outputs(args.outputs_json, args.url_output, args.key_output)
-            api_key = api_key or key_from_outputs
+            api_url = read_outputs(args.outputs_json, args.url_output)
         if not api_url:
             raise ConfigError("no API URL: pass --api-url URL (make smoke API_URL=...) or --outputs-json FILE")
         config = SmokeConfig(

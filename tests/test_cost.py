@@ -325,6 +325,15 @@ def test_the_floor_removes_every_avoidable_line() -> None:
     assert floor.total < priced(stage).total
 
 
+def test_access_log_bytes_come_from_the_terraform_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = cost.access_log_line_bytes(measured())
+    longer = tmp_path / "format.json"
+    fields = json.loads(cost.ACCESS_LOG_FORMAT_FILE.read_text())
+    longer.write_text(json.dumps({**fields, "extra": "x" * 100}))
+    monkeypatch.setattr(cost, "ACCESS_LOG_FORMAT_FILE", longer)
+    assert cost.access_log_line_bytes(measured()) == before + len(',"extra":""') + 100
+
+
 def test_the_model_is_the_same_on_the_same_counters_and_robust_to_an_outlier() -> None:
     """Two seeded runs give one total; a cold invocation (clients built, 80 ms) moves the median
     CPU not at all, where a mean would move by its share."""
@@ -392,16 +401,6 @@ def test_dynamodb_item_size_follows_the_documented_rules() -> None:
 @pytest.mark.parametrize(("value", "step", "expected"), [(0.0101, 0.001, 0.011), (0.3, 0.1, 0.3), (0.31, 0.1, 0.4)])
 def test_round_up(value: float, step: float, expected: float) -> None:
     assert round_up(value, step) == pytest.approx(expected)
-
-
-def test_access_log_bytes_come_from_the_terraform_format(monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts import postprocess_chalice_tf
-
-    before = cost.access_log_line_bytes(measured())
-    monkeypatch.setattr(
-        postprocess_chalice_tf, "ACCESS_LOG_FORMAT", postprocess_chalice_tf.ACCESS_LOG_FORMAT + "x" * 100
-    )
-    assert cost.access_log_line_bytes(measured()) == before + 100
 
 
 def test_a_stage_cost_settings_come_from_its_config(tmp_path: Path) -> None:

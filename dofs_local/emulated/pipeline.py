@@ -12,7 +12,6 @@ else, such as the AWS CLI, reaches the same backends over HTTP at `aws_endpoint`
 from __future__ import annotations
 
 import functools
-import hmac
 import importlib
 import json
 import logging
@@ -21,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import ModuleType, TracebackType
@@ -44,12 +43,14 @@ from chalicelib.cors import route_cors
 from chalicelib.openapi import API_KEY_REQUIRED_ENV
 from chalicelib.settings import CorsSettings
 from dofs_local.emulated import faults, lambda_bridge, moto_patches
+from dofs_local.emulated.api_keys import UsagePlanKeys
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources, create_functions, provision
 from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, load_stage
 
+LOCAL_CLIENT = "local"  # the client whose key `require_api_key` gives
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any
 
 
@@ -68,7 +69,10 @@ class PipelineOptions:
     log_stream: TextIO | None = None  # where the functions' JSON log lines go; None: stdout
     quiet_http: bool = False  # drop the API server's per-request access log
     faults: FaultSettings = field(default_factory=FaultSettings)  # fault injection (emulated/faults.py): off
-    require_api_key: str | None = None  # answer 403 to requests without this x-api-key, as API Gateway does
+    # Not None: answer 403, as API Gateway does, to a request whose x-api-key is not an enabled key
+    # of the stage's usage plan in the emulator (`dofs_ops keys create` makes them); a non-empty
+    # value is made the key of client LOCAL_CLIENT at start.
+    require_api_key: str | None = None
     # How often the reconciler runs; None: a third of the stage's stuck-order threshold.
     reconcile_every_seconds: float | None = None
     # False: the stack's own AWS calls go over HTTP to the emulator too, as other clients' do.
@@ -95,6 +99,7 @@ class LocalPipeline:
         self.api_port = options.api_port
         self.resources: Resources | None = None
         self.faults: FaultInjector | None = None
+        self._api_keys: UsagePlanKeys | None = None
 
     @property
     def api_url(self) -> str:
@@ -149,6 +154,9 @@ class LocalPipeline:
         self._redirect_logs()
 
         self.resources = provision(self.stage, session)
+        self._api_keys = UsagePlanKeys(session.client("apigateway"), self.resources.usage_plan_id)
+        if self.options.require_api_key:
+            self._api_keys.add(self.stage, LOCAL_CLIENT, self.options.require_api_key)
         # moto builds each service's URL router on first use; workflows hitting Lambda for the
         # first time from many threads at once can crash that build on CPython 3.11 ("AST
         # constructor recursion depth mismatch": a 500 that ends the execution). Build it now.
@@ -219,6 +227,9 @@ class LocalPipeline:
         runtime.reset()
         LocalPipeline._running = None
 
+    def _accepts_key(self, value: str) -> bool:
+        return self._api_keys is not None and self._api_keys.allows(value)
+
     def _dispatch_in_process(self, *sessions: Any) -> None:
         dispatch = moto_patches.InProcessDispatch(self.aws_endpoint)
         for session in sessions:
@@ -238,7 +249,10 @@ class LocalPipeline:
         server = LocalDevServer(app, config, self.options.host, self.options.api_port, server_cls=_ApiHttpServer)
         handler = _QuietRequestHandler if self.options.quiet_http else _RequestHandler
         server.server.RequestHandlerClass = functools.partial(
-            handler, app_object=app, config=config, api_key=self.options.require_api_key
+            handler,
+            app_object=app,
+            config=config,
+            key_check=None if self.options.require_api_key is None else self._accepts_key,
         )
         # Handler threads are joined on close; an idle keep-alive connection ends within `timeout`.
         server.server.daemon_threads = False
@@ -381,8 +395,8 @@ def _gateway_error_body(status: int, body: str | bytes | None) -> str:
 class _RequestHandler(ChaliceRequestHandler):
     timeout = 2.0  # seconds an idle keep-alive connection is kept open
 
-    def __init__(self, *args: Any, api_key: str | None = None, **kwargs: Any) -> None:
-        self._api_key = api_key  # set before the base class handles the request
+    def __init__(self, *args: Any, key_check: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
+        self._key_check = key_check  # set before the base class handles the request
         self._routes: dict[str, dict[str, Any]] = kwargs["app_object"].routes
         super().__init__(*args, **kwargs)
 
@@ -390,9 +404,9 @@ class _RequestHandler(ChaliceRequestHandler):
         # `chalice local` ignores api_key_required; API Gateway answers 403 without a valid key,
         # except to a CORS preflight: browsers send OPTIONS without the page's headers.
         if (
-            self._api_key is not None
+            self._key_check is not None
             and self.command != "OPTIONS"
-            and not hmac.compare_digest(self.headers.get("x-api-key", "").encode(), self._api_key.encode())
+            and not self._key_check(self.headers.get("x-api-key", ""))
         ):
             self._parse_payload()  # read the body, so the connection stays usable
             self._send_http_response(403, {"Content-Type": "application/json"}, '{"message":"Forbidden"}')

@@ -20,6 +20,7 @@ from chalicelib.repository import (
     ORDERS_OPEN_INDEX,
 )
 from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, packaged_runtime
+from dofs_ops import keys
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
 
@@ -31,6 +32,7 @@ class Resources:
     order_queue_arn: str
     order_dlq_arn: str
     state_machine_arn: str
+    usage_plan_id: str  # the stage's usage plan, which clients' API keys join (dofs_ops keys)
 
 
 def provision(stage: Stage, session: Any) -> Resources:
@@ -63,7 +65,14 @@ def provision(stage: Stage, session: Any) -> Resources:
         roleArn=role_arn,
         type=stage.workflow_type,
     )["stateMachineArn"]
-    return Resources(queue_url, dlq_url, _queue_arn(stage, stage.order_queue_name), dlq_arn, state_machine_arn)
+    # Named as infra/modules/api_gateway names it, so `dofs_ops keys` finds it here too; the local
+    # stack serves the API itself, so the plan has no API stage and no throttle.
+    usage_plan_id: str = session.client("apigateway", region_name=stage.region).create_usage_plan(
+        name=keys.usage_plan_name(stage), tags=keys.stage_tags(stage)
+    )["id"]
+    return Resources(
+        queue_url, dlq_url, _queue_arn(stage, stage.order_queue_name), dlq_arn, state_machine_arn, usage_plan_id
+    )
 
 
 def create_functions(stage: Stage, session: Any, environments: Mapping[str, Mapping[str, str]]) -> None:

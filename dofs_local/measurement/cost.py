@@ -45,7 +45,11 @@ from dofs_local.measurement.pricing import (
     Line,
     round_up,
 )
-from dofs_local.stage import Stage, read_config
+from dofs_local.stage import PROJECT_DIR, Stage, read_config
+
+# The API stage's access log format (infra/modules/api_gateway writes it with jsonencode: one line,
+# keys sorted).
+ACCESS_LOG_FORMAT_FILE = PROJECT_DIR / "infra" / "modules" / "api_gateway" / "access_log_format.json"
 
 # The open-orders index (KEYS_ONLY, sparse): an entry written when an order is accepted and
 # removed when it becomes terminal, each under 1 KB: two index writes per order.
@@ -215,9 +219,7 @@ def execution_log_events(measured: Measured, stage: Stage) -> tuple[float, float
 
 
 def access_log_line_bytes(measured: Measured) -> int:
-    """One access-log line, from the stage's format (scripts/postprocess_chalice_tf.py)."""
-    from scripts.postprocess_chalice_tf import ACCESS_LOG_FORMAT
-
+    """One access-log line, from the stage's format (infra/modules/api_gateway)."""
     values = {
         "$context.requestId": _UUID,
         "$context.identity.sourceIp": "198.51.100.123",
@@ -229,7 +231,7 @@ def access_log_line_bytes(measured: Measured) -> int:
         "$context.responseLength": str(round(measured.api_response_bytes)),
         "$context.integration.error": "-",
     }
-    line = ACCESS_LOG_FORMAT
+    line = json.dumps(json.loads(ACCESS_LOG_FORMAT_FILE.read_text()), separators=(",", ":"), sort_keys=True)
     for variable in sorted(values, key=len, reverse=True):  # longest first: no prefix clashes
         line = line.replace(variable, values[variable])
     return len(line.encode())

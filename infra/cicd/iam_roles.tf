@@ -178,8 +178,11 @@ locals {
       # Existing resources of the stage.
       stage_resource = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:ResourceTag/${key}", values = [value] }]
       # Resources created (or tagged on create) with the stage's tags.
-      stage_request   = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
-      stage_functions = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns[stage].functions }]
+      stage_request = [for key, value in local.stage_tags[stage] : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
+      # The smoke test's API key: the stage's tags and Client=smoke (dofs_ops/keys.py tags it so).
+      smoke_key_request = [for key, value in merge(local.stage_tags[stage], { Client = "smoke" }) : { test = "StringEquals", variable = "aws:RequestTag/${key}", values = [value] }]
+      smoke_key         = [for key, value in merge(local.stage_tags[stage], { Client = "smoke" }) : { test = "StringEquals", variable = "aws:ResourceTag/${key}", values = [value] }]
+      stage_functions   = [{ test = "ArnLike", variable = "lambda:FunctionArn", values = local.stage_arns[stage].functions }]
       # Every role the Deploy role creates or changes carries the boundary.
       boundary = [{ test = "StringEquals", variable = "iam:PermissionsBoundary", values = [aws_iam_policy.stage_boundary[stage].arn] }]
       boundary_and_attachable = [
@@ -208,9 +211,16 @@ locals {
         StateWrite  = { kinds = ["deploy"], actions = ["s3:PutObject"], resources = [try(local.state_objects[build.stage], "")], condition = "none" }
         SavePlan    = { kinds = ["plan"], actions = ["s3:PutObject"], resources = [try(local.saved_plans[build.stage], "")], condition = "none" }
         StateKey    = { kinds = var.state_kms_key_arn != null ? ["plan", "deploy"] : [], actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], resources = [coalesce(var.state_kms_key_arn, "unused")], condition = "none" }
-        # The smoke test reads the value of its stage's API key (api_key_id output), and only that:
-        # the key id is known after Deploy only, so the key is found by the stage's tags.
-        ReadApiKey = { kinds = ["smoke"], actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys/*"], condition = "${coalesce(build.stage, "-")}/stage_resource" }
+        # The smoke test's own key (make smoke-deployed: dofs_ops keys create smoke --replace). It
+        # finds the stage's usage plan and client smoke's key by name: list calls, on which AWS
+        # evaluates no resource tag. It creates a key only with the stage's tags and Client=smoke,
+        # adds it to a usage plan of the stage's tags, and deletes only a key tagged so; no other
+        # client's key can it make, change or delete.
+        FindApiKeys    = { kinds = ["smoke"], actions = ["apigateway:GET"], resources = ["${local.apigw}/usageplans", "${local.apigw}/apikeys"], condition = "none" }
+        CreateSmokeKey = { kinds = ["smoke"], actions = ["apigateway:POST"], resources = ["${local.apigw}/apikeys"], condition = "${coalesce(build.stage, "-")}/smoke_key_request" }
+        TagSmokeKey    = { kinds = ["smoke"], actions = ["apigateway:PUT"], resources = ["${local.apigw}/tags/*"], condition = "${coalesce(build.stage, "-")}/smoke_key_request" }
+        AddSmokeKey    = { kinds = ["smoke"], actions = ["apigateway:POST"], resources = ["${local.apigw}/usageplans/*/keys"], condition = "${coalesce(build.stage, "-")}/stage_resource" }
+        DeleteSmokeKey = { kinds = ["smoke"], actions = ["apigateway:DELETE"], resources = ["${local.apigw}/apikeys/*"], condition = "${coalesce(build.stage, "-")}/smoke_key" }
       } : sid => statement if contains(statement.kinds, build.kind)
     }
   }

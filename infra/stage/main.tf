@@ -141,6 +141,8 @@ module "operator" {
     ["arn:${data.aws_partition.current.partition}:logs:${local.settings.region}:${data.aws_caller_identity.current.account_id}:log-group:${module.stepfunctions.log_group_name}"],
     [for group in aws_cloudwatch_log_group.function : group.arn],
   )
+  usage_plan_id            = var.enable_api_gateway ? module.api_gateway[0].usage_plan_id : null
+  region                   = local.settings.region
   permissions_boundary_arn = var.permissions_boundary_arn
   tags                     = local.tags
 }
@@ -176,11 +178,51 @@ module "app" {
   lambda_application_log_level = replace(try(local.config.environment_variables.POWERTOOLS_LOG_LEVEL, "INFO"), "WARNING", "WARN")
   sqs_consumer_tracing_mode    = try(local.settings.xray_sqs_consumer_mode, "Active")
 
-  api_throttling_rate_limit  = local.settings.api_throttling_rate_limit
-  api_throttling_burst_limit = local.settings.api_throttling_burst_limit
-  access_log_retention_days  = local.settings.log_retention_days
-  enable_api_gateway         = var.enable_api_gateway
-  enable_xray                = local.xray
+  enable_api_gateway = var.enable_api_gateway
+  enable_xray        = local.xray
+}
+
+# The API stage Chalice's REST API is served on, its throttles, access log and the usage plan
+# every client's key joins (dofs_ops keys makes the keys: none is in Terraform). Stage throttle
+# and per-client throttle and quota are the stage's settings.
+module "api_gateway" {
+  source = "../modules/api_gateway"
+  count  = var.enable_api_gateway ? 1 : 0
+
+  prefix                    = local.prefix
+  rest_api_id               = module.app.RestAPIId
+  deployment_id             = module.app.api_deployment_id
+  stage_name                = module.app.api_stage_name
+  throttling_rate_limit     = local.settings.api_throttling_rate_limit
+  throttling_burst_limit    = local.settings.api_throttling_burst_limit
+  client_rate_limit         = local.settings.api_client_rate_limit
+  client_burst_limit        = local.settings.api_client_burst_limit
+  client_quota_per_day      = local.settings.api_client_quota_per_day
+  access_log_retention_days = local.settings.log_retention_days
+  enable_xray               = local.xray
+  tags                      = local.tags
+}
+
+# The stage, its settings and access log were the packaged app's: moved, not made again. The
+# shared API key and its plan membership are gone (destroyed): each client has its own key.
+moved {
+  from = module.app.aws_api_gateway_stage.api[0]
+  to   = module.api_gateway[0].aws_api_gateway_stage.this
+}
+
+moved {
+  from = module.app.aws_api_gateway_method_settings.all[0]
+  to   = module.api_gateway[0].aws_api_gateway_method_settings.all
+}
+
+moved {
+  from = module.app.aws_api_gateway_usage_plan.api[0]
+  to   = module.api_gateway[0].aws_api_gateway_usage_plan.this
+}
+
+moved {
+  from = module.app.aws_cloudwatch_log_group.api_access[0]
+  to   = module.api_gateway[0].aws_cloudwatch_log_group.access
 }
 
 module "stepfunctions" {
@@ -246,7 +288,7 @@ resource "aws_xray_sampling_rule" "api" {
   http_method    = "*"
   service_type   = "*"
   service_name   = "*"
-  resource_arn   = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
+  resource_arn   = module.api_gateway[0].stage_arn
   tags           = local.tags
 }
 
@@ -258,7 +300,7 @@ module "waf" {
   count  = try(local.settings.waf.enabled, false) && var.enable_api_gateway ? 1 : 0
 
   name                     = local.prefix
-  resource_arn             = "arn:${data.aws_partition.current.partition}:apigateway:${local.settings.region}::/restapis/${module.app.RestAPIId}/stages/${module.app.api_stage_name}"
+  resource_arn             = module.api_gateway[0].stage_arn
   rate_limit_per_5_minutes = try(local.settings.waf.rate_limit_per_5_minutes, 2000)
   log_retention_days       = local.settings.log_retention_days
   tags                     = local.tags

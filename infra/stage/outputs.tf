@@ -10,18 +10,12 @@ output "region" {
 
 output "api_url" {
   description = "Base URL of the order API (POST {api_url}/order)."
-  value       = module.app.EndpointURL
+  value       = one(module.api_gateway[*].invoke_url)
 }
 
-output "api_key_id" {
-  description = "Id of the default API key: aws apigateway get-api-key --api-key <id> --include-value."
-  value       = module.app.api_key_id
-}
-
-output "api_key_value" {
-  description = "The default API key (x-api-key header): terraform output -raw api_key_value."
-  value       = module.app.api_key_value
-  sensitive   = true
+output "api_usage_plan_name" {
+  description = "The stage's usage plan, which every client's API key joins (dofs_ops keys); null without the API."
+  value       = one(module.api_gateway[*].usage_plan_name)
 }
 
 output "powertools_layer_arn" {

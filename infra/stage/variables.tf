@@ -21,7 +21,7 @@ variable "restrict_dlq_sources" {
 }
 
 variable "enable_api_gateway" {
-  description = "Create the REST API with its stage, usage plan and key (off only for the offline emulator run, which cannot import Chalice's Swagger 2.0 body)."
+  description = "Create the REST API, its stage and usage plan (off only for the offline emulator run, which cannot import Chalice's Swagger 2.0 body)."
   type        = bool
   default     = true
 }

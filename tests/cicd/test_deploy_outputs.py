@@ -1,6 +1,7 @@
 """`make deploy-outputs` (issue 10, defect 4): the DeployOutput artifact never holds a sensitive
-output. A fake terraform prints what `terraform output -json` prints for the stage, including
-the sensitive api_key_value; the saved file must keep every other output and drop it."""
+output. A fake terraform prints what `terraform output -json` prints for the stage, with a
+sensitive output added (the stage has none: no output holds an API key); the saved file must keep
+every other output and drop it."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from dofs_local.stage import load_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")
-SECRET = "the-api-key-value"  # pragma: allowlist secret - a fake value the test looks for
+SECRET = "the-secret-value"  # pragma: allowlist secret - a fake value the test looks for
 OUTPUTS = {
     "api_url": {"sensitive": False, "type": "string", "value": "https://example.test/api/"},
-    "api_key_id": {"sensitive": False, "type": "string", "value": "abc123"},
-    "api_key_value": {"sensitive": True, "type": "string", "value": SECRET},
+    "api_usage_plan_name": {"sensitive": False, "type": "string", "value": "dofs-dev-usage-plan"},
+    "a_secret": {"sensitive": True, "type": "string", "value": SECRET},
 }
 
 pytestmark = [pytest.mark.unit, pytest.mark.skipif(MAKE is None, reason="make is not on PATH")]
@@ -59,7 +60,7 @@ def deploy_outputs(tmp_path: Path, terraform: Path) -> tuple[subprocess.Complete
 def test_the_saved_outputs_keep_everything_but_the_sensitive_ones(tmp_path: Path) -> None:
     result, saved = deploy_outputs(tmp_path, fake_terraform(tmp_path, json.dumps(OUTPUTS)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(saved.read_text()) == {name: OUTPUTS[name] for name in ("api_url", "api_key_id")}
+    assert json.loads(saved.read_text()) == {name: OUTPUTS[name] for name in ("api_url", "api_usage_plan_name")}
     assert SECRET not in saved.read_text()
     assert SECRET not in result.stdout + result.stderr
 

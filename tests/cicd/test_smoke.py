@@ -10,14 +10,19 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dofs_local.emulated.emulator import Emulator
+from dofs_local.stage import load_stage
+from dofs_ops.target import Target
 from scripts import smoke
 from tests.cicd.fake_api import FakeApi, Reply, serve
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.aws
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "smoke.py"
@@ -193,7 +198,10 @@ def test_no_server_fails_with_a_clear_message_after_the_timeout(capsys: pytest.C
     assert "(x11, retrying until the timeout)" in out
 
 
-def test_reads_url_and_key_from_terraform_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reads_the_url_from_terraform_outputs_and_never_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No output holds a key: one named like a key is ignored, the key is the one given."""
     api = FakeApi()
     with serve(api) as url:
         outputs = tmp_path / "outputs.json"
@@ -201,15 +209,15 @@ def test_reads_url_and_key_from_terraform_outputs(tmp_path: Path, capsys: pytest
             json.dumps(
                 {
                     "api_url": {"sensitive": False, "type": "string", "value": url + "/api/"},
-                    "api_key": {"sensitive": True, "type": "string", "value": "from-outputs"},
+                    "api_key_value": {"sensitive": True, "type": "string", "value": "from-outputs"},
                     "other": {"sensitive": False, "type": "number", "value": 3},
                 }
             )
         )
-        code, _, err = run_main(["--outputs-json", str(outputs), *FAST], capsys)
+        code, _, err = run_main(["--outputs-json", str(outputs), "--api-key", "given", *FAST], capsys)
     assert code == 0, err
     assert api.requests[0][1] == "/api/order"
-    assert api.requests[0][2]["x-api-key"] == "from-outputs"
+    assert api.requests[0][2]["x-api-key"] == "given"
 
 
 def test_outputs_without_a_url_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,51 +312,60 @@ def test_make_smoke_without_a_url_says_what_is_missing() -> None:
     assert "set API_URL=" in result.stderr
 
 
+@pytest.fixture
+def emulated_apigateway() -> Iterator[Any]:
+    """The emulator's API Gateway, with stage dev's usage plan as infra/modules/api_gateway names it."""
+    emulator = Emulator("127.0.0.1", 0)
+    emulator.start()
+    try:
+        dev = load_stage("dev")
+        apigateway = Target(stage=dev, region=dev.region, endpoint_url=emulator.endpoint).client("apigateway")
+        apigateway.create_usage_plan(name="dofs-dev-usage-plan")
+        yield apigateway
+    finally:
+        emulator.stop()
+
+
 @needs_make
-def test_make_smoke_deployed_reads_url_and_key_id_from_the_deploy_outputs(tmp_path: Path) -> None:
-    """The Smoke stage: URL from `terraform output -json`, key value fetched by the AWS CLI."""
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    aws = fake_bin / "aws"
-    aws.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/aws-args"\necho key-from-aws\n')
-    aws.chmod(0o755)
+def test_make_smoke_deployed_uses_a_new_key_of_its_own(tmp_path: Path, emulated_apigateway: Any) -> None:
+    """The Smoke stage: URL from `terraform output -json`, and a key of client smoke, made again
+    at each run in the stage's usage plan by the ops CLI (here against the emulator)."""
+    apigateway = emulated_apigateway
+    endpoint = apigateway.meta.endpoint_url
     api = FakeApi()
+    outputs = tmp_path / "outputs.json"
+    keys = f"{sys.executable} -m dofs_ops --endpoint-url {endpoint}"
+    sent = []
     with serve(api) as url:
-        outputs = tmp_path / "outputs.json"
-        outputs.write_text(
-            json.dumps(
-                {
-                    "api_url": {"sensitive": False, "type": "string", "value": url + "/api/"},
-                    "api_key_id": {"sensitive": False, "type": "string", "value": "abc123"},
-                }
+        outputs.write_text(json.dumps({"api_url": {"sensitive": False, "type": "string", "value": url + "/api/"}}))
+        for _ in range(2):
+            assert MAKE is not None
+            result = subprocess.run(  # noqa: S603 - fixed arguments
+                [
+                    MAKE,
+                    "--no-print-directory",
+                    "smoke-deployed",
+                    f"OUTPUTS_JSON={outputs}",
+                    "SMOKE_INTERVAL=0.05",
+                    "STAGE=dev",
+                    f"SMOKE_KEYS={keys}",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, "API_KEY": "", "API_URL": ""},
             )
-        )
-        assert MAKE is not None
-        result = subprocess.run(  # noqa: S603 - fixed arguments
-            [MAKE, "--no-print-directory", "smoke-deployed", f"OUTPUTS_JSON={outputs}", "SMOKE_INTERVAL=0.05"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env={**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "API_KEY": "", "API_URL": ""},
-        )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "using API key abc123" in result.stdout
-    assert "key-from-aws" not in result.stdout + result.stderr
-    assert (fake_bin / "aws-args").read_text().split() == [
-        "apigateway",
-        "get-api-key",
-        "--api-key",
-        "abc123",
-        "--include-value",
-        "--query",
-        "value",
-        "--output",
-        "text",
-    ]
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "using a new API key of client smoke" in result.stdout
+            [key] = apigateway.get_api_keys(includeValues=True)["items"]
+            assert key["name"] == "dofs-dev-smoke"
+            assert key["value"] not in result.stdout + result.stderr
+            sent.append(api.requests[-1][2]["x-api-key"])
+            assert sent[-1] == key["value"]
     assert api.requests[0][1] == "/api/order"
-    assert api.requests[0][2]["x-api-key"] == "key-from-aws"
+    assert sent[0] != sent[1], "each run rotates the smoke client's key"
 
 
 @needs_make

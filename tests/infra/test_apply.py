@@ -5,7 +5,9 @@ state is local (an override file replaces the S3 backend). What moto 5.2 cannot 
 left out by a variable (see docs/TESTING.md, "The infrastructure proof"):
 
 - `enable_api_gateway=false`: moto's PutRestApi imports only OpenAPI 3 bodies, and Chalice
-  writes Swagger 2.0 (the REST API, its deployment, stage, usage plan, key and access log group);
+  writes Swagger 2.0 (the REST API and its deployment, and so infra/modules/api_gateway's stage,
+  method settings, usage plan and access log group, which test_api_gateway.py applies on a REST
+  API made without a body);
 - `restrict_dlq_sources=false`: moto does not keep an SQS RedriveAllowPolicy, so the provider
   waits forever for it to appear.
 
@@ -429,7 +431,7 @@ def test_the_api_5xx_alarm_watches_the_stages_own_api(applied_stack: AppliedStac
         for resource in _managed_resources(plan["planned_values"]["root_module"])
     }
     api = planned["module.app.aws_api_gateway_rest_api.rest_api[0]"]
-    api_stage = planned["module.app.aws_api_gateway_stage.api[0]"]
+    api_stage = planned["module.api_gateway[0].aws_api_gateway_stage.this"]
     alarm = planned['module.monitoring[0].aws_cloudwatch_metric_alarm.this["api-5xx"]']
     assert api["name"] == applied_stack.prefix, "Chalice's name, the app's, is every stage's"
     assert alarm["dimensions"] == {"ApiName": api["name"], "Stage": api_stage["stage_name"]}
@@ -442,6 +444,19 @@ def test_the_api_5xx_alarm_watches_the_stages_own_api(applied_stack: AppliedStac
     ]
     assert charted, "the dashboard charts the API"
     assert all(dimensions == ["ApiName", api["name"], "Stage", api_stage["stage_name"]] for dimensions in charted)
+    # The stage's throttles and its clients' throttle and quota are its settings; no key is planned.
+    settings = applied_stack.config
+    plan_settings = planned["module.api_gateway[0].aws_api_gateway_usage_plan.this"]
+    assert plan_settings["throttle_settings"] == [
+        {"rate_limit": settings["api_client_rate_limit"], "burst_limit": settings["api_client_burst_limit"]}
+    ]
+    quota = settings["api_client_quota_per_day"]
+    quotas = [] if quota is None else [{"limit": quota, "offset": 0, "period": "DAY"}]
+    assert plan_settings["quota_settings"] == quotas
+    [method_settings] = planned["module.api_gateway[0].aws_api_gateway_method_settings.all"]["settings"]
+    assert method_settings["throttling_rate_limit"] == settings["api_throttling_rate_limit"]
+    assert method_settings["throttling_burst_limit"] == settings["api_throttling_burst_limit"]
+    assert not [address for address in planned if "api_key" in address]
 
 
 def test_stages_apply_side_by_side_without_sharing_a_resource(applied_stacks: dict[str, AppliedStack]) -> None:
@@ -611,7 +626,9 @@ def test_roles_allow_only_their_own_calls(applied_stack: AppliedStack) -> None:
 
 def test_api_gateway_is_left_out_of_the_emulator_run(applied_stack: AppliedStack) -> None:
     assert applied_stack.outputs.get("api_url") is None
+    assert applied_stack.outputs.get("api_usage_plan_name") is None
     assert applied_stack.client("apigateway").get_rest_apis()["items"] == []
+    assert applied_stack.client("apigateway").get_usage_plans()["items"] == []
 
 
 def _as_list(value: str | list[str]) -> list[str]:

@@ -49,23 +49,24 @@ def test_deployment_has_no_deprecated_arguments_and_redeploys_on_change(packaged
     assert "stage_name" not in deployment
     assert "stage_description" not in deployment
     assert deployment["triggers"] == {"redeployment": "${sha1(local.chalice_api_swagger)}"}
-    everything = json.dumps([module.resources, module.outputs])
-    assert "invoke_url" not in everything.replace("aws_api_gateway_stage.api[*].invoke_url", "")
+    assert "invoke_url" not in json.dumps([module.resources, module.outputs])
 
 
-def test_stage_with_throttling_access_logs_and_a_regional_endpoint(packaged_app: Path) -> None:
+def test_the_package_carries_the_api_and_its_deployment_and_nothing_of_the_stage(packaged_app: Path) -> None:
+    """The stage, its settings, access log and usage plan are infra/modules/api_gateway's; no
+    API key is made anywhere in Terraform (each client's is made by dofs_ops keys)."""
     module = load_module(packaged_app)
     api = module.resources["aws_api_gateway_rest_api"]["rest_api"]
     assert api["endpoint_configuration"] == {"types": ["REGIONAL"]}
-    stage = module.resources["aws_api_gateway_stage"]["api"]
-    assert stage["stage_name"] == "api"
-    assert stage["access_log_settings"]["destination_arn"] == "${aws_cloudwatch_log_group.api_access[0].arn}"
-    assert "$context.requestId" in stage["access_log_settings"]["format"]
-    settings = module.resources["aws_api_gateway_method_settings"]["all"]["settings"]
-    assert settings["throttling_rate_limit"] == "${var.api_throttling_rate_limit}"
-    assert settings["throttling_burst_limit"] == "${var.api_throttling_burst_limit}"
-    assert module.resources["aws_api_gateway_usage_plan"]["api"]["throttle_settings"]
-    assert module.outputs["EndpointURL"]["value"] == "${one(aws_api_gateway_stage.api[*].invoke_url)}"
+    assert {kind for kind in module.resources if kind.startswith("aws_api_gateway_")} == {
+        "aws_api_gateway_rest_api",
+        "aws_api_gateway_deployment",
+    }
+    assert "aws_cloudwatch_log_group" not in module.resources
+    assert module.outputs["api_deployment_id"]["value"] == "${one(aws_api_gateway_deployment.rest_api[*].id)}"
+    assert module.outputs["api_stage_name"]["value"] == '${var.enable_api_gateway ? "api" : null}'
+    assert not {name for name in module.outputs if "key" in name}
+    assert not {name for name in module.variables if name.startswith(("api_throttling", "api_key", "access_log"))}
 
 
 def test_every_operation_but_the_preflights_requires_an_api_key(packaged_app: Path) -> None:

@@ -9,7 +9,7 @@ operator role's.
 
 Then moto's IAM enforcement is switched on and the CLI runs with the credentials sts:AssumeRole
 gives for each role, rendered for the local stage: the read-only role lists and shows but is
-refused redrive; the operator role redrives.
+refused redrive and keys; the operator role redrives and manages client keys.
 """
 
 from __future__ import annotations
@@ -62,15 +62,15 @@ def declared() -> dict[str, set[Permission]]:
         found: set[Permission] = set()
         for statement in module.locals[table]:
             actions = re.findall(r'"([a-z0-9]+:[A-Za-z]+)"', json.dumps(statement["actions"]))
-            resources = {VARIABLES[name] for name in re.findall(r"var\.(\w+)", str(statement["resources"]))}
-            resources.discard("usage_plan_id")
-            if "apigateway" in str(statement["resources"]):
+            named = set(re.findall(r"var\.(\w+)", str(statement["resources"]))) - {"usage_plan_id"}
+            resources = {VARIABLES[name] for name in named}
+            if "local.apigateway" in str(statement["resources"]):
                 resources.add("api_keys")
             found |= {(resource, action) for resource in resources for action in actions}
         return found
 
     read = permissions("read")
-    return {READ_ROLE: read, OPERATOR_ROLE: read | permissions("redrive")}
+    return {READ_ROLE: read, OPERATOR_ROLE: read | permissions("redrive") | permissions("keys")}
 
 
 def test_declared_table_is_read() -> None:
@@ -155,7 +155,13 @@ def cli(stack: RunningStack, *args: str) -> int:
 
 
 READ_COMMANDS = (("list", "--status", "PENDING"), ("list", "--status", "DEAD_LETTERED"), ("show", "{order}"))
-WRITE_COMMANDS = (("redrive", "{order}"),)
+WRITE_COMMANDS = (
+    ("redrive", "{order}"),
+    ("keys", "create", "rolecheck"),
+    ("keys", "create", "rolecheck", "--replace"),
+    ("keys", "list"),
+    ("keys", "revoke", "rolecheck"),
+)
 
 
 def test_each_role_allows_exactly_the_calls_its_commands_make(
@@ -229,7 +235,7 @@ def authorise_transactions_per_item(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(IAMRequestBase, "check_action_permitted", check_each_item)
 
 
-def test_the_read_only_role_lists_and_shows_and_is_refused_redrive(
+def test_the_read_only_role_lists_and_shows_and_is_refused_redrive_and_keys(
     stack: RunningStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dead_lettered(stack, "role-enforced")
@@ -249,7 +255,7 @@ def test_the_read_only_role_lists_and_shows_and_is_refused_redrive(
                 set_enforcement(on=False)
             outcomes[(role, " ".join(args))] = (status, capsys.readouterr().err)
     for (role, command), (status, err) in outcomes.items():
-        if role == READ_ROLE and command.startswith("redrive"):
+        if role == READ_ROLE and command.split()[0] in {"redrive", "keys"}:
             assert status == 2, (role, command, err)
             assert "AccessDenied" in err, (role, command, err)
         else:

@@ -18,8 +18,16 @@ locals {
     { sid = "Redrive", actions = ["dynamodb:UpdateItem"], resources = [var.orders_table_arn, var.failed_orders_table_arn] },
     { sid = "RequeueOrders", actions = ["sqs:GetQueueUrl", "sqs:SendMessage"], resources = [var.order_queue_arn] },
   ]
+  # keys: one API key per client on the stage's usage plan. API Gateway names its IAM actions by
+  # HTTP method and its resources by path; a new key's id is not known in advance.
+  apigateway = "arn:${data.aws_partition.current.partition}:apigateway:${var.region}::"
+  keys = [
+    { sid = "FindUsagePlan", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys"] },
+    { sid = "ClientKeys", actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigateway}/apikeys", "${local.apigateway}/apikeys/*", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys"] },
+  ]
+
   roles = {
-    operator          = concat(local.read, local.redrive)
+    operator          = concat(local.read, local.redrive, var.usage_plan_id == null ? [] : local.keys)
     operator-readonly = local.read
   }
 }

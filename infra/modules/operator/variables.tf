@@ -34,6 +34,17 @@ variable "log_group_arns" {
   type        = list(string)
 }
 
+variable "usage_plan_id" {
+  description = "ID of the stage's API usage plan, to which `dofs_ops keys` adds client keys; null (no API): no keys statements."
+  type        = string
+  default     = null
+}
+
+variable "region" {
+  description = "Region of the stage's API (API Gateway ARNs name it)."
+  type        = string
+}
+
 variable "permissions_boundary_arn" {
   description = "Permissions boundary set on both roles; null for none."
   type        = string
