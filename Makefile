@@ -115,17 +115,16 @@ test: ## Everything CI runs: lint, types, tests
 	$(BIN)/ruff format --check .
 	$(call beside_mypy,$(UNIT_PYTEST))
 
-# The inner loop: pytest's --inner-loop (tests/conftest.py) leaves out what needs the emulator,
-# a packaged app, Terraform or the scanners. Bytecode is cached, as on any developer's machine
-# (pytest rewrites every test module's asserts again when it may not write its cache). The tests
-# run on two workers (pytest-xdist), a file's tests on one, so each file's cached parses (HCL,
-# moto's service models) are built once; without the plugins of schemathesis and anyio, which
-# only the fuzzing and no inner-loop test use (each process would import them: half a second).
-INNER_LOOP_PYTEST = $(BIN)/pytest --inner-loop -q -n 2 --dist loadfile -p no:schemathesis -p no:anyio
-check: $(DEV_STAMP) ## The inner loop, seconds: ruff, mypy and every test that needs no emulator or Terraform
+# The inner loop: the unit tier (`pytest -m unit`: tests/fakes.py and pure code; moto cannot be
+# imported, tests/conftest.py), beside ruff and mypy. Bytecode is cached, as on any developer's
+# machine (pytest rewrites every test module's asserts again when it may not write its cache).
+# Without the plugins of schemathesis and anyio, which no unit test uses (each process would
+# import them: half a second).
+UNIT_TIER_PYTEST = $(BIN)/pytest -m unit -q -n 2 --dist loadfile -p no:schemathesis -p no:anyio
+check: $(DEV_STAMP) ## The inner loop, seconds: ruff, mypy and the unit tier (pytest -m unit)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(call beside_mypy,PYTHONDONTWRITEBYTECODE= $(INNER_LOOP_PYTEST))
+	$(call beside_mypy,PYTHONDONTWRITEBYTECODE= $(UNIT_TIER_PYTEST))
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

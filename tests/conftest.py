@@ -1,21 +1,27 @@
 """Shared fixtures: emulated AWS (moto, with its Step Functions interpreter) provisioned from
 the `local` stage, and the app's settings pointed at it.
 
+Every test belongs to one tier, a marker registered in pyproject.toml and set by its module
+(`pytestmark`), or by the `repository` fixture's parameter where one suite runs against the
+in-memory fake and DynamoDB on moto. `pytest -m unit` (`make check`) runs the unit tier alone:
+then moto is never imported, no AWS client can be created, and only the modules that mark unit
+tests are collected.
+
 Only what the hooks below need is imported at the top: pytest-xdist's controller loads this file
 too, before it starts the workers, and runs no test; moto and the app are imported by the
-processes that run tests (`pytest_configure`)."""
+processes that run tests (`pytest_configure`), and never by a run of the unit tier."""
 
 from __future__ import annotations
 
-import atexit
 import functools
-import gc
+import importlib.abc
 import json
 import random
+import sys
 import time
 import types
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +29,7 @@ import pytest
 
 if TYPE_CHECKING:
     from chalicelib.models import Order
-    from chalicelib.repository import DynamoOrderRepository
+    from chalicelib.repository import OrderRepository
     from dofs_local.emulated.provisioning import Resources
     from dofs_local.stage import Stage
 
@@ -117,16 +123,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def resources(aws: None, stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Resources]:
+def app_environment(stage: Stage, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app's settings as the `local` stage deploys them (its metrics namespace, tables, ...)."""
     from chalicelib import runtime
-    from dofs_local.emulated.provisioning import provision
 
-    created = provision(stage, _SharedClients())
     for name, value in stage.api_environment().items():
         monkeypatch.setenv(name, value)
     runtime.reset()
-    yield created
+    yield
     runtime.reset()
+
+
+@pytest.fixture
+def resources(aws: None, stage: Stage, request: pytest.FixtureRequest) -> Resources:
+    from dofs_local.emulated.provisioning import provision
+
+    created: Resources = provision(stage, _SharedClients())
+    request.getfixturevalue("app_environment")  # after provisioning, as a deployment sets them
+    return created
 
 
 @functools.cache
@@ -134,10 +148,36 @@ def _dynamodb_resource() -> Any:
     return _session().resource("dynamodb")
 
 
+# The `repository` fixture's parameters, for a module marked `memory_and_dynamodb`: each of its tests
+# that takes `repository` runs on the fake (the unit tier) and on DynamoDB on moto (the contract),
+# unless it names its tier itself (`aws`: what only DynamoDB has, its requests and their costs).
+REPOSITORY_KINDS = (
+    pytest.param("memory", marks=pytest.mark.unit, id="memory"),
+    pytest.param("dynamodb", marks=pytest.mark.aws, id="dynamodb"),
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    if (
+        "repository" in metafunc.fixturenames
+        and definition.get_closest_marker("memory_and_dynamodb")
+        and not TIERS & {mark.name for mark in definition.own_markers}
+    ):
+        metafunc.parametrize("repository", REPOSITORY_KINDS, indirect=True)
+
+
 @pytest.fixture
-def repository(resources: Resources, stage: Stage) -> DynamoOrderRepository:
+def repository(request: pytest.FixtureRequest, stage: Stage) -> OrderRepository:
+    """DynamoDB on moto, or (parametrized "memory") the in-memory fake of tests/fakes.py."""
+    if getattr(request, "param", "dynamodb") == "memory":
+        from tests.fakes import InMemoryOrderRepository
+
+        request.getfixturevalue("app_environment")
+        return InMemoryOrderRepository(stage.open_orders_index_shards)
     from chalicelib.repository import DynamoOrderRepository
 
+    request.getfixturevalue("resources")
     return DynamoOrderRepository(
         _dynamodb_resource(), stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
     )
@@ -219,58 +259,52 @@ def wait_for_executions(state_machine_arn: str, timeout: float = 60.0) -> None:
     raise AssertionError("workflow executions still running after the test")
 
 
-# `make check`, the inner loop, runs `pytest --inner-loop`: every test that needs neither the
-# local pipeline's emulator, nor Terraform, nor a packaged app, nor the scanners. `make test`
-# (CI) runs them all. Selected here, by path and by fixture, so that no test file says it.
-NEEDS_THE_STACK = (
-    "tests/integration",  # the local pipeline over HTTP
-    "tests/chaos/test_chaos_run.py",
-    "tests/chaos/test_reconciler_faults.py",  # the local pipeline with lost executions and messages
-    "tests/fuzz/test_openapi_fuzz.py",
-    "tests/security",  # bandit, pip-audit, detect-secrets over the whole tree
-    "tests/infra/test_apply.py",  # Terraform applied to the emulator
-    "tests/infra/test_checkov.py",
-    "tests/infra/test_terraform.py",
-    "tests/cicd/test_terraform.py",
-)
-# Fixtures that run `chalice package` or Terraform (tests/infra/conftest.py; `console`, which runs
-# `terraform init` and `terraform console`, tests/cicd/test_pipeline.py).
-NEEDS_A_PACKAGE_OR_TERRAFORM = frozenset({"packaged_app", "workspace", "terraform", "console"})
+# The tiers (pyproject.toml registers them): each test has exactly one.
+TIERS = frozenset({"unit", "aws", "emulator", "terraform", "scanners"})
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--inner-loop", action="store_true", help="only the tests that need no emulator, package or Terraform"
-    )
-
-
-# Allocations between two collections of the young generation (Python's default: 700). Importing
-# moto and the app, and moto at work, allocate millions of objects that live on, so at the default
-# the collector ran about 2,500 times a test process, 15 of them full passes over every object (a
-# fifth of the inner loop's CPU time); mypy raises it the same way for its own run.
-GC_YOUNG_THRESHOLD = 50_000
+def _unit_tier_only(config: pytest.Config) -> bool:
+    """`pytest -m unit`: the run that must import no moto (`make check`)."""
+    return str(config.getoption("markexpr", "")).strip() == "unit"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if _is_xdist_controller(config):
         return
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     from hypothesis import settings
 
-    # Stateful properties against moto cost about 0.2 s an example: the inner loop tries fewer.
+    # Stateful properties against moto cost about 0.2 s an example.
     settings.register_profile("ci", max_examples=60)
-    settings.register_profile("inner-loop", max_examples=5)
-    settings.load_profile("inner-loop" if config.getoption("--inner-loop") else "ci")
-    _prepare_moto()
+    settings.load_profile("ci")
+    if _unit_tier_only(config):
+        sys.meta_path.insert(0, _NoMoto())
+        _refuse_aws_clients()
+    else:
+        _prepare_moto()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """What the tests' process has imported and collected lives until it exits: frozen, the
-    collector's full passes no longer walk it. At exit, after pytest's last collection (which
-    reports an exception raised in a finaliser), everything is frozen: the interpreter's own last
-    passes over what the tests built took about a second, the controller waiting on them."""
-    gc.freeze()
-    atexit.register(gc.freeze)
+class _NoMoto(importlib.abc.MetaPathFinder):
+    """In a run of the unit tier moto cannot be imported: a unit test that needs it fails, named."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> None:
+        if fullname.split(".")[0] == "moto":
+            raise ImportError(f"{fullname}: the unit tier runs without moto; use tests/fakes.py")
+
+
+def _refuse_aws_clients() -> None:
+    """The unit tier runs on tests/fakes.py: a test that reaches for AWS fails, named. The one client
+    left alone is X-Ray's sampling client, which the X-Ray SDK builds when chalicelib.observability's
+    Tracer is made, and which never calls while tracing is off (as it is outside Lambda)."""
+    import botocore.session
+
+    create_client = botocore.session.Session.create_client
+
+    def refuse(self: botocore.session.Session, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        if service_name == "xray":
+            return create_client(self, service_name, *args, **kwargs)
+        raise AssertionError(f"a unit test created a {service_name} client; use tests/fakes.py")
+
+    botocore.session.Session.create_client = refuse
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
@@ -279,10 +313,23 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if not config.getoption("--inner-loop"):
+    """A run of the unit tier imports only the test modules that mark unit tests (`pytest.mark.unit`,
+    or `memory_and_dynamodb`), and the conftest.py of directories holding one: importing the others
+    would import moto, Terraform's parsers and the scanners, for tests it then deselects."""
+    if not _unit_tier_only(config):
         return None
-    relative = collection_path.relative_to(config.rootpath).as_posix()
-    return True if any(relative == path or relative.startswith(f"{path}/") for path in NEEDS_THE_STACK) else None
+    if collection_path.is_dir():
+        modules = list(collection_path.rglob("test_*.py"))
+    elif collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        modules = [collection_path]
+    else:
+        return None
+    return None if any(_marks_unit_tests(module) for module in modules) else True
+
+
+def _marks_unit_tests(module: Path) -> bool:
+    text = module.read_text(encoding="utf-8")
+    return "pytest.mark.unit" in text or "memory_and_dynamodb" in text
 
 
 # The files that take minutes (Terraform applied to the emulator, stage after stage, most of it
@@ -310,13 +357,18 @@ def _give_each_test_its_own_node_id(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(f"tests sharing a node id (pytest-xdist would run one of each): {duplicates}")
 
 
+def _check_tiers(items: list[pytest.Item]) -> None:
+    wrong = [
+        f"{item.nodeid} ({', '.join(sorted(tiers)) or 'none'})"
+        for item in items
+        if len(tiers := {mark.name for mark in item.iter_markers() if mark.name in TIERS}) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(f"each test needs exactly one tier marker of {sorted(TIERS)}: {wrong}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _check_tiers(items)
     _give_each_test_its_own_node_id(items)
     if hasattr(config, "workerinput"):
         items.sort(key=_longest_first)  # stable: each file's own order is kept
-    if not config.getoption("--inner-loop"):
-        return
-    slow = [item for item in items if NEEDS_A_PACKAGE_OR_TERRAFORM & set(getattr(item, "fixturenames", ()))]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item not in slow]

@@ -17,6 +17,8 @@ from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body, wait_for_executions
 from tests.waiting import wait_for_status
 
+pytestmark = pytest.mark.aws
+
 JSON = {"Content-Type": "application/json"}
 
 

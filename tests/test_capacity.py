@@ -28,6 +28,8 @@ from scripts.capacity import (
     memory_floor,
 )
 
+pytestmark = pytest.mark.unit
+
 STAGES = sorted(read_config()["stages"])
 VERDICT = re.compile(r"^prod capacity: ([\d,]+) orders/s sustained \(binding: (.+)\)$")
 

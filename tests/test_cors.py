@@ -10,6 +10,8 @@ from chalicelib.cors import EXPOSED_HEADERS, route_cors
 from chalicelib.settings import CorsSettings, SettingsError
 from dofs_local.stage import PROJECT_DIR, load_stage
 
+pytestmark = pytest.mark.unit
+
 LOCAL_FRONT_END = "http://localhost:3000"
 
 

@@ -43,6 +43,8 @@ from dofs_local.measurement.metering import Invocation, Meter, MeteredLogStream
 from dofs_local.measurement.pricing import LATENCY_S, round_up
 from dofs_local.stage import Stage, load_stage, read_config
 
+pytestmark = pytest.mark.aws
+
 PRODUCTION = Production(batch_size=10, batching_window_s=1.0)
 # What items.measure_item_sizes gives on the app's repository (test_item_sizes_... checks it).
 SIZES = ItemSizes(

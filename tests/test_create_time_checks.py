@@ -19,6 +19,8 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from dofs_local.emulated import create_time_checks
 from tests.conftest import aws_client
 
+pytestmark = pytest.mark.aws
+
 LAMBDA_TRUST = {"Service": "lambda.amazonaws.com"}
 STATES_TRUST = {"Service": "states.amazonaws.com"}
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})

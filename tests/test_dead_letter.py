@@ -1,21 +1,25 @@
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.dead_letter import DeadLetterHandler
-from chalicelib.repository import DynamoOrderRepository
+from chalicelib.repository import OrderRepository
 from chalicelib.rules import Verdict
 from tests.conftest import make_order, sqs_event, sqs_record
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 
 
-def failed_three_times(repository: DynamoOrderRepository, order_id: str) -> None:
+def failed_three_times(repository: OrderRepository, order_id: str) -> None:
     repository.create(make_order(order_id), NOW)
     repository.record_verdict(order_id, "exec", Verdict(True), NOW)
     for attempt in (1, 2, 3):
         repository.record_failed_attempt(order_id, attempt, f"failure {attempt}", NOW)
 
 
-def test_records_the_failure_and_dead_letters_the_order(repository: DynamoOrderRepository) -> None:
+def test_records_the_failure_and_dead_letters_the_order(repository: OrderRepository) -> None:
     failed_three_times(repository, "a")
     record = sqs_record("a", receive_count=1)
     result = DeadLetterHandler(repository, clock=lambda: NOW).handle_batch(sqs_event(record))
@@ -33,7 +37,7 @@ def test_records_the_failure_and_dead_letters_the_order(repository: DynamoOrderR
     assert order["status"] == "DEAD_LETTERED"
 
 
-def test_a_repeated_dead_letter_changes_nothing(repository: DynamoOrderRepository) -> None:
+def test_a_repeated_dead_letter_changes_nothing(repository: OrderRepository) -> None:
     failed_three_times(repository, "a")
     handler = DeadLetterHandler(repository, clock=lambda: NOW)
     handler.handle_batch(sqs_event(sqs_record("a")))
@@ -43,7 +47,7 @@ def test_a_repeated_dead_letter_changes_nothing(repository: DynamoOrderRepositor
     assert (repository.get("a"), repository.get_failure("a")) == first
 
 
-def test_a_fulfilled_order_gets_no_failure_record(repository: DynamoOrderRepository) -> None:
+def test_a_fulfilled_order_gets_no_failure_record(repository: OrderRepository) -> None:
     repository.create(make_order("a"), NOW)
     repository.record_verdict("a", "exec", Verdict(True), NOW)
     repository.mark_fulfilled("a", 1, NOW)

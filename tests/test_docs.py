@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 README_LIMIT_BYTES = 12 * 1024
 # A tracker's numbers mean nothing to a reader without the tracker; a load average is a fact of

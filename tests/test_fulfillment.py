@@ -2,34 +2,38 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from chalicelib.fulfillment import Fulfillment
-from chalicelib.repository import DynamoOrderRepository
+from chalicelib.repository import OrderRepository
 from chalicelib.rules import Verdict
 from tests.conftest import make_order, sqs_event, sqs_record
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 
 
-def pending(repository: DynamoOrderRepository, *order_ids: str) -> None:
+def pending(repository: OrderRepository, *order_ids: str) -> None:
     for order_id in order_ids:
         repository.create(make_order(order_id), NOW)
         repository.record_verdict(order_id, "exec", Verdict(True), NOW)
 
 
-def status(repository: DynamoOrderRepository, order_id: str) -> str:
+def status(repository: OrderRepository, order_id: str) -> str:
     item = repository.get(order_id)
     assert item is not None
     return str(item["status"])
 
 
-def test_success_rate_one_fulfills_at_the_first_attempt(repository: DynamoOrderRepository) -> None:
+def test_success_rate_one_fulfills_at_the_first_attempt(repository: OrderRepository) -> None:
     pending(repository, "a")
     result = Fulfillment(repository, 1.0, random.Random(1).random).handle_batch(sqs_event(sqs_record("a")))
     assert result == {"batchItemFailures": []}
     assert status(repository, "a") == "FULFILLED"
 
 
-def test_success_rate_zero_fails_and_reports_the_message(repository: DynamoOrderRepository) -> None:
+def test_success_rate_zero_fails_and_reports_the_message(repository: OrderRepository) -> None:
     pending(repository, "a")
     result = Fulfillment(repository, 0.0, random.Random(1).random).handle_batch(
         sqs_event(sqs_record("a", receive_count=2))
@@ -41,7 +45,7 @@ def test_success_rate_zero_fails_and_reports_the_message(repository: DynamoOrder
     assert "attempt 2" in item["last_error"]
 
 
-def test_seeded_randomness_decides_each_attempt(repository: DynamoOrderRepository) -> None:
+def test_seeded_randomness_decides_each_attempt(repository: OrderRepository) -> None:
     ids = [f"o{i}" for i in range(10)]
     pending(repository, *ids)
     rolls = random.Random(0)
@@ -56,7 +60,7 @@ def test_seeded_randomness_decides_each_attempt(repository: DynamoOrderRepositor
         assert status(repository, order_id) == ("FAILED" if order_id in failed else "FULFILLED")
 
 
-def test_duplicate_delivery_never_fulfills_twice(repository: DynamoOrderRepository) -> None:
+def test_duplicate_delivery_never_fulfills_twice(repository: OrderRepository) -> None:
     pending(repository, "a")
     fulfillment = Fulfillment(repository, 1.0, random.Random(1).random)
     fulfillment.handle_batch(sqs_event(sqs_record("a", message_id="m1")))
@@ -66,7 +70,7 @@ def test_duplicate_delivery_never_fulfills_twice(repository: DynamoOrderReposito
     assert repository.get("a") == first, "the duplicates changed nothing"
 
 
-def test_a_late_failure_never_undoes_fulfillment(repository: DynamoOrderRepository) -> None:
+def test_a_late_failure_never_undoes_fulfillment(repository: OrderRepository) -> None:
     pending(repository, "a")
     Fulfillment(repository, 1.0, random.Random(1).random).handle_batch(sqs_event(sqs_record("a")))
     result = Fulfillment(repository, 0.0, random.Random(1).random).handle_batch(
@@ -76,7 +80,7 @@ def test_a_late_failure_never_undoes_fulfillment(repository: DynamoOrderReposito
     assert status(repository, "a") == "FULFILLED"
 
 
-def test_one_crashing_record_does_not_fail_its_neighbours(repository: DynamoOrderRepository) -> None:
+def test_one_crashing_record_does_not_fail_its_neighbours(repository: OrderRepository) -> None:
     pending(repository, "a", "c")
     broken = sqs_record("b")
     broken["body"] = "{not json"

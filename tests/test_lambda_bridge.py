@@ -15,6 +15,8 @@ from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import Resources
 from tests.log_lines import LogLines, log_lines_fixture  # noqa: F401 - the log_lines fixture
 
+pytestmark = pytest.mark.aws
+
 
 @pytest.fixture
 def bridge(resources: Resources) -> Any:

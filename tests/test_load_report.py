@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dofs_local.load.report import LoadRun, percentile, render, summarise
+
+pytestmark = pytest.mark.unit
 
 
 def run(**overrides: object) -> LoadRun:

@@ -10,6 +10,8 @@ import pytest
 from chalicelib.settings import DEFAULT_SUCCESS_RATE
 from dofs_local.__main__ import effective_success_rate
 
+pytestmark = pytest.mark.aws
+
 
 def test_the_option_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FULFILLMENT_SUCCESS_RATE", "0.2")

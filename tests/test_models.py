@@ -9,6 +9,8 @@ from pydantic import ValidationError
 from chalicelib.models import Order, OrderRequest, field_errors
 from tests.conftest import make_order, order_body
 
+pytestmark = pytest.mark.unit
+
 
 def invalid_fields(body: dict[str, Any]) -> set[str]:
     with pytest.raises(ValidationError) as caught:

@@ -46,6 +46,8 @@ from dofs_local.stage import (
     powertools_layer_parameter,
 )
 
+pytestmark = pytest.mark.aws
+
 
 def _label(patch: MotoPatch) -> str:
     return f"{getattr(patch.owner, '__name__', patch.owner)}.{patch.attribute}"

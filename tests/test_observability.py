@@ -17,6 +17,8 @@ from tests.conftest import make_order
 from tests.log_lines import LogLines, log_lines_fixture  # noqa: F401 - the log_lines fixture
 from tests.metric_identity import counted_identity
 
+pytestmark = pytest.mark.aws
+
 # What a deployed stage's functions run with (.chalice/config.json): their metrics on.
 DEV_ENVIRONMENT = load_stage("dev").environment
 

@@ -6,8 +6,12 @@ import math
 import threading
 from typing import Any
 
+import pytest
+
 from dofs_local.emulated import pollers
 from dofs_local.emulated.pollers import EventSource, QueuePoller
+
+pytestmark = pytest.mark.aws
 
 
 class OneMessageQueue:

@@ -20,6 +20,8 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record, wait_for_executions
 
+pytestmark = pytest.mark.aws
+
 THRESHOLD_SECONDS = 900
 LONG_AGO = "2026-11-25T09:00:00.000Z"  # an hour before NOW: past the threshold
 RECENTLY = "2026-11-25T09:59:00.000Z"  # a minute before NOW: within it

@@ -9,6 +9,8 @@ from chalicelib.settings import ReconcilerSettings, SettingsError
 from dofs_local.stage import load_stage, read_config
 from scripts import timing
 
+pytestmark = pytest.mark.unit
+
 ENVIRONMENT = {
     "ORDERS_TABLE": "orders",
     "FAILED_ORDERS_TABLE": "failed",

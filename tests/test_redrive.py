@@ -21,6 +21,8 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record
 
+pytestmark = pytest.mark.aws
+
 NOW = "2026-11-25T10:00:00.000Z"
 LATER = "2026-11-25T11:00:00.000Z"
 

@@ -6,9 +6,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import TransientError
-from chalicelib.repository import DeadLetterOutcome, DynamoOrderRepository, FailureRecord, _transient_errors
+from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository, _transient_errors
 from chalicelib.rules import Verdict
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 VALID = Verdict(True)
@@ -18,7 +20,7 @@ def failure(order_id: str = "order-1") -> FailureRecord:
     return FailureRecord(order_id, "fulfillment", '{"order_id": "order-1"}', 3, "boom", None, NOW)
 
 
-def test_create_stores_an_accepted_order_once(repository: DynamoOrderRepository) -> None:
+def test_create_stores_an_accepted_order_once(repository: OrderRepository) -> None:
     order = make_order()
     assert repository.create(order, NOW) is None
     existing = repository.create(order, NOW)
@@ -29,7 +31,7 @@ def test_create_stores_an_accepted_order_once(repository: DynamoOrderRepository)
     assert existing["body_hash"] == order.body_hash
 
 
-def test_verdict_is_claimed_by_one_execution_and_repeats_for_it(repository: DynamoOrderRepository) -> None:
+def test_verdict_is_claimed_by_one_execution_and_repeats_for_it(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     assert repository.record_verdict("order-1", "exec-a", VALID, NOW)
     assert repository.record_verdict("order-1", "exec-a", VALID, NOW), "a retry of the same execution"
@@ -39,12 +41,12 @@ def test_verdict_is_claimed_by_one_execution_and_repeats_for_it(repository: Dyna
     assert (item["status"], item["execution_id"]) == ("PENDING", "exec-a")
 
 
-def test_verdict_on_a_missing_order_claims_nothing(repository: DynamoOrderRepository) -> None:
+def test_verdict_on_a_missing_order_claims_nothing(repository: OrderRepository) -> None:
     assert not repository.record_verdict("ghost", "exec-a", VALID, NOW)
     assert repository.get("ghost") is None
 
 
-def test_rejection_keeps_the_reason(repository: DynamoOrderRepository) -> None:
+def test_rejection_keeps_the_reason(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     assert repository.record_verdict("order-1", "exec-a", Verdict(False, "DUPLICATE_SKU: A"), NOW)
     item = repository.get("order-1")
@@ -53,7 +55,7 @@ def test_rejection_keeps_the_reason(repository: DynamoOrderRepository) -> None:
     assert not repository.mark_fulfilled("order-1", 1, NOW), "REJECTED is terminal"
 
 
-def test_failed_attempts_count_once_each_and_never_go_backwards(repository: DynamoOrderRepository) -> None:
+def test_failed_attempts_count_once_each_and_never_go_backwards(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     repository.record_verdict("order-1", "exec-a", VALID, NOW)
     first = repository.record_failed_attempt("order-1", 1, "e1", NOW)
@@ -71,7 +73,7 @@ def test_failed_attempts_count_once_each_and_never_go_backwards(repository: Dyna
     assert [h["status"] for h in item["history"]] == ["ACCEPTED", "PENDING", "FAILED", "FULFILLED"]
 
 
-def test_dead_letter_writes_one_record_and_is_idempotent(repository: DynamoOrderRepository) -> None:
+def test_dead_letter_writes_one_record_and_is_idempotent(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     repository.record_verdict("order-1", "exec-a", VALID, NOW)
     repository.record_failed_attempt("order-1", 3, "boom", NOW)
@@ -86,7 +88,7 @@ def test_dead_letter_writes_one_record_and_is_idempotent(repository: DynamoOrder
     assert not repository.mark_fulfilled("order-1", 4, NOW), "DEAD_LETTERED never becomes FULFILLED"
 
 
-def test_dead_letter_of_a_fulfilled_order_records_nothing(repository: DynamoOrderRepository) -> None:
+def test_dead_letter_of_a_fulfilled_order_records_nothing(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     repository.record_verdict("order-1", "exec-a", VALID, NOW)
     repository.mark_fulfilled("order-1", 1, NOW)
@@ -97,7 +99,7 @@ def test_dead_letter_of_a_fulfilled_order_records_nothing(repository: DynamoOrde
     assert item["status"] == "FULFILLED"
 
 
-def test_delete_if_accepted_only_removes_an_untouched_order(repository: DynamoOrderRepository) -> None:
+def test_delete_if_accepted_only_removes_an_untouched_order(repository: OrderRepository) -> None:
     order = make_order()
     repository.create(order, NOW)
     repository.delete_if_accepted("order-1", "another-hash")
@@ -110,6 +112,7 @@ def test_delete_if_accepted_only_removes_an_untouched_order(repository: DynamoOr
     assert repository.get("order-2") is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("code", "transient"), [("ProvisionedThroughputExceededException", True), ("ValidationException", False)]
 )

@@ -24,6 +24,8 @@ from chalicelib.rules import Verdict
 from dofs_local.stage import Stage
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.memory_and_dynamodb
+
 
 def _at(minute: int) -> str:
     return f"2026-11-25T10:{minute:02d}:00.000Z"
@@ -102,6 +104,7 @@ def repository_status(repository: DynamoOrderRepository, order_id: str) -> Any:
     return OrderStatus(item["status"])
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize("order_id", ["fulfilled-order", "rejected-order", "dead-order"])
 def test_an_order_costs_two_index_writes_from_create_to_terminal(
     repository: DynamoOrderRepository, stage: Stage, order_id: str
@@ -129,6 +132,7 @@ def _order_update(operation: str, params: dict[str, Any]) -> str:
     return str(update["UpdateExpression"])
 
 
+@pytest.mark.aws
 def test_only_the_writes_that_open_or_close_an_order_name_the_index_keys(repository: DynamoOrderRepository) -> None:
     calls = _dynamodb_calls(repository)
     for lifecycle in _lifecycles(repository).values():
@@ -202,6 +206,7 @@ def test_time_bounds_are_inclusive_since_and_exclusive_before(repository: Dynamo
     assert [o for o, _ in repository.dead_lettered_order_ids(since=_at(12))] == ["order-2"]
 
 
+@pytest.mark.aws
 def test_pages_through_every_shard_with_queries_only(repository: DynamoOrderRepository, stage: Stage) -> None:
     created = [(f"order-{n:03d}", _at(n % 60)) for n in range(120)]
     for order_id, at in created:
@@ -216,6 +221,7 @@ def test_pages_through_every_shard_with_queries_only(repository: DynamoOrderRepo
     assert len(calls) >= len(created) // 2, "two items a page"
 
 
+@pytest.mark.unit
 def test_the_shard_is_a_stable_hash_of_the_order_id_spread_evenly() -> None:
     # Fixed values: Python's hash() of a str changes from one process to the next, this must not.
     assert [index_shard(order_id, 32) for order_id in ("order-1", "order-2", "a")] == ["12", "3", "10"]
@@ -224,6 +230,7 @@ def test_the_shard_is_a_stable_hash_of_the_order_id_spread_evenly() -> None:
     assert max(spread.values()) < 1.15 * 1000, "no shard takes much more than its share"
 
 
+@pytest.mark.unit
 def test_prod_keeps_every_index_partition_well_under_its_write_limit() -> None:
     from dofs_local.stage import load_stage
 
@@ -232,6 +239,7 @@ def test_prod_keeps_every_index_partition_well_under_its_write_limit() -> None:
     assert 1_000 * 3 * 2 / load_stage("prod").open_orders_index_shards < 500
 
 
+@pytest.mark.aws
 def test_get_many_reads_in_batches_of_100_and_asks_again_for_keys_left_unread(
     repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,6 +270,7 @@ def test_get_many_reads_in_batches_of_100_and_asks_again_for_keys_left_unread(
     assert pauses == [0.05], "backed off before asking again"
 
 
+@pytest.mark.aws
 def test_get_many_gives_up_as_a_transient_error_when_keys_stay_unread(
     repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ own dead-lettering, and cancelled transactions read by their reasons."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,24 +28,12 @@ from chalicelib.sqs_batch import (
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import aws_client, make_order, sqs_event, sqs_record
+from tests.fakes import RecordingRetryQueue
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 MAX_RECEIVE_COUNT = 3
-
-
-@dataclass
-class FakeRetryQueue:
-    handed_back: list[tuple[str, int, bool]] = field(default_factory=list)  # (message id, attempts made, failed)
-    dead_lettered: list[str] = field(default_factory=list)
-
-    def max_receive_count(self, record: SQSRecord) -> int:
-        return MAX_RECEIVE_COUNT
-
-    def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
-        self.handed_back.append((record.message_id, attempts_made, failed))
-
-    def dead_letter(self, record: SQSRecord) -> None:
-        self.dead_lettered.append(record.message_id)
 
 
 @dataclass
@@ -89,6 +77,7 @@ class ThrottledRepository(DynamoOrderRepository):
 # -- 1. retries and clients ---------------------------------------------------------------
 
 
+@pytest.mark.aws
 def test_clients_retry_in_standard_mode_a_few_times_with_short_timeouts(resources: Resources) -> None:
     config = runtime._client("sqs").meta.config
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
@@ -97,6 +86,7 @@ def test_clients_retry_in_standard_mode_a_few_times_with_short_timeouts(resource
     assert table_config.retries == {"mode": "standard", "total_max_attempts": 3}
 
 
+@pytest.mark.aws
 def test_a_calls_worst_case_leaves_room_in_the_fulfillment_function(stage: Stage) -> None:
     timeout_seconds = stage.function_timeout_seconds("fulfill_order")
     assert runtime.worst_case_call_seconds() == 12.0
@@ -104,6 +94,7 @@ def test_a_calls_worst_case_leaves_room_in_the_fulfillment_function(stage: Stage
     assert runtime.worst_case_call_seconds() < timeout_seconds - DEADLINE_MARGIN_MILLIS / 1000
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize(
     ("function_name", "built"),
     [
@@ -118,6 +109,7 @@ def test_a_lambda_container_builds_its_clients_at_init(function_name: str, built
     assert built.cache_info().currsize == 1
 
 
+@pytest.mark.aws
 def test_nothing_is_built_outside_lambda(resources: Resources) -> None:
     runtime.prepare(None, "dofs")
     runtime.prepare("someone-elses-fulfill_order", "dofs")
@@ -129,7 +121,7 @@ def test_nothing_is_built_outside_lambda(resources: Resources) -> None:
 
 def test_past_the_margin_records_are_handed_back_unattempted(repository: DynamoOrderRepository) -> None:
     pending(repository, "a", "b")
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     event = sqs_event(sqs_record("a", receive_count=2), sqs_record("b"))
     result = fulfillment.handle_batch(event, Context(DEADLINE_MARGIN_MILLIS - 1))
@@ -140,7 +132,7 @@ def test_past_the_margin_records_are_handed_back_unattempted(repository: DynamoO
 
 def test_before_the_margin_records_are_attempted(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(sqs_record("a")), Context(DEADLINE_MARGIN_MILLIS))
     assert result == {"batchItemFailures": []}
@@ -160,6 +152,7 @@ def test_past_the_margin_without_a_retry_queue_records_are_batch_item_failures(
 # -- 3. transient failures, real failures, a copy's last attempt --------------------------
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize("success_rate", [0.0, 1.0])
 def test_a_throttled_attempt_is_handed_back_and_not_counted(
     resources: Resources, stage: Stage, success_rate: float
@@ -168,7 +161,7 @@ def test_a_throttled_attempt_is_handed_back_and_not_counted(
 
     repository = ThrottledRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
     pending(repository, "a")
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, success_rate, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=1, receive_count=2)))
     assert result == {"batchItemFailures": []}
@@ -178,7 +171,7 @@ def test_a_throttled_attempt_is_handed_back_and_not_counted(
 
 def test_a_real_failure_spends_an_attempt_and_is_queued_again(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=1, receive_count=1)))
     assert result == {"batchItemFailures": []}, "concluded here: SQS's count sees no failure"
@@ -203,7 +196,7 @@ def test_a_rounds_last_failing_attempt_sends_the_message_to_the_dead_letter_queu
 ) -> None:
     pending(repository, "a")
     failed_before(repository, "a", 1, 2)
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(
         sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
     )
@@ -214,7 +207,7 @@ def test_a_rounds_last_failing_attempt_sends_the_message_to_the_dead_letter_queu
 def test_receives_spent_without_an_attempt_do_not_count(repository: DynamoOrderRepository) -> None:
     """Receives 1 and 2 did not reach a real attempt (a crash, a refused or timed-out invocation)."""
     pending(repository, "a")
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(
         sqs_event(sqs_record("a", receive_count=MAX_RECEIVE_COUNT))
     )
@@ -227,7 +220,7 @@ def test_receives_spent_without_an_attempt_do_not_count(repository: DynamoOrderR
 def test_a_copys_last_failing_attempt_sends_it_to_the_dead_letter_queue(repository: DynamoOrderRepository) -> None:
     pending(repository, "a")
     failed_before(repository, "a", 1, 2)
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries)
     result = fulfillment.handle_batch(sqs_event(copy_record("a", attempts_made=2, receive_count=1)))
     assert result == {"batchItemFailures": []}
@@ -240,7 +233,7 @@ def test_a_redriven_rounds_attempts_are_counted_afresh(repository: DynamoOrderRe
     failed_before(repository, "a", 1, 2, 3)
     repository.dead_letter(failure_record("a"), NOW)
     repository.redrive("a", 0, NOW)
-    retries = FakeRetryQueue()
+    retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     record = copy_record("a", attempts_made=1, receive_count=1)
     record["body"] = json.dumps({"order_id": "a", "redrive": 1, "attempts_before": 3})
     result = Fulfillment(repository, 0.0, lambda: 0.5, retries=retries).handle_batch(sqs_event(record))
@@ -249,19 +242,23 @@ def test_a_redriven_rounds_attempts_are_counted_afresh(repository: DynamoOrderRe
     assert attempts_of(repository, "a") == ("FAILED", 5)
 
 
+@pytest.mark.aws
 def test_when_the_copy_cannot_be_sent_the_record_is_a_batch_item_failure(resources: Resources, stage: Stage) -> None:
     from tests.conftest import _dynamodb_resource
 
-    class Unsendable(FakeRetryQueue):
+    class Unsendable(RecordingRetryQueue):
         def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
             raise ClientError({"Error": {"Code": "InternalError", "Message": "no"}}, "SendMessage")
 
     repository = ThrottledRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
     pending(repository, "a")
-    result = Fulfillment(repository, 1.0, lambda: 0.5, retries=Unsendable()).handle_batch(sqs_event(sqs_record("a")))
+    result = Fulfillment(repository, 1.0, lambda: 0.5, retries=Unsendable(MAX_RECEIVE_COUNT)).handle_batch(
+        sqs_event(sqs_record("a"))
+    )
     assert result == {"batchItemFailures": [{"itemIdentifier": "msg-a-1"}]}
 
 
+@pytest.mark.aws
 def test_the_sqs_retry_queue_sends_delayed_copies_and_finds_the_dead_letter_queue(resources: Resources) -> None:
     sqs = aws_client("sqs")
     retries = SqsRetryQueue(sqs)
@@ -286,6 +283,7 @@ def test_the_sqs_retry_queue_sends_delayed_copies_and_finds_the_dead_letter_queu
     assert dead["MessageAttributes"]["trace"]["StringValue"] == "t-1"
 
 
+@pytest.mark.aws
 def test_each_hand_back_doubles_the_delay_and_a_failure_waits_the_visibility_timeout(resources: Resources) -> None:
     sqs = _RecordingSqs()
     record = copy_record("a", attempts_made=0, receive_count=1)
@@ -360,6 +358,7 @@ def _cancel_transactions(
     monkeypatch.setattr(repository._client, "transact_write_items", refuse)
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize(
     "codes",
     [("None", "ThrottlingError"), ("TransactionConflict", "None"), ("ProvisionedThroughputExceeded", "None")],
@@ -373,6 +372,7 @@ def test_a_transaction_cancelled_by_throttling_or_a_conflict_is_transient(
         repository.dead_letter(failure_record("a"), NOW)
 
 
+@pytest.mark.aws
 def test_a_transaction_refused_by_its_condition_is_not_written(
     repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -381,6 +381,7 @@ def test_a_transaction_refused_by_its_condition_is_not_written(
     assert repository.dead_letter(failure_record("a"), NOW).value == "NOT_ELIGIBLE"
 
 
+@pytest.mark.aws
 def test_a_transaction_refused_for_another_reason_is_raised(
     repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -390,6 +391,7 @@ def test_a_transaction_refused_for_another_reason_is_raised(
         repository.dead_letter(failure_record("a"), NOW)
 
 
+@pytest.mark.aws
 def test_moto_reports_a_condition_refusal_with_its_reasons(repository: DynamoOrderRepository) -> None:
     """The real path, unpatched: a DEAD_LETTERED order cannot be dead-lettered twice in a round."""
     pending(repository, "a")
@@ -397,6 +399,7 @@ def test_moto_reports_a_condition_refusal_with_its_reasons(repository: DynamoOrd
     assert repository.dead_letter(failure_record("a"), NOW).value == "ALREADY_RECORDED"
 
 
+@pytest.mark.aws
 def test_the_dead_letter_handler_retries_a_throttled_transaction(
     repository: DynamoOrderRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from chalicelib.rules import check_business_rules
 from chalicelib.settings import BusinessRules
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = BusinessRules.from_env({})
 

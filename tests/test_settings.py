@@ -4,6 +4,8 @@ import pytest
 
 from chalicelib.settings import ApiSettings, BusinessRules, Settings, SettingsError
 
+pytestmark = pytest.mark.unit
+
 TABLES = {"ORDERS_TABLE": "orders", "FAILED_ORDERS_TABLE": "failed"}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.errors import FulfillmentFailedError
 from chalicelib.sqs_batch import process_batch
 from tests.conftest import sqs_event, sqs_record
+
+pytestmark = pytest.mark.unit
 
 
 def test_each_record_is_handled_with_its_order_and_only_failures_come_back() -> None:

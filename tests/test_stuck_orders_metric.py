@@ -11,6 +11,8 @@ from chalicelib.observability import STUCK_ORDERS_METRIC, count_stuck_orders
 from dofs_local.stage import PROJECT_DIR, load_stage
 from scripts.tfmodel import load_module
 
+pytestmark = pytest.mark.unit
+
 
 def test_one_emf_line_per_run_with_the_alarms_metric_and_dimensions(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -21,6 +21,8 @@ from dofs_local.emulated.lambda_bridge import LambdaContext
 from dofs_local.stage import PROJECT_DIR, load_stage
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.aws
+
 
 class KeptEmitter:
     """What the X-Ray SDK would send to the daemon over UDP, kept instead."""

@@ -16,6 +16,8 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order, wait_for_executions
 
+pytestmark = pytest.mark.aws
+
 NOW = "2026-11-25T10:00:00.000Z"
 
 

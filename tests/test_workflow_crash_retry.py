@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chalicelib.repository import DynamoOrderRepository
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import ASL_PATH, Resources
 from dofs_local.stage import Stage
 from scripts.timing import load_asl
 from tests.test_workflow import queued_order_ids, run, status
+
+pytestmark = pytest.mark.aws
 
 
 def _crash_retries(state: str) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.repository import DynamoOrderRepository
+from chalicelib.repository import OrderRepository
 from chalicelib.settings import BusinessRules
 from chalicelib.workflow_tasks import (
     RecordWorkflowFailureInput,
@@ -21,9 +21,12 @@ from chalicelib.workflow_tasks import (
 from dofs_local.emulated.provisioning import ASL_PATH
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.memory_and_dynamodb
+
 NOW = "2026-11-25T10:00:00.000Z"
 
 
+@pytest.mark.unit
 def test_validate_order_returns_the_verdict() -> None:
     settings = BusinessRules.from_env({})
     assert validate_order({"order": make_order().to_payload()}, settings) == {"valid": True, "reason": None}
@@ -32,7 +35,7 @@ def test_validate_order_returns_the_verdict() -> None:
     assert "UNSUPPORTED_CURRENCY" in rejected["reason"]
 
 
-def test_store_order_enqueues_only_for_the_claiming_execution(repository: DynamoOrderRepository) -> None:
+def test_store_order_enqueues_only_for_the_claiming_execution(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     tasks = WorkflowTasks(repository, clock=lambda: NOW)
     event = {"order": make_order().to_payload(), "validation": {"valid": True, "reason": None}, "execution_id": "e1"}
@@ -41,7 +44,7 @@ def test_store_order_enqueues_only_for_the_claiming_execution(repository: Dynamo
     assert tasks.store_order({**event, "execution_id": "e2"}) == {"enqueue": False}
 
 
-def test_store_order_never_enqueues_a_rejection(repository: DynamoOrderRepository) -> None:
+def test_store_order_never_enqueues_a_rejection(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     tasks = WorkflowTasks(repository, clock=lambda: NOW)
     event = {"order": make_order().to_payload(), "validation": {"valid": False, "reason": "R"}, "execution_id": "e1"}
@@ -51,7 +54,7 @@ def test_store_order_never_enqueues_a_rejection(repository: DynamoOrderRepositor
     assert (item["status"], item["reason"]) == ("REJECTED", "R")
 
 
-def test_workflow_failure_dead_letters_an_accepted_order(repository: DynamoOrderRepository) -> None:
+def test_workflow_failure_dead_letters_an_accepted_order(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     tasks = WorkflowTasks(repository, clock=lambda: NOW)
     event = {"order": make_order().to_payload(), "error": {"Error": "SQS.AmazonSQSException", "Cause": "down"}}
@@ -91,6 +94,7 @@ def asl_mismatches(states: dict[str, Any]) -> list[str]:
     return found
 
 
+@pytest.mark.unit
 def test_each_task_takes_what_the_state_machine_sends_and_returns_what_it_reads() -> None:
     assert asl_mismatches(json.loads(ASL_PATH.read_text())["States"]) == []
 
@@ -108,6 +112,7 @@ def _read_a_result_nobody_returns(states: dict[str, Any]) -> None:
     states["StoreOrder"]["ResultSelector"]["queue.$"] = "$.Payload.queue"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("change", [_rename_execution_id, _send_an_extra_field, _read_a_result_nobody_returns])
 def test_a_mismatch_fails(change: Callable[[dict[str, Any]], None]) -> None:
     states = json.loads(ASL_PATH.read_text())["States"]
@@ -115,6 +120,7 @@ def test_a_mismatch_fails(change: Callable[[dict[str, Any]], None]) -> None:
     assert asl_mismatches(states), "the check missed the change"
 
 
+@pytest.mark.unit
 def test_a_malformed_event_fails_the_task_by_its_model() -> None:
     with pytest.raises(ValidationError):
         validate_order({"order": make_order().to_payload(), "extra": 1}, BusinessRules.from_env({}))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dofs_local.emulated.faults import FaultKind, FaultSettings
 from tests.chaos.conftest import run_small_chaos
+
+pytestmark = pytest.mark.emulator
 
 FAULTS = FaultSettings(
     crash_before_write=0.05,

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dofs_local.emulated.faults import FaultKind, FaultSettings
 from tests.chaos.conftest import run_small_chaos
+
+pytestmark = pytest.mark.emulator
 
 THROTTLING = FaultSettings(throttle_window=0.3, lambda_throttle=0.2, start_execution_throttle=0.3, seed=3)
 

@@ -16,6 +16,8 @@ from dofs_local.emulated.faults import FaultKind, FaultSettings, InjectedCrash
 from dofs_local.stage import Stage, load_stage
 from tests.conftest import make_order
 
+pytestmark = pytest.mark.aws
+
 NOW = "2026-11-25T10:00:00.000Z"
 ASL = Path(__file__).resolve().parents[2] / "stepfunctions" / "order_workflow.asl.json"
 

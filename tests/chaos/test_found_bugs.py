@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib.repository import DynamoOrderRepository
 from chalicelib.rules import Verdict
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.aws
 
 NOW = "2026-11-25T10:00:00.000Z"
 LATER = "2026-11-25T10:00:05.000Z"

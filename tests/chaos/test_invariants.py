@@ -12,6 +12,8 @@ import pytest
 
 from dofs_local.scenarios.invariants import Snapshot, violations
 
+pytestmark = pytest.mark.unit
+
 Item = dict[str, Any]
 
 

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import boto3
+import pytest
 
 from chalicelib.workflow import StepFunctionsWorkflow
 from dofs_local.emulated.faults import FaultKind
@@ -15,6 +16,8 @@ from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.aws
 
 
 def test_a_lost_execution_is_answered_but_never_runs(inject: Any, resources: Resources) -> None:

@@ -14,6 +14,8 @@ from dofs_local.emulated.faults import FaultSettings
 from dofs_local.stage import load_stage
 from tests.chaos.conftest import run_small_chaos
 
+pytestmark = pytest.mark.emulator
+
 FAULTS = FaultSettings(execution_lost=0.3, message_lost=0.3, seed=5)
 
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from dofs_local.scenarios.chaos import bound_violations, longest_untouched
+
+pytestmark = pytest.mark.aws
 
 START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 THRESHOLD = 15.0

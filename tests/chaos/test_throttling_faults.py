@@ -19,6 +19,8 @@ from tests.chaos.conftest import Inject
 from tests.conftest import make_order
 from tests.test_pollers import MESSAGE, RecordingQueue, source_of
 
+pytestmark = pytest.mark.aws
+
 NOW = "2026-11-25T10:00:00.000Z"
 
 

@@ -19,6 +19,8 @@ import yaml
 
 from tests.cicd import hcl
 
+pytestmark = pytest.mark.unit
+
 ROOT = hcl.ROOT
 BUILDSPECS = {
     "test": "buildspec-test.yml",

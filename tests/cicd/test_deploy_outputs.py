@@ -25,7 +25,7 @@ OUTPUTS = {
     "a_secret": {"sensitive": True, "type": "string", "value": SECRET},
 }
 
-pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not on PATH")
+pytestmark = [pytest.mark.unit, pytest.mark.skipif(MAKE is None, reason="make is not on PATH")]
 
 
 def fake_terraform(directory: Path, output_json: str, exit_code: int = 0) -> Path:

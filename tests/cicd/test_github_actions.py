@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import yaml
 
 from dofs_local.stage import plan_build_runtime
 from tests.cicd.hcl import ROOT
+
+pytestmark = pytest.mark.unit
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 README = ROOT / "README.md"

@@ -16,7 +16,7 @@ from scripts.timing import smoke_worst_case_seconds
 from tests.cicd.hcl import ROOT
 
 MAKE = shutil.which("make")
-pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not on PATH")
+pytestmark = [pytest.mark.unit, pytest.mark.skipif(MAKE is None, reason="make is not on PATH")]
 # What `make test` and `make check` install first, left alone here.
 INSTALL_STAMPS = (".venv/.installed", ".venv/.dev-installed", ".venv-checkov/.installed")
 

@@ -15,6 +15,8 @@ from dofs_local.stage import load_stage
 from tests.cicd import hcl
 from tests.cicd.test_terraform import TERRAFORM, initialized_copy, terraform
 
+pytestmark = pytest.mark.terraform
+
 STAGES = ["dev", "prod"]  # infra/cicd's default, the issue's promotion
 # Source, Test, then every stage's Plan, Approval (after the first), Deploy, Smoke: issue 13's order.
 DOCUMENTED_ORDER = [

@@ -12,6 +12,8 @@ import pytest
 from tests.cicd.hcl import ROOT
 from tests.cicd.test_buildspecs import hashed_lock
 
+pytestmark = pytest.mark.unit
+
 REQUIREMENTS = ROOT / "requirements"
 # Each input and its lock; dev.txt is the one resolution the others are resolved within.
 LOCKS = {

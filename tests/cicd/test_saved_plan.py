@@ -16,6 +16,8 @@ from moto import mock_aws
 from scripts import saved_plan
 from scripts.saved_plan import PlanRef, SavedPlanError
 
+pytestmark = pytest.mark.aws
+
 BUCKET = "dofs-tfstate-123456789012-us-east-1"
 PLAN = b"a saved plan, with the state it was made from"
 

@@ -22,6 +22,8 @@ from dofs_ops.target import Target
 from scripts import smoke
 from tests.cicd.fake_api import FakeApi, Reply, serve
 
+pytestmark = pytest.mark.aws
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "smoke.py"
 FAST = ["--interval", "0.01", "--timeout", "5"]

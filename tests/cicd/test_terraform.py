@@ -17,6 +17,8 @@ import pytest
 from tests.cicd import hcl
 from tests.infra.conftest import MIRROR_CANDIDATES, ONLINE_INIT, terraform_environment
 
+pytestmark = pytest.mark.terraform
+
 TERRAFORM = shutil.which("terraform")
 
 

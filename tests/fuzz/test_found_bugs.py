@@ -12,6 +12,8 @@ from app import app
 from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 
+pytestmark = pytest.mark.aws
+
 
 @pytest.fixture
 def client(resources: Resources) -> Iterator[Client]:

@@ -35,7 +35,10 @@ from chalicelib import openapi
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 
 MAX_EXAMPLES = 40
-pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")  # schemathesis inside
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]  # schemathesis inside
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

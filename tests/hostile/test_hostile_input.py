@@ -18,6 +18,8 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import PROJECT_DIR
 from tests.hostile.cases import BAD_ORDER_ID_PATHS, CASES, Hostile, assert_refused, valid_order
 
+pytestmark = pytest.mark.aws
+
 
 @pytest.fixture
 def client(resources: Resources) -> Iterator[Client]:

@@ -9,6 +9,8 @@ import pytest
 from chalicelib import json_body
 from chalicelib.responses import HttpError
 
+pytestmark = pytest.mark.unit
+
 LIMIT = json_body.MAX_DEPTH
 
 

@@ -23,6 +23,8 @@ from dofs_ops.target import Target
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, PROJECT_DIR, Terraform, terraform_dirs
 
+pytestmark = pytest.mark.terraform
+
 MODULE_DIR = INFRA_DIR / "modules" / "api_gateway"
 REGION = "us-east-1"
 QUOTA = 250_000

@@ -72,7 +72,7 @@ APPLY_TIMEOUT_SECONDS = 270  # per stage: the applies side by side get every sta
 # The first test sets up every stage (package, init, then the applies side by side): pytest-timeout
 # stops it only after the applies could have run out their deadline and shown their logs.
 SETUP_MARGIN_SECONDS = 60
-pytestmark = pytest.mark.timeout(len(STAGES) * APPLY_TIMEOUT_SECONDS + SETUP_MARGIN_SECONDS)
+pytestmark = [pytest.mark.terraform, pytest.mark.timeout(len(STAGES) * APPLY_TIMEOUT_SECONDS + SETUP_MARGIN_SECONDS)]
 REFUSAL_POLL_SECONDS = 0.5
 APPLY = ("apply", "-auto-approve", "-no-color", "-input=false")
 

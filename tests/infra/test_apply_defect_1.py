@@ -17,6 +17,8 @@ import pytest
 from tests.infra.conftest import Terraform, make_workspace
 from tests.infra.test_apply import apply_without_refusals, emulated_stage, moto_endpoint
 
+pytestmark = pytest.mark.terraform
+
 __all__ = ["moto_endpoint"]  # the emulator fixture, used by this module as by test_apply.py
 
 # The iam module's input, however `terraform fmt` aligns it.

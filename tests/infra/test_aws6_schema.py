@@ -17,6 +17,8 @@ import pytest
 from scripts.tfmodel import META_ARGUMENTS, Module, blocks_of, load_module
 from tests.infra.conftest import PROJECT_DIR, terraform_dirs
 
+pytestmark = pytest.mark.terraform
+
 SCHEMA_PATH = Path(__file__).with_name("aws6_schema.json")
 DIRS = terraform_dirs()
 

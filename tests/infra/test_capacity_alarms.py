@@ -18,6 +18,8 @@ from scripts.capacity import queue_age_alarm_seconds
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, STAGE_ROOT, STAGES, Terraform
 
+pytestmark = pytest.mark.terraform
+
 MONITORING = INFRA_DIR / "modules" / "monitoring"
 TABLES = {"orders": "orders", "failed_orders": "failed_orders"}
 INDEX = {"table_name": "orders", "index_name": "open-orders"}

@@ -26,6 +26,8 @@ import pytest
 from scripts.tfmodel import load_module
 from tests.infra.conftest import COPY_IGNORE, INFRA_DIR, PROJECT_DIR
 
+pytestmark = pytest.mark.scanners
+
 Reports = list[dict[str, Any]]
 
 PACKAGE_SKIPS = {

@@ -20,6 +20,8 @@ import pytest
 from scripts.tfmodel import Module, expression_strings, load_module, parse_file, references
 from tests.infra.conftest import APP_DIR, INFRA_DIR, PROJECT_DIR, STAGE_ROOT, terraform_dirs
 
+pytestmark = pytest.mark.terraform
+
 TF_FILES = sorted(path for path in INFRA_DIR.rglob("*.tf") if ".terraform" not in path.parts)
 DIRS = terraform_dirs()
 MODULE_DIRS = sorted(path for path in (INFRA_DIR / "modules").iterdir() if path.is_dir())

@@ -16,8 +16,12 @@ import ast
 import re
 from typing import Any
 
+import pytest
+
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, PROJECT_DIR
+
+pytestmark = pytest.mark.unit
 
 Permission = tuple[str, str]  # (resource, action), e.g. ("orders", "dynamodb:PutItem")
 

@@ -15,6 +15,8 @@ import pytest
 from tests.infra.conftest import AWS_PROVIDER, INFRA_DIR, LOCK_FILE, PROJECT_DIR, Terraform, provider_mirror
 from tests.infra.test_terraform import ROOTS
 
+pytestmark = pytest.mark.terraform
+
 PINNED_VERSION = "5.100.0"  # the version tested offline: the mirror must hold exactly this one
 # HashiCorp publishes one zip per platform in the release's SHA256SUMS; the lock lists them all.
 MIN_PLATFORM_HASHES = 14

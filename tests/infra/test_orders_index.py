@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 
 from chalicelib.repository import (
     DEAD_LETTER_SHARD,
@@ -18,6 +19,8 @@ from dofs_local.emulated.provisioning import Resources
 from dofs_local.stage import Stage
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE_ROOT
+
+pytestmark = pytest.mark.aws
 
 EXPECTED = {
     "orders": [

@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dofs_local.stage import load_stage
 from scripts.postprocess_chalice_tf import postprocess, require_api_key
 from scripts.tfmodel import load_module, parse_file
 from tests.infra.conftest import STAGE
+
+pytestmark = pytest.mark.terraform
 
 HANDLERS = {
     "api_handler",

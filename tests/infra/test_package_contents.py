@@ -20,6 +20,8 @@ from dofs_local.stage import (
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE
 
+pytestmark = pytest.mark.terraform
+
 
 def test_the_lambda_package_leaves_out_the_dev_tools(packaged_app: Path) -> None:
     with zipfile.ZipFile(packaged_app / "deployment.zip") as package:

@@ -67,6 +67,8 @@ from tests.infra.test_apply import (
     moto_endpoint,  # noqa: F401 - the module's emulator (a fixture)
 )
 
+pytestmark = pytest.mark.terraform
+
 MAKE = shutil.which("make")
 ACCOUNT_ID = "123456789012"  # moto's default account
 APP = "dofs"

@@ -9,6 +9,8 @@ import pytest
 
 from tests.infra import policy_analysis
 
+pytestmark = pytest.mark.unit
+
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:dofs-dev-order_queue"
 SCOPED = {"Sid": "Scoped", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [QUEUE]}
 

@@ -66,6 +66,7 @@ def check_in_process(
     return check
 
 
+@pytest.mark.unit
 def test_missing_terraform_and_credentials_are_named(tmp_path: Path) -> None:
     result = run_check(tmp_path, path=str(tmp_path))  # an empty PATH: no terraform
     assert result.returncode == 2
@@ -74,6 +75,7 @@ def test_missing_terraform_and_credentials_are_named(tmp_path: Path) -> None:
     assert "aws sts get-caller-identity" in result.stderr
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("stage", ["nope", "local"])
 def test_unknown_stage_is_refused(stage: str, check_in_process: Callable[..., tuple[object, str]]) -> None:
     code, _ = check_in_process(path=os.environ["PATH"], stage=stage)
@@ -99,12 +101,14 @@ def run_make(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_make_accepts_a_known_stage_on_a_python_without_packages(stage: str) -> None:
     result = run_make("stage-check", f"STAGE={stage}")
     assert (result.returncode, result.stderr) == (0, "")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("target", ["package", "plan", "deploy", "destroy", "infra-check"])
 def test_make_refuses_an_unknown_stage_before_anything_runs(target: str) -> None:
     result = run_make(target, "STAGE=qa")
@@ -123,6 +127,7 @@ def fake_terraform(directory: Path, version: str) -> Path:
     return directory
 
 
+@pytest.mark.aws
 def test_terraform_older_than_1_10_is_refused(
     tmp_path: Path, check_in_process: Callable[..., tuple[object, str]]
 ) -> None:

@@ -17,6 +17,8 @@ from moto import mock_aws
 from dofs_local.stage import CONFIG_PATH, deployable_stages, load_stage
 from scripts import infra
 
+pytestmark = pytest.mark.aws
+
 OTHER_REGION = "eu-west-1"
 STAGE_ELSEWHERE = "prod"
 

@@ -14,6 +14,8 @@ import pytest
 from tests.infra import conftest
 from tests.infra.conftest import APP_DIR, INFRA_DIR, PROJECT_DIR, Terraform, terraform_dirs
 
+pytestmark = pytest.mark.terraform
+
 ROOTS = [path for path in terraform_dirs() if (INFRA_DIR / "modules") not in path.parents]
 CALLED = "\n".join(path.read_text() for root in ROOTS for path in root.glob("*.tf"))
 UNCALLED_MODULES = [

@@ -19,6 +19,8 @@ from scripts import timing
 from scripts.tfmodel import Module, load_module
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGE_ROOT, STAGES
 
+pytestmark = pytest.mark.terraform
+
 # The sqs module's argument holding each queue's visibility timeout, by the module output the
 # packaged event source mappings' queue ARNs are wired to (module.sqs.queue_arn / dlq_arn).
 VISIBILITY_ARGUMENT = {"queue_arn": "visibility_timeout_seconds", "dlq_arn": "dlq_visibility_timeout_seconds"}

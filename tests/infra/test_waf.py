@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chalicelib.api import MAX_BODY_BYTES
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, PROJECT_DIR
+
+pytestmark = pytest.mark.unit
 
 WAF = load_module(INFRA_DIR / "modules" / "waf")
 STAGE = load_module(INFRA_DIR / "stage")

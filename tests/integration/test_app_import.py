@@ -6,11 +6,15 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 import app
 from chalicelib.cors import route_cors
 from chalicelib.settings import CorsSettings
 from dofs_local.emulated.pipeline import import_app_for_the_stage
 from dofs_local.stage import load_stage
+
+pytestmark = pytest.mark.emulator
 
 
 def test_the_app_is_imported_again_under_another_stage_s_settings_and_only_then() -> None:

@@ -17,6 +17,8 @@ from dofs_ops import __main__ as cli
 from dofs_ops.target import Target
 from tests.conftest import order_body
 
+pytestmark = pytest.mark.emulator
+
 GIVEN_KEY = "the-key-given-at-start-0001"  # pragma: allowlist secret - a stand-in value, 20+ characters
 
 

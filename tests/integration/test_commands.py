@@ -20,6 +20,8 @@ from chalicelib.settings import DEFAULT_SUCCESS_RATE
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.stage import PROJECT_DIR
 
+pytestmark = pytest.mark.emulator
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

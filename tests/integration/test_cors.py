@@ -13,6 +13,8 @@ import pytest
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
 from dofs_local.stage import load_stage
 
+pytestmark = pytest.mark.emulator
+
 API_KEY = "local-test-key-of-20-chars"  # pragma: allowlist secret - a stand-in key the local stack requires here
 OTHER_ORIGIN = "https://elsewhere.example.com"
 

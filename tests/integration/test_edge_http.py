@@ -15,6 +15,8 @@ import pytest
 from tests.hostile.cases import BAD_ORDER_ID_PATHS, CASES, Hostile, assert_refused, valid_order
 from tests.integration.conftest import RunningStack, StackFactory
 
+pytestmark = pytest.mark.emulator
+
 CONCURRENT_CLIENTS = 64
 POSTS = 200
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest import RunningStack, StackFactory
 
+pytestmark = pytest.mark.emulator
 ALLOWED = {"/order": "OPTIONS, POST", "/order/o-1": "GET, OPTIONS"}  # what a 405's Allow lists
 
 

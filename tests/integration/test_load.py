@@ -15,6 +15,8 @@ import pytest
 from dofs_local.stage import PROJECT_DIR
 from tests.integration.conftest import RunningStack, StackFactory
 
+pytestmark = pytest.mark.emulator
+
 LOCUST = Path(os.environ.get("DOFS_LOCUST") or PROJECT_DIR / ".venv-load" / "bin" / "locust")
 LOCUSTFILE = PROJECT_DIR / "dofs_local" / "load" / "locustfile.py"
 RATE = 10

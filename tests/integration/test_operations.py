@@ -20,6 +20,8 @@ from dofs_local.stage import packaged_runtime
 from dofs_ops.__main__ import main
 from tests.integration.conftest import RunningStack, StackFactory, order
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def stack(start_stack: StackFactory) -> RunningStack:

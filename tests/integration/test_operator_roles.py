@@ -32,6 +32,8 @@ from tests.infra.test_pipeline_roles import patch_moto_iam, set_enforcement
 from tests.integration.conftest import RunningStack, StackFactory
 from tests.integration.test_operations import dead_lettered
 
+pytestmark = pytest.mark.emulator
+
 Permission = tuple[str, str]  # (resource, action), e.g. ("orders", "dynamodb:GetItem")
 
 # The module's variables -> the resources they name.

@@ -14,6 +14,8 @@ from dofs_local.scenarios.demo import run_demo
 from dofs_local.scenarios.invariants import Snapshot, violations
 from tests.integration.conftest import RunningStack, StackFactory, order
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def always_succeeds(start_stack: StackFactory) -> RunningStack:

@@ -15,6 +15,8 @@ from dofs_ops.operations import Story, show
 from dofs_ops.target import Target
 from tests.integration.conftest import RunningStack, StackFactory, order
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.fixture(scope="module")
 def stack(start_stack: StackFactory) -> RunningStack:

@@ -9,6 +9,8 @@ import pytest
 from dofs_local.stage import PROJECT_DIR
 from tests.integration.conftest import StackFactory
 
+pytestmark = pytest.mark.emulator
+
 
 @pytest.mark.parametrize(("success_rate", "expect"), [(1.0, "FULFILLED"), (0.0, "DEAD_LETTERED")])
 def test_make_smoke_passes_against_the_local_stack(start_stack: StackFactory, success_rate: float, expect: str) -> None:

@@ -22,6 +22,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -48,6 +49,7 @@ def test_a_bad_argument_is_named_and_exits_2(capsys: pytest.CaptureFixture[str],
     assert "Traceback" not in err
 
 
+@pytest.mark.unit
 def test_an_unknown_stage_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "--stage", "qa", "show", "a") == (
         2,
@@ -63,6 +65,7 @@ def _closed_port() -> int:
     return port  # closed again: nothing listens there
 
 
+@pytest.mark.aws
 @pytest.mark.parametrize(
     "args",
     [
@@ -80,6 +83,7 @@ def test_an_unreachable_endpoint_is_one_line_and_exits_2(capsys: pytest.CaptureF
     assert err == f"error: cannot reach {endpoint}/ (stage local at {endpoint}): is it running?\n"
 
 
+@pytest.mark.unit
 def test_the_target_options_go_before_or_after_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     before = run(capsys, "--stage", "qa", "show", "a")
     after = run(capsys, "show", "a", "--stage", "qa")
@@ -87,6 +91,7 @@ def test_the_target_options_go_before_or_after_the_command(capsys: pytest.Captur
     assert after[0] == 2
 
 
+@pytest.mark.unit
 def test_the_local_stage_defaults_to_the_emulator_on_aws_port(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_PORT", "4999")
     parser, _ = cli._parser()
@@ -106,6 +111,7 @@ def test_the_local_stage_defaults_to_the_emulator_on_aws_port(monkeypatch: pytes
     ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -121,10 +127,12 @@ def test_since_is_stored_time_format(text: str, expected: str) -> None:
     assert cli.since(text, now=datetime(2026, 11, 25, 10, 0, tzinfo=UTC)) == expected
 
 
+@pytest.mark.unit
 def test_json_output_of_dynamodb_numbers() -> None:
     assert to_json({"attempts": Decimal(3), "total": Decimal("25.50")}) == '{\n  "attempts": 3,\n  "total": "25.50"\n}'
 
 
+@pytest.mark.unit
 def test_a_table_lines_up_its_columns() -> None:
     assert table(["order", "status"], [["a", "PENDING"], ["long-id", None]]) == (
         "order    status\na        PENDING\nlong-id"

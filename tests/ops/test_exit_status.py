@@ -16,6 +16,8 @@ from moto.server import ThreadedMotoServer
 
 from dofs_local.stage import PROJECT_DIR, load_stage
 
+pytestmark = pytest.mark.aws
+
 WRAPPER = PROJECT_DIR / "scripts" / "dofs-ops"
 MAKE = shutil.which("make")
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -16,6 +16,8 @@ from dofs_ops import keys
 from dofs_ops.target import Target
 from tests.ops.test_cli import run
 
+pytestmark = pytest.mark.aws
+
 STAGE = load_stage("dev")
 PLAN = f"{STAGE.prefix}-usage-plan"
 

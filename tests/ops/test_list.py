@@ -17,6 +17,8 @@ from dofs_ops import operations
 from dofs_ops.target import Target
 from tests.conftest import REGION, make_order
 
+pytestmark = pytest.mark.aws
+
 
 def _at(minute: int) -> str:
     return f"2026-11-25T10:{minute:02d}:00.000Z"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import itertools
 from itertools import pairwise
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.repository import DynamoOrderRepository, FailureRecord
+from chalicelib.repository import FailureRecord, OrderRepository
 from chalicelib.rules import Verdict
 from chalicelib.states import ALLOWED_SOURCES, OrderStatus, can_transition
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 # How far along an order is; a transition may never lower it.
@@ -26,6 +29,7 @@ RANK = {
 _ids = itertools.count()
 
 
+@pytest.mark.unit
 def test_the_rules_only_move_forward() -> None:
     for current, target in itertools.product(OrderStatus, repeat=2):
         if can_transition(current, target):
@@ -43,13 +47,13 @@ OPERATION = st.one_of(
 )
 
 
-@settings(  # as many examples as the profile says (tests/conftest.py): fewer in the inner loop
+@settings(  # as many examples as the profile says (tests/conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(OPERATION, min_size=1, max_size=10))
 def test_no_sequence_of_operations_moves_an_order_backwards(
-    repository: DynamoOrderRepository, operations: list[tuple[object, ...]]
+    repository: OrderRepository, operations: list[tuple[object, ...]]
 ) -> None:
     order_id = f"prop-{next(_ids)}"
     repository.create(make_order(order_id), NOW)

@@ -7,14 +7,17 @@ from __future__ import annotations
 import itertools
 from itertools import pairwise
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.redrive import redrive_round_of
-from chalicelib.repository import DeadLetterOutcome, DynamoOrderRepository, FailureRecord
+from chalicelib.repository import DeadLetterOutcome, FailureRecord, OrderRepository
 from chalicelib.rules import Verdict
 from chalicelib.states import OPERATOR, OrderStatus, can_transition, is_redrive
 from tests.conftest import make_order
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 _ids = itertools.count()
@@ -30,7 +33,7 @@ OPERATION = st.one_of(
 )
 
 
-def _apply(repository: DynamoOrderRepository, order_id: str, operation: tuple[object, ...]) -> None:
+def _apply(repository: OrderRepository, order_id: str, operation: tuple[object, ...]) -> None:
     match operation:
         case ("verdict", valid):
             repository.record_verdict(order_id, "exec", Verdict(bool(valid), None if valid else "R"), NOW)
@@ -67,7 +70,7 @@ def _check_history(history: list[dict[str, object]], operations: list[tuple[obje
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(OPERATION, min_size=1, max_size=12))
 def test_only_an_operator_moves_an_order_back_and_its_record_counts_every_dead_letter(
-    repository: DynamoOrderRepository, operations: list[tuple[object, ...]]
+    repository: OrderRepository, operations: list[tuple[object, ...]]
 ) -> None:
     order_id = f"redrive-{next(_ids)}"
     repository.create(make_order(order_id), NOW)

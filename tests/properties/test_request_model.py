@@ -6,11 +6,14 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chalicelib.models import Order, OrderRequest, field_errors
+
+pytestmark = pytest.mark.unit
 
 # Cc is exactly the controls the model refuses: U+0000-U+001F and U+007F-U+009F.
 NAME = st.text(st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=64)
