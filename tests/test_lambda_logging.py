@@ -17,6 +17,8 @@ from moto.awslambda.models import LambdaFunction
 from dofs_local.emulated import lambda_logging
 from tests.conftest import aws_client
 
+pytestmark = pytest.mark.aws
+
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],

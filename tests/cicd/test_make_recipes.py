@@ -18,7 +18,7 @@ from tests.cicd.hcl import ROOT
 MAKE = shutil.which("make")
 pytestmark = [pytest.mark.unit, pytest.mark.skipif(MAKE is None, reason="make is not on PATH")]
 # What `make test` and `make check` install first, left alone here.
-INSTALL_STAMPS = (".venv/.installed", ".venv/.dev-installed", ".venv-checkov/.installed")
+INSTALL_STAMPS = (".venv/.installed", ".venv/.dev-installed", ".venv-checkov/.installed", ".venv-load/.installed")
 
 
 def run_with(tmp_path: Path, target: str, *, mypy: int, pytest_: int) -> int:
