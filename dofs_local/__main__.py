@@ -11,12 +11,12 @@ import threading
 from pathlib import Path
 
 from chalicelib.settings import DEFAULT_SUCCESS_RATE
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated.api_keys import MIN_KEY_LENGTH
 from dofs_local.emulated.faults import FaultSettings
 from dofs_local.emulated.pipeline import LOCAL_CLIENT, LocalPipeline, PipelineOptions, PortInUseError
 from dofs_local.measurement import bench
 from dofs_local.scenarios import chaos, demo
-from dofs_local.stage import PROJECT_DIR
 
 
 def _port(name: str, default: int) -> int:

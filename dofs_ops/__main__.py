@@ -20,7 +20,7 @@ from chalicelib.errors import TransientError
 from chalicelib.models import ORDER_ID_PATTERN
 from chalicelib.repository import RedriveOutcome
 from chalicelib.states import REDRIVE_SOURCE, OrderStatus
-from dofs_local.stage import UnknownStageError, load_stage, read_config
+from dofs_config.stage import UnknownStageError, load_stage, read_config
 from dofs_ops import keys, operations, render
 from dofs_ops.target import Target
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dofs_local.stage import Stage
+from dofs_config.stage import Stage
 from dofs_ops.target import Target
 
 # No "-": `{prefix}-{client}` then names one stage's client only (stage dev's client "x-y" and

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.repository import DynamoOrderRepository
-from dofs_local.stage import Stage
+from dofs_config.stage import Stage
 
 # Fail fast when an endpoint is down: botocore's defaults wait a minute per connection attempt.
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})

@@ -7,7 +7,7 @@ export STAGE
 .PHONY: stage-check package infra-check bootstrap plan deploy destroy
 
 # An unknown STAGE is refused, naming the known ones, before anything else runs (the system
-# Python is enough: dofs_local/stage.py imports no package at its top; tests/infra/test_prerequisites.py
+# Python is enough: dofs_config/stage.py imports no package at its top; tests/infra/test_prerequisites.py
 # runs it on a Python without any).
 stage-check:
 	@$(PYTHON) scripts/infra.py stage --stage '$(STAGE)'

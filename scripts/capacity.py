@@ -1,6 +1,6 @@
 """What a stage can carry, in orders/s, computed from its sources, never from copies:
 
-- its settings as packaged: .chalice/config.json through dofs_local/stage.py (memory, reserved
+- its settings as packaged: .chalice/config.json through dofs_config/stage.py (memory, reserved
   concurrency, the `dofs` block: API and per-client throttles and quota, the event source
   mappings' maximum concurrency, the open-orders index's shards, DynamoDB warm throughput), and
   app.py's batch size, which Chalice packages;
@@ -34,8 +34,8 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from dofs_config.stage import CONFIG_PATH, LOCAL_STAGE, Stage, UnknownStageError, load_stage, read_config  # noqa: E402
 from dofs_local.measurement.pricing import LAMBDA_MB_PER_VCPU, LATENCY_S  # noqa: E402
-from dofs_local.stage import CONFIG_PATH, LOCAL_STAGE, Stage, UnknownStageError, load_stage, read_config  # noqa: E402
 from scripts.timing import load_asl  # noqa: E402
 
 APP_PATH = PROJECT_DIR / "app.py"

@@ -33,7 +33,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_local.stage import UnknownStageError, load_stage, require_deployable_stage  # noqa: E402
+from dofs_config.stage import UnknownStageError, load_stage, require_deployable_stage  # noqa: E402
 
 INFRA_DIR = PROJECT_DIR / "infra"
 STAGE_ROOT = INFRA_DIR / "stage"

@@ -18,7 +18,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_local.stage import UnknownStageError, load_stage  # noqa: E402
+from dofs_config.stage import UnknownStageError, load_stage  # noqa: E402
 from scripts.postprocess_chalice_tf import postprocess  # noqa: E402
 
 

@@ -39,7 +39,7 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_local.stage import (  # noqa: E402
+from dofs_config.stage import (  # noqa: E402
     CHALICE_DEFAULT_ARCHITECTURE,
     POWERTOOLS_LAYER,
     POWERTOOLS_PACKAGE,

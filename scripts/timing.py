@@ -28,7 +28,7 @@ from typing import Any
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_local.stage import CONFIG_PATH, Stage, UnknownStageError, load_stage  # noqa: E402
+from dofs_config.stage import CONFIG_PATH, Stage, UnknownStageError, load_stage  # noqa: E402
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"
 EXPRESS_LIMIT_SECONDS = 300  # an EXPRESS execution is stopped after 5 minutes

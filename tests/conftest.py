@@ -30,8 +30,8 @@ import pytest
 if TYPE_CHECKING:
     from chalicelib.models import Order
     from chalicelib.repository import OrderRepository
+    from dofs_config.stage import Stage
     from dofs_local.emulated.provisioning import Resources
-    from dofs_local.stage import Stage
 
 REGION = "us-east-1"
 
@@ -96,7 +96,7 @@ class _SharedClients:
 
 @pytest.fixture
 def stage() -> Stage:
-    from dofs_local.stage import load_stage
+    from dofs_config.stage import load_stage
 
     return load_stage("local")
 

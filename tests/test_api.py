@@ -12,8 +12,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import PROJECT_DIR
 from tests.conftest import order_body, wait_for_executions
 from tests.waiting import wait_for_status
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dofs_local.stage import CONFIG_PATH, PROJECT_DIR, read_config
+from dofs_config.stage import CONFIG_PATH, PROJECT_DIR, read_config
 from scripts.capacity import (
     DEFAULT_INDEX_SHARDS,
     MEMORY_STEP_MB,

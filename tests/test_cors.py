@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.cors import EXPOSED_HEADERS, route_cors
 from chalicelib.settings import CorsSettings, SettingsError
-from dofs_local.stage import PROJECT_DIR, load_stage
+from dofs_config.stage import PROJECT_DIR, load_stage
 
 pytestmark = pytest.mark.unit
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dofs_config.stage import Stage, load_stage, read_config
 from dofs_local.measurement import cost
 from dofs_local.measurement.bench import profile_from_json, profile_json
 from dofs_local.measurement.cost import (
@@ -41,7 +42,6 @@ from dofs_local.measurement.cost import (
 from dofs_local.measurement.items import ItemSizes, dynamodb_item_bytes, measure_item_sizes
 from dofs_local.measurement.metering import Invocation, Meter, MeteredLogStream
 from dofs_local.measurement.pricing import LATENCY_S, round_up
-from dofs_local.stage import Stage, load_stage, read_config
 
 pytestmark = pytest.mark.aws
 

@@ -33,10 +33,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from dofs_local.emulated import lambda_bridge, moto_patches
-from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
-from dofs_local.measurement.moto_patch_savings import SPEED_PATCHES
-from dofs_local.stage import (
+from dofs_config.stage import (
     LOCAL_ACCOUNT_ID,
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
@@ -45,6 +42,9 @@ from dofs_local.stage import (
     powertools_layer_name,
     powertools_layer_parameter,
 )
+from dofs_local.emulated import lambda_bridge, moto_patches
+from dofs_local.emulated.moto_patches import PATCHES, MotoPatch
+from dofs_local.measurement.moto_patch_savings import SPEED_PATCHES
 
 pytestmark = pytest.mark.aws
 

@@ -11,8 +11,8 @@ import pytest
 
 from app import validate_order
 from chalicelib.observability import DEAD_LETTERED_METRIC, count_dead_lettered, logger, order_context
+from dofs_config.stage import PROJECT_DIR, deployable_stages, load_stage
 from dofs_local.emulated.lambda_bridge import LambdaContext
-from dofs_local.stage import PROJECT_DIR, deployable_stages, load_stage
 from tests.conftest import make_order
 from tests.log_lines import LogLines, log_lines_fixture  # noqa: F401 - the log_lines fixture
 from tests.metric_identity import counted_identity

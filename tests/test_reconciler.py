@@ -16,8 +16,8 @@ from chalicelib.repository import DynamoOrderRepository, FailureRecord, RedriveO
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
 from chalicelib.workflow import StepFunctionsWorkflow, WorkflowUnavailableError
+from dofs_config.stage import Stage
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record, wait_for_executions
 
 pytestmark = pytest.mark.aws

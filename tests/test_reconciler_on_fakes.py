@@ -15,7 +15,7 @@ from chalicelib.redrive import queue_message
 from chalicelib.repository import FailureRecord, RedriveOutcome, index_shard
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
-from dofs_local.stage import Stage
+from dofs_config.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record
 from tests.fakes import InMemoryOrderRepository, InMemoryQueue, RecordingWorkflow
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.settings import ReconcilerSettings, SettingsError
-from dofs_local.stage import load_stage, read_config
+from dofs_config.stage import load_stage, read_config
 from scripts import timing
 
 pytestmark = pytest.mark.unit

@@ -17,8 +17,8 @@ from chalicelib.fulfillment import Fulfillment
 from chalicelib.redrive import Redriver, attempts_before_of, queue_message, redrive_round_of
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
 from chalicelib.rules import Verdict
+from dofs_config.stage import Stage
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from tests.conftest import make_order, sqs_event, sqs_record
 
 pytestmark = pytest.mark.aws

@@ -21,7 +21,7 @@ from chalicelib.repository import (
     index_shard,
 )
 from chalicelib.rules import Verdict
-from dofs_local.stage import Stage
+from dofs_config.stage import Stage
 from tests.conftest import make_order
 
 pytestmark = pytest.mark.memory_and_dynamodb
@@ -232,7 +232,7 @@ def test_the_shard_is_a_stable_hash_of_the_order_id_spread_evenly() -> None:
 
 @pytest.mark.unit
 def test_prod_keeps_every_index_partition_well_under_its_write_limit() -> None:
-    from dofs_local.stage import load_stage
+    from dofs_config.stage import load_stage
 
     # The rate prod must carry, in 3x bursts; two index writes an order; a partition takes 1,000
     # writes/s: each shard's share must stay under half of it.

@@ -25,8 +25,8 @@ from chalicelib.sqs_batch import (
     SqsRetryQueue,
     count_attribute,
 )
+from dofs_config.stage import Stage
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from tests.conftest import aws_client, make_order, sqs_event, sqs_record
 from tests.fakes import RecordingRetryQueue
 

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.repository import EXPIRES_AT, DynamoOrderRepository, FailureRecord, OrderRepository, Retention
 from chalicelib.rules import Verdict
 from chalicelib.settings import Settings
-from dofs_local.stage import PROJECT_DIR, Stage, load_stage
+from dofs_config.stage import PROJECT_DIR, Stage, load_stage
 from tests.conftest import REPOSITORY_KINDS, _dynamodb_resource, make_order
 from tests.fakes import InMemoryOrderRepository
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from chalicelib.observability import STUCK_ORDERS_METRIC, count_stuck_orders
-from dofs_local.stage import PROJECT_DIR, load_stage
+from dofs_config.stage import PROJECT_DIR, load_stage
 from scripts.tfmodel import load_module
 
 pytestmark = pytest.mark.unit

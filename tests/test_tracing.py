@@ -17,8 +17,8 @@ from aws_xray_sdk.core.context import Context
 
 from app import validate_order
 from chalicelib import observability
+from dofs_config.stage import PROJECT_DIR, load_stage
 from dofs_local.emulated.lambda_bridge import LambdaContext
-from dofs_local.stage import PROJECT_DIR, load_stage
 from tests.conftest import make_order
 
 pytestmark = pytest.mark.aws

@@ -11,9 +11,9 @@ import pytest
 
 from chalicelib.repository import DynamoOrderRepository
 from chalicelib.workflow import StepFunctionsWorkflow
+from dofs_config.stage import Stage
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from tests.conftest import make_order, wait_for_executions
 
 pytestmark = pytest.mark.aws

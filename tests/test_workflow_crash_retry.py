@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.repository import DynamoOrderRepository
+from dofs_config.stage import Stage
 from dofs_local.emulated import lambda_bridge
 from dofs_local.emulated.provisioning import ASL_PATH, Resources
-from dofs_local.stage import Stage
 from scripts.timing import load_asl
 from tests.test_workflow import queued_order_ids, run, status
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 
 
 def wait_for_status(order_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:

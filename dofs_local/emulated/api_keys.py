@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dofs_local.stage import Stage
+from dofs_config.stage import Stage
 from dofs_ops import keys
 
 # API Gateway refuses an imported key value shorter than this (CreateApiKey's value).

@@ -67,7 +67,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from chalicelib.states import OrderStatus
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 
 WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
 READ_OPERATIONS = ("GetItem",)

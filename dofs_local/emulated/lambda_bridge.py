@@ -40,8 +40,8 @@ from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda.models import LambdaBackend, lambda_backends
 
 from chalicelib import runtime
+from dofs_config.stage import LOCAL_ACCOUNT_ID
 from dofs_local.emulated import faults
-from dofs_local.stage import LOCAL_ACCOUNT_ID
 
 Handler = Callable[[Any, Any], Any]
 T = TypeVar("T")

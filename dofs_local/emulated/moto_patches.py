@@ -86,8 +86,7 @@ from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from werkzeug.exceptions import HTTPException
 
-from dofs_local.emulated import create_time_checks, lambda_logging
-from dofs_local.stage import (
+from dofs_config.stage import (
     LOCAL_ACCOUNT_ID,
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PARAMETER_PREFIX,
@@ -96,6 +95,7 @@ from dofs_local.stage import (
     powertools_layer_name,
     powertools_layer_parameter,
 )
+from dofs_local.emulated import create_time_checks, lambda_logging
 
 _backend_lock = threading.RLock()
 LONG_POLL_INTERVAL_SECONDS = 0.02

@@ -42,13 +42,13 @@ from chalicelib import runtime
 from chalicelib.cors import route_cors
 from chalicelib.openapi import API_KEY_REQUIRED_ENV
 from chalicelib.settings import CorsSettings
+from dofs_config.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, load_stage
 from dofs_local.emulated import faults, lambda_bridge, moto_patches
 from dofs_local.emulated.api_keys import UsagePlanKeys
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.faults import FaultInjector, FaultSettings
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources, create_functions, provision
-from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, load_stage
 
 LOCAL_CLIENT = "local"  # the client whose key `require_api_key` gives
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto accepts any

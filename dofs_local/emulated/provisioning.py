@@ -19,7 +19,7 @@ from chalicelib.repository import (
     OPEN_SINCE,
     ORDERS_OPEN_INDEX,
 )
-from dofs_local.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, packaged_runtime
+from dofs_config.stage import LOCAL_ACCOUNT_ID, PROJECT_DIR, Stage, packaged_runtime
 from dofs_ops import keys
 
 ASL_PATH = PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json"

@@ -26,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from dofs_config.stage import PROJECT_DIR, load_stage, read_config
 from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions, import_app_for_the_stage
 from dofs_local.measurement.cost import (
     VOLUMES,
@@ -48,7 +49,6 @@ from dofs_local.measurement.items import ItemSizes, measure_item_sizes
 from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
 from dofs_local.measurement.metering import Meter, MeteredLogStream
 from dofs_local.scenarios.client import post
-from dofs_local.stage import PROJECT_DIR, load_stage, read_config
 
 SAMPLED_EXECUTIONS = 60
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from dofs_config.stage import PROJECT_DIR, Stage, read_config
 from dofs_local.emulated.execution_logs import logged
 from dofs_local.measurement.items import ItemSizes
 from dofs_local.measurement.pricing import (
@@ -45,7 +46,6 @@ from dofs_local.measurement.pricing import (
     Line,
     round_up,
 )
-from dofs_local.stage import PROJECT_DIR, Stage, read_config
 
 # The API stage's access log format (infra/modules/api_gateway writes it with jsonencode: one line,
 # keys sorted).

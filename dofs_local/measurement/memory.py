@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from dofs_local.stage import PROJECT_DIR, load_stage
+from dofs_config.stage import PROJECT_DIR, load_stage
 
 # A function's memory may not come closer than this to its measured peak.
 HEADROOM = 1.25

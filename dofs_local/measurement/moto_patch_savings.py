@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated import moto_patches
-from dofs_local.stage import PROJECT_DIR
 
 # The patches that exist for speed alone (the others give fidelity: thread safety, the Lambda
 # bridge, what AWS has and moto lacks, create-time checks), by their function in moto_patches.

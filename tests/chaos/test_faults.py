@@ -11,9 +11,9 @@ import pytest
 
 from chalicelib.errors import TransientError
 from chalicelib.repository import DynamoOrderRepository
+from dofs_config.stage import Stage, load_stage
 from dofs_local.emulated import faults, lambda_bridge
 from dofs_local.emulated.faults import FaultKind, FaultSettings, InjectedCrash
-from dofs_local.stage import Stage, load_stage
 from tests.conftest import make_order
 
 pytestmark = pytest.mark.aws

@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from chalicelib.workflow import StepFunctionsWorkflow
+from dofs_config.stage import Stage
 from dofs_local.emulated.faults import FaultKind
 from dofs_local.emulated.pollers import EventSource, QueuePoller
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from tests.conftest import make_order
 
 pytestmark = pytest.mark.aws

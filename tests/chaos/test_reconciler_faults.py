@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.reconciler import Reconciler, ReconcileReport
+from dofs_config.stage import load_stage
 from dofs_local.emulated.faults import FaultSettings
-from dofs_local.stage import load_stage
 from tests.chaos.conftest import run_small_chaos
 
 pytestmark = pytest.mark.emulator

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")

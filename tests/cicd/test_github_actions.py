@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dofs_local.stage import plan_build_runtime
+from dofs_config.stage import plan_build_runtime
 from tests.cicd.hcl import ROOT
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 from tests.cicd import hcl
 from tests.cicd.test_terraform import TERRAFORM, initialized_copy, terraform
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from dofs_config.stage import load_stage
 from dofs_local.emulated.emulator import Emulator
-from dofs_local.stage import load_stage
 from dofs_ops.target import Target
 from scripts import smoke
 from tests.cicd.fake_api import FakeApi, Reply, serve

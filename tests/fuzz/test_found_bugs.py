@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import PROJECT_DIR
 
 pytestmark = pytest.mark.aws
 

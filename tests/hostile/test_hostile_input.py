@@ -14,8 +14,8 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import runtime
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import PROJECT_DIR
 from tests.hostile.cases import BAD_ORDER_ID_PATHS, CASES, Hostile, assert_refused, valid_order
 
 pytestmark = pytest.mark.aws

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dofs_local.stage import deployable_stages
+from dofs_config.stage import deployable_stages
 from tests.cicd.hcl import copy_cicd_reads
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

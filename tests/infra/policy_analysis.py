@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from dofs_local.stage import deployable_stages
+from dofs_config.stage import deployable_stages
 
 STAGES = deployable_stages()  # infra/cicd's stages (its default): each has its build and stage policies
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from dofs_config.stage import load_stage, read_config
 from dofs_local.emulated.emulator import Emulator
-from dofs_local.stage import load_stage, read_config
 from dofs_ops.target import Target
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, PROJECT_DIR, Terraform, terraform_dirs

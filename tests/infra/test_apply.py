@@ -41,10 +41,10 @@ import pytest
 
 from chalicelib import runtime
 from chalicelib.observability import DEAD_LETTERED_METRIC, STUCK_ORDERS_METRIC
+from dofs_config.stage import Stage, load_stage
 from dofs_local.emulated import create_time_checks, lambda_bridge
 from dofs_local.emulated.emulator import Emulator
 from dofs_local.emulated.pollers import EventSource, QueuePoller
-from dofs_local.stage import Stage, load_stage
 from scripts.postprocess_chalice_tf import EXTRAS_FILE
 from tests.infra.conftest import APP_DIR, STAGE, STAGES, Terraform, make_workspace
 from tests.metric_identity import counted_identity, watched_identity

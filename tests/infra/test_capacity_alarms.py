@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 from scripts.capacity import queue_age_alarm_seconds
 from scripts.tfmodel import load_module
 from tests.infra.conftest import INFRA_DIR, STAGE_ROOT, STAGES, Terraform

@@ -15,8 +15,8 @@ from chalicelib.repository import (
     OPEN_SINCE,
     ORDERS_OPEN_INDEX,
 )
+from dofs_config.stage import Stage
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from scripts.tfmodel import load_module
 from tests.infra.conftest import STAGE_ROOT
 

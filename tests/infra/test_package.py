@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 from scripts.postprocess_chalice_tf import postprocess, require_api_key
 from scripts.tfmodel import load_module, parse_file
 from tests.infra.conftest import STAGE

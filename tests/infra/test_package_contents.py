@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dofs_local.stage import (
+from dofs_config.stage import (
     POWERTOOLS_LAYER,
     POWERTOOLS_PACKAGE,
     load_stage,

@@ -42,8 +42,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from dofs_local.emulated import moto_patches
-from dofs_local.stage import (
+from dofs_config.stage import (
     PLAN_BUILDSPEC_PATH,
     POWERTOOLS_PACKAGE,
     POWERTOOLS_PUBLISHER_ACCOUNT,
@@ -53,6 +52,7 @@ from dofs_local.stage import (
     powertools_layer_name,
     powertools_layer_parameter,
 )
+from dofs_local.emulated import moto_patches
 from scripts import infra, saved_plan
 from tests.cicd.fake_api import FakeApi, serve
 from tests.infra import policy_analysis

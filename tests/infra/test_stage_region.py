@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dofs_local.stage import CONFIG_PATH, deployable_stages, load_stage
+from dofs_config.stage import CONFIG_PATH, deployable_stages, load_stage
 from scripts import infra
 
 pytestmark = pytest.mark.aws

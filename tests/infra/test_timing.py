@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dofs_local.stage import load_stage
+from dofs_config.stage import load_stage
 from scripts import timing
 from scripts.tfmodel import Module, load_module
 from tests.infra.conftest import PROJECT_DIR, STAGE, STAGE_ROOT, STAGES

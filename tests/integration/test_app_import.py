@@ -11,8 +11,8 @@ import pytest
 import app
 from chalicelib.cors import route_cors
 from chalicelib.settings import CorsSettings
+from dofs_config.stage import load_stage
 from dofs_local.emulated.pipeline import import_app_for_the_stage
-from dofs_local.stage import load_stage
 
 pytestmark = pytest.mark.emulator
 

@@ -17,8 +17,8 @@ import urllib.request
 import pytest
 
 from chalicelib.settings import DEFAULT_SUCCESS_RATE
+from dofs_config.stage import PROJECT_DIR
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
-from dofs_local.stage import PROJECT_DIR
 
 pytestmark = pytest.mark.emulator
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from dofs_config.stage import load_stage
 from dofs_local.emulated.pipeline import LocalPipeline, PipelineOptions
-from dofs_local.stage import load_stage
 
 pytestmark = pytest.mark.emulator
 

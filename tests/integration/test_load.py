@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dofs_local.stage import PROJECT_DIR
+from dofs_config.stage import PROJECT_DIR
 from tests.integration.conftest import RunningStack, StackFactory
 
 pytestmark = pytest.mark.emulator

@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.redrive import Redriver
 from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
-from dofs_local.stage import packaged_runtime
+from dofs_config.stage import packaged_runtime
 from dofs_ops.__main__ import main
 from tests.integration.conftest import RunningStack, StackFactory, order
 

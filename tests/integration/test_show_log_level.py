@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from dofs_config.stage import load_stage
 from dofs_local.emulated import lambda_bridge
-from dofs_local.stage import load_stage
 from dofs_ops.operations import Story, show
 from dofs_ops.target import Target
 from tests.integration.conftest import RunningStack, StackFactory, order

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from dofs_local.stage import PROJECT_DIR
+from dofs_config.stage import PROJECT_DIR
 from tests.integration.conftest import StackFactory
 
 pytestmark = pytest.mark.emulator

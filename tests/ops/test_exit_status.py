@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from dofs_local.stage import PROJECT_DIR, load_stage
+from dofs_config.stage import PROJECT_DIR, load_stage
 
 pytestmark = pytest.mark.aws
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from dofs_config.stage import load_stage
 from dofs_local.emulated.emulator import Emulator
-from dofs_local.stage import load_stage
 from dofs_ops import keys
 from dofs_ops.target import Target
 from tests.ops.test_cli import run

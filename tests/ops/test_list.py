@@ -10,8 +10,8 @@ import pytest
 from chalicelib.repository import DynamoOrderRepository, FailureRecord
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
+from dofs_config.stage import Stage
 from dofs_local.emulated.provisioning import Resources
-from dofs_local.stage import Stage
 from dofs_ops import __main__ as cli
 from dofs_ops import operations
 from dofs_ops.target import Target
