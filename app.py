@@ -28,14 +28,14 @@ ORDER_QUEUE_ARN = "${var.order_queue_arn}"
 ORDER_DLQ_ARN = "${var.order_dlq_arn}"
 FULFILLMENT_BATCH_SIZE = 10
 FULFILLMENT_BATCHING_WINDOW_SECONDS = 1
-# On AWS every route needs an x-api-key of the stage's usage plan (scripts/postprocess_chalice_tf.py
-# adds it to the package); `chalice local` and the local stack ignore it unless told to require one.
+# Every route needs an x-api-key of the stage's usage plan (scripts/postprocess_chalice_tf.py adds
+# it to the package).
 API_KEY_REQUIRED = True
 # The stage's allowed browser origin (CORS_ALLOWED_ORIGINS), read at import as Chalice needs it:
 # a malformed value fails the cold start, named. API Gateway answers the preflight (OPTIONS) itself.
 CORS = route_cors(CorsSettings.from_env())
 # How often the reconciler looks for stuck orders on AWS; the stuck-order threshold (15 minutes in
-# dev) is the stage's setting. The local stack runs it on a timer of its own (dofs_local).
+# dev) is the stage's setting.
 RECONCILE_EVERY_MINUTES = 5
 
 
@@ -65,7 +65,7 @@ def _current_request() -> Request:
 
 
 def _lambda_context(event: SQSEvent) -> LambdaContext:
-    # Chalice types it as a dict; on Lambda (and in the local stack) it is Lambda's context object.
+    # Chalice types it as a dict; on Lambda it is Lambda's context object.
     return cast(LambdaContext, event.context)
 
 

@@ -3,7 +3,7 @@
 Chalice reads a route's CORS setting when app.py is imported, and `chalice package` turns it into
 the OPTIONS method that API Gateway answers on its own. So the setting comes from the environment
 Chalice gives every function of the stage (`CORS_ALLOWED_ORIGINS`, `.chalice/config.json`), which
-is set before app.py is imported: when packaging, in the deployed functions and in the local stack.
+is set before app.py is imported, wherever it is imported (packaging, the functions).
 """
 
 from __future__ import annotations

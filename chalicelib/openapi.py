@@ -44,12 +44,12 @@ def _json(model: type[BaseModel], description: str, headers: dict[str, Any] | No
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
-_FORBIDDEN = _json(GatewayMessage, "no valid x-api-key (on AWS; the local stack only when told to require one)")
+_FORBIDDEN = _json(GatewayMessage, "no valid x-api-key (where the stage requires one)")
 
 
 def document() -> dict[str, Any]:
-    """The document that describes this stack: on AWS every route needs an x-api-key; the local
-    stack says (API_KEY_REQUIRED=false) when it does not, and its document then asks for none."""
+    """The document that describes the stage serving it: every route needs an x-api-key, unless
+    the stage serves without keys (API_KEY_REQUIRED=false), and then the document asks for none."""
     return _document(os.environ.get(API_KEY_REQUIRED_ENV, "true").strip().lower() != "false")
 
 

@@ -1,7 +1,7 @@
 """Order storage: every write is a conditional, idempotent DynamoDB update.
 
-`OrderRepository` is the seam the handlers depend on; `DynamoOrderRepository` is the one
-implementation, used against moto in tests and the local stack and against DynamoDB on AWS.
+`OrderRepository` is the seam the handlers depend on; `DynamoOrderRepository` is the one the
+functions use (the tests also run the handlers on an in-memory one, tests/fakes.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ Item = dict[str, Any]
 # was accepted or redriven; it never changes while the order is open). An order enters it when
 # accepted or redriven and leaves it in the update that makes it terminal: at most two index
 # writes per order, spread over every shard; the transitions in between change no key of it.
-# infra/stage/main.tf and dofs_local/emulated/provisioning.py create it under this name.
+# infra/stage/main.tf creates it under this name.
 ORDERS_OPEN_INDEX = "open-orders"
 OPEN_SHARD = "open_shard"
 OPEN_SINCE = "open_since"

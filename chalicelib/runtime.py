@@ -4,8 +4,8 @@ On Lambda, app.py calls `prepare()` at import, in the init phase, for its own fu
 clients and settings are built before the first event, not inside the first invocation's time
 (a client costs about half a second of CPU, seconds at 128 MB, against 10 s workflow task
 timeouts). Elsewhere they are built on first use. Imports happen here too: a container imports
-only what its own function needs (validate_order never loads boto3). Tests and the local stack
-call `reset()` after changing the environment.
+only what its own function needs (validate_order never loads boto3). Whoever changes the
+environment after that calls `reset()`.
 
 Every client carries `client_config()`: botocore's standard retry mode with few attempts and
 short timeouts, so a throttled or hung call gives up within seconds (the legacy default retried

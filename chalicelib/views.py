@@ -98,7 +98,7 @@ class InvalidRequestBody(_Response):
 
 class GatewayMessage(BaseModel):
     """403 from the gateway itself (no or a wrong x-api-key, no such path); the app never sees the
-    request. API Gateway's body has the message; the local stack's adds the error code."""
+    request. API Gateway's body has the message; `error`, where the gateway gives it, its code."""
 
     message: str
-    error: str | None = Field(default=None, description="the local stack: Forbidden, MissingAuthenticationToken")
+    error: str | None = Field(default=None, description="the gateway's code: Forbidden, MissingAuthenticationToken")
