@@ -661,11 +661,11 @@ API_LISTS = frozenset({f"{API_GATEWAY}/usageplans", f"{API_GATEWAY}/apikeys"})
 
 
 def document_stage(address: str) -> str | None:
-    """The stage a pipeline policy document is for: its builds' (builds["<stage>-plan"]) and
-    stage policies (builds["stage-<stage>-read"]); None for the pipeline's own."""
-    return next(
-        (stage for stage in STAGES if f'builds["{stage}-' in address or f'builds["stage-{stage}-' in address), None
-    )
+    """The stage a pipeline policy document is for: its builds' (builds["<stage>-plan"]), stage
+    policies (builds["stage-<stage>-read"]) and boundary (stage_boundary["<stage>"]); None for the
+    pipeline's own."""
+    forms = ('builds["{}-', 'builds["stage-{}-', 'stage_boundary["{}"]')
+    return next((stage for stage in STAGES if any(form.format(stage) in address for form in forms)), None)
 
 
 def boundary_arn(stage: str | None) -> str | None:

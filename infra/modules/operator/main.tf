@@ -22,9 +22,12 @@ locals {
   # HTTP method and its resources by path; key ids are account-wide and not known in advance, so
   # a key is the stage's by its tags (dofs_ops tags it with the stage's at creation).
   apigateway = "arn:${data.aws_partition.current.partition}:apigateway:${var.region}::"
+  # Without an API (usage_plan_id null) the keys statements are left out below; the placeholder
+  # only keeps their text valid.
+  usage_plan = coalesce(var.usage_plan_id, "none")
   keys = [
-    { sid = "FindUsagePlanAndKeys", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${var.usage_plan_id}/keys", "${local.apigateway}/apikeys"], condition = "none" },
-    { sid = "AddClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/usageplans/${var.usage_plan_id}/keys"], condition = "none" },
+    { sid = "FindUsagePlanAndKeys", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${local.usage_plan}/keys", "${local.apigateway}/apikeys"], condition = "none" },
+    { sid = "AddClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/usageplans/${local.usage_plan}/keys"], condition = "none" },
     { sid = "CreateClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/apikeys"], condition = "aws:RequestTag" },
     { sid = "ClientKeys", actions = ["apigateway:GET", "apigateway:DELETE"], resources = ["${local.apigateway}/apikeys/*"], condition = "aws:ResourceTag" },
   ]
