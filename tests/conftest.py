@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from chalicelib.repository import OrderRepository
     from dofs_config.stage import Stage
     from dofs_local.emulated.provisioning import Resources
+    from tests.fakes import InMemoryQueue, RecordingWorkflow
+    from tests.ports import SqsQueue, StepFunctionsStarter
 
 REGION = "us-east-1"
 
@@ -181,6 +183,37 @@ def repository(request: pytest.FixtureRequest, stage: Stage) -> OrderRepository:
     return DynamoOrderRepository(
         _dynamodb_resource(), stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
     )
+
+
+@pytest.fixture
+def queue(repository: OrderRepository, request: pytest.FixtureRequest) -> InMemoryQueue | SqsQueue:
+    """The fulfillment queue that goes with `repository`: tests/fakes.py's with the fake, the
+    provisioned SQS queue (tests/ports.py) with DynamoDB."""
+    from tests.fakes import InMemoryOrderRepository, InMemoryQueue
+
+    if isinstance(repository, InMemoryOrderRepository):
+        return InMemoryQueue()
+    import boto3
+
+    from tests.ports import SqsQueue
+
+    return SqsQueue(boto3.client("sqs"), request.getfixturevalue("resources").order_queue_url)
+
+
+@pytest.fixture
+def workflow(repository: OrderRepository, request: pytest.FixtureRequest) -> RecordingWorkflow | StepFunctionsStarter:
+    """The workflow starter that goes with `repository`: tests/fakes.py's with the fake, the
+    provisioned state machine, running the app's functions (tests/ports.py), with DynamoDB."""
+    from tests.fakes import InMemoryOrderRepository, RecordingWorkflow
+
+    if isinstance(repository, InMemoryOrderRepository):
+        return RecordingWorkflow()
+    import boto3
+
+    from tests.ports import StepFunctionsStarter
+
+    request.getfixturevalue("workflow_functions")
+    return StepFunctionsStarter(boto3.client("stepfunctions"), request.getfixturevalue("resources").state_machine_arn)
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:

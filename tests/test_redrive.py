@@ -1,44 +1,56 @@
 """An operator's redrive: DEAD_LETTERED -> PENDING once per round, queued once, recorded; a
-redriven order that fails again updates its one failed_orders record."""
+redriven order that fails again updates its one failed_orders record; the undo when the message
+cannot be sent. Each test runs on the in-memory store and queue (unit) and on moto (aws); threads
+racing for real run on moto only."""
 
 from __future__ import annotations
 
 import json
 import random
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from chalicelib.dead_letter import DeadLetterHandler
 from chalicelib.fulfillment import Fulfillment
 from chalicelib.redrive import Redriver, attempts_before_of, queue_message, redrive_round_of
-from chalicelib.repository import DynamoOrderRepository, RedriveOutcome
+from chalicelib.repository import RedriveOutcome
 from chalicelib.rules import Verdict
-from dofs_config.stage import Stage
-from dofs_local.emulated.provisioning import Resources
 from tests.conftest import make_order, sqs_event, sqs_record
 
-pytestmark = pytest.mark.aws
+if TYPE_CHECKING:
+    from chalicelib.repository import DynamoOrderRepository
+    from tests.fakes import InMemoryOrderRepository, InMemoryQueue
+    from tests.ports import SqsQueue
+
+    Queue = InMemoryQueue | SqsQueue
+    Repository = InMemoryOrderRepository | DynamoOrderRepository  # OrderRepository, and the index of dead letters
+
+pytestmark = pytest.mark.memory_and_dynamodb
 
 NOW = "2026-11-25T10:00:00.000Z"
 LATER = "2026-11-25T11:00:00.000Z"
 
 
-def dead_lettered(repository: DynamoOrderRepository, order_id: str, *, body: str | None = None) -> None:
+@pytest.fixture
+def redriver(repository: Repository, queue: Queue) -> Redriver:
+    return Redriver(repository, queue, queue.QUEUE_URL, clock=lambda: LATER)
+
+
+def dead_lettered(repository: Repository, order_id: str, *, body: str | None = None) -> None:
     """An order failed three times and dead-lettered by the DLQ handler, as the pipeline does it."""
     repository.create(make_order(order_id), NOW)
     repository.record_verdict(order_id, "exec", Verdict(True), NOW)
     fail_three_times(repository, order_id, body)
 
 
-def fail_three_times(repository: DynamoOrderRepository, order_id: str, body: str | None = None) -> None:
+def fail_three_times(repository: Repository, order_id: str, body: str | None = None) -> None:
     fulfillment = Fulfillment(repository, 0.0, random.Random(1).random, clock=lambda: NOW)
     for attempt in (1, 2, 3):
         fulfillment.handle_batch(sqs_event(message(order_id, attempt, body)))
-    DeadLetterHandler(repository, clock=lambda: NOW).handle_batch(sqs_event(message(order_id, 1, body)))
+    dead_letter = DeadLetterHandler(repository, clock=lambda: NOW)
+    assert dead_letter.handle_batch(sqs_event(message(order_id, 1, body))) == {"batchItemFailures": []}
 
 
 def message(order_id: str, receive_count: int, body: str | None) -> dict[str, Any]:
@@ -48,42 +60,38 @@ def message(order_id: str, receive_count: int, body: str | None) -> dict[str, An
     return record
 
 
-def queued(resources: Resources) -> list[str]:
-    sqs = boto3.client("sqs")
-    bodies: list[str] = []
-    while True:
-        received = sqs.receive_message(QueueUrl=resources.order_queue_url, MaxNumberOfMessages=10)
-        if not received.get("Messages"):
-            return bodies
-        bodies += [m["Body"] for m in received["Messages"]]
-
-
-def redriver(repository: DynamoOrderRepository, resources: Resources, clock: str = LATER) -> Redriver:
-    return Redriver(repository, boto3.client("sqs"), resources.order_queue_url, clock=lambda: clock)
+def failure_records(repository: Repository) -> list[str]:
+    """The order id of every failed_orders record: what the table holds, not what its index lists."""
+    failed: Any = getattr(repository, "_failed")  # noqa: B009
+    if isinstance(failed, dict):  # the fake's
+        return sorted(failed)
+    return sorted(item["order_id"] for item in failed.scan()["Items"])
 
 
 def test_a_redrive_queues_the_order_again_and_records_it(
-    repository: DynamoOrderRepository, resources: Resources
+    redriver: Redriver, repository: Repository, queue: Queue
 ) -> None:
     dead_lettered(repository, "a")
-    assert redriver(repository, resources).redrive("a") is RedriveOutcome.REDRIVEN
+    assert list(repository.dead_lettered_order_ids()) == [("a", NOW)]
+
+    assert redriver.redrive("a") is RedriveOutcome.REDRIVEN
+
     order = repository.get("a")
+    failure = repository.get_failure("a")
     assert order is not None
+    assert failure is not None
     # A new round; `attempts` keeps counting: the message carries the three made so far.
     assert (order["status"], order["attempts"], order["redrive_count"]) == ("PENDING", 3, 1)
     assert order["history"][-1] == {"status": "PENDING", "at": LATER, "by": "operator"}
-    failure = repository.get_failure("a")
-    assert failure is not None
     assert failure["redrives"] == [{"at": LATER, "by": "operator", "round": 1, "attempts_before": 3}]
     assert failure["last_redriven_at"] == LATER
-    assert queued(resources) == [queue_message("a", 1, 3)]
+    assert queue.messages == [queue_message("a", 1, 3)]
+    assert (list(repository.open_order_ids()), list(repository.dead_lettered_order_ids())) == ([("a", LATER)], [])
 
 
-def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(
-    repository: DynamoOrderRepository, resources: Resources
-) -> None:
+def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(redriver: Redriver, repository: Repository) -> None:
     dead_lettered(repository, "a")
-    redriver(repository, resources).redrive("a")
+    redriver.redrive("a")
     body = queue_message("a", 1, 3)
     failing = Fulfillment(repository, 0.0, random.Random(1).random, clock=lambda: LATER)
     # The new message's first receive is a counted attempt, the order's fourth: the count goes on.
@@ -107,13 +115,11 @@ def test_the_new_round_gets_fresh_attempts_and_can_be_fulfilled(
     ]
 
 
-def test_a_second_dead_letter_updates_the_one_record(
-    repository: DynamoOrderRepository, resources: Resources, stage: Stage
-) -> None:
+def test_a_second_dead_letter_updates_the_one_record(redriver: Redriver, repository: Repository) -> None:
     dead_lettered(repository, "a")
     first = repository.get_failure("a")
     assert first is not None
-    redriver(repository, resources).redrive("a")
+    redriver.redrive("a")
     body = queue_message("a", 1, 3)
     fulfillment = Fulfillment(repository, 0.0, random.Random(1).random, clock=lambda: LATER)
     for attempt in (1, 2, 3):
@@ -127,6 +133,7 @@ def test_a_second_dead_letter_updates_the_one_record(
     assert order is not None
     assert failure is not None
     assert order["status"] == "DEAD_LETTERED"
+    assert [entry["attempt"] for entry in order["history"] if entry["status"] == "FAILED"] == [1, 2, 3, 4, 5, 6]
     assert (failure["original_message"], failure["message_id"]) == (body, "round-1")
     # Every attempt of the order's life: three in each round.
     assert (failure["attempts"], failure["last_error"]) == (6, "simulated fulfillment failure on attempt 6")
@@ -136,15 +143,16 @@ def test_a_second_dead_letter_updates_the_one_record(
         *first.get("redrives", []),
         {"at": LATER, "by": "operator", "round": 1, "attempts_before": 3},
     ]
-    records = boto3.client("dynamodb").scan(TableName=stage.failed_orders_table)["Items"]
-    assert [item["order_id"]["S"] for item in records] == ["a"]
+    assert failure_records(repository) == ["a"]
+    assert list(repository.dead_lettered_order_ids()) == [("a", LATER)], "listed once"
+    assert list(repository.open_order_ids()) == []
 
 
 def test_a_stale_dead_letter_of_an_earlier_round_leaves_the_redriven_order_alone(
-    repository: DynamoOrderRepository, resources: Resources
+    redriver: Redriver, repository: Repository
 ) -> None:
     dead_lettered(repository, "a")
-    redriver(repository, resources).redrive("a")
+    redriver.redrive("a")
     # The first round's DLQ message delivered again (its handler had crashed after the write).
     DeadLetterHandler(repository, clock=lambda: LATER).handle_batch(sqs_event(sqs_record("a", message_id="stale")))
     order = repository.get("a")
@@ -155,16 +163,15 @@ def test_a_stale_dead_letter_of_an_earlier_round_leaves_the_redriven_order_alone
     assert (failure["dead_letter_count"], failure.get("message_id")) == (1, "msg-a-1")
 
 
-def test_concurrent_redrives_of_one_order_queue_it_once(
-    repository: DynamoOrderRepository, resources: Resources
-) -> None:
+@pytest.mark.aws
+def test_concurrent_redrives_of_one_order_queue_it_once(repository: DynamoOrderRepository, queue: SqsQueue) -> None:
     dead_lettered(repository, "a")
     operators = 8
     start = threading.Barrier(operators)
     outcomes: list[RedriveOutcome] = []
 
     def operator() -> None:
-        own = redriver(repository, resources)
+        own = Redriver(repository, queue, queue.QUEUE_URL, clock=lambda: LATER)
         start.wait()
         outcomes.append(own.redrive("a"))
 
@@ -174,7 +181,7 @@ def test_concurrent_redrives_of_one_order_queue_it_once(
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == sorted([RedriveOutcome.REDRIVEN] + [RedriveOutcome.ALREADY_REDRIVEN] * (operators - 1))
-    assert queued(resources) == [queue_message("a", 1, 3)]
+    assert queue.messages == [queue_message("a", 1, 3)]
     order = repository.get("a")
     assert order is not None
     assert [entry for entry in order["history"] if entry.get("by") == "operator"] == [
@@ -182,39 +189,44 @@ def test_concurrent_redrives_of_one_order_queue_it_once(
     ]
 
 
-def test_two_operators_who_saw_the_same_round_redrive_it_once(repository: DynamoOrderRepository) -> None:
+def test_two_operators_who_saw_the_same_round_redrive_it_once(
+    redriver: Redriver, repository: Repository, queue: Queue
+) -> None:
     """The race itself, without timing: both read round 0, the second write must lose."""
     dead_lettered(repository, "a")
     assert repository.redrive("a", 0, LATER) is RedriveOutcome.REDRIVEN
     assert repository.redrive("a", 0, LATER) is RedriveOutcome.ALREADY_REDRIVEN
+    assert redriver.redrive("a") is RedriveOutcome.ALREADY_REDRIVEN, "the operator sees a redriven order"
+    assert queue.messages == []
 
 
-class _UnreachableSqs:
-    def send_message(self, **_: Any) -> None:
-        raise EndpointConnectionError(endpoint_url="https://sqs.example")
-
-
-def test_a_failed_send_undoes_the_redrive(repository: DynamoOrderRepository, resources: Resources) -> None:
+def test_a_failed_send_undoes_the_redrive(redriver: Redriver, repository: Repository, queue: Queue) -> None:
     dead_lettered(repository, "a")
-    broken = Redriver(repository, _UnreachableSqs(), resources.order_queue_url, clock=lambda: LATER)
-    assert broken.redrive("a") is RedriveOutcome.NOT_QUEUED
+    queue.unavailable = True
+    assert redriver.redrive("a") is RedriveOutcome.NOT_QUEUED
+
     order = repository.get("a")
     failure = repository.get_failure("a")
     assert order is not None
     assert failure is not None
     assert (order["status"], order["attempts"], order["redrive_count"]) == ("DEAD_LETTERED", 3, 1)
     assert order["history"][-1] == {"status": "DEAD_LETTERED", "at": LATER, "by": "operator"}
-    assert failure["redrives"][0]["undone"]["at"] == LATER
-    assert failure["redrives"][0]["undone"]["reason"].startswith("redrive undone")
+    assert failure["redrives"][0]["undone"] == {
+        "at": LATER,
+        "reason": "redrive undone: the order could not be queued (EndpointConnectionError)",
+    }
+    assert (list(repository.open_order_ids()), list(repository.dead_lettered_order_ids())) == ([], [("a", NOW)])
+
     # The operator tries again later: round 2, queued.
-    assert redriver(repository, resources).redrive("a") is RedriveOutcome.REDRIVEN
-    assert queued(resources) == [queue_message("a", 2, 3)]
+    queue.unavailable = False
+    assert redriver.redrive("a") is RedriveOutcome.REDRIVEN
+    assert queue.messages == [queue_message("a", 2, 3)]
 
 
-def test_an_undo_after_the_order_moved_on_changes_nothing(repository: DynamoOrderRepository) -> None:
+def test_an_undo_after_the_order_moved_on_changes_nothing(repository: Repository) -> None:
     dead_lettered(repository, "a")
     repository.redrive("a", 0, LATER)
-    repository.mark_fulfilled("a", 1, LATER)
+    repository.mark_fulfilled("a", 4, LATER)
     assert not repository.undo_redrive("a", 1, 3, "late", LATER)
     order = repository.get("a")
     assert order is not None
@@ -229,15 +241,16 @@ def test_an_undo_after_the_order_moved_on_changes_nothing(repository: DynamoOrde
     ],
 )
 def test_only_a_dead_lettered_order_is_redriven(
-    repository: DynamoOrderRepository, resources: Resources, prepare: Any, expected: RedriveOutcome
+    redriver: Redriver, repository: Repository, queue: Queue, prepare: Any, expected: RedriveOutcome
 ) -> None:
     prepare(repository)
-    assert redriver(repository, resources).redrive("a") is expected
+    assert redriver.redrive("a") is expected
     assert repository.redrive("a", 0, LATER) is expected
-    assert queued(resources) == []
+    assert queue.messages == []
     assert repository.get_failure("a") is None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -252,5 +265,6 @@ def test_the_round_and_attempts_before_a_message(body: str, expected: tuple[int,
     assert (redrive_round_of(body), attempts_before_of(body)) == expected
 
 
+@pytest.mark.unit
 def test_the_workflows_message_is_the_plain_one() -> None:
     assert json.loads(queue_message("a")) == {"order_id": "a"}
