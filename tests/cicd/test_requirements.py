@@ -82,3 +82,29 @@ def test_the_check_finds_a_stale_lock(tmp_path: Path) -> None:
     build = (REQUIREMENTS / "build.in").read_text()
     (tmp_path / "build.in").write_text(re.sub(r"^boto3==\S+$", "boto3==9.9.9", build, flags=re.MULTILINE))
     assert stale_pins(tmp_path / "build.in", LOCKS["build"]) == {"boto3": "9.9.9"}
+
+
+# The AWS services whose moto backends need an extra of their own (moto's metadata), by the name
+# boto3 gives them; the others (sqs, iam, logs, sts) need none.
+MOTO_EXTRAS = {
+    "apigateway": "apigateway",
+    "dynamodb": "dynamodb",
+    "lambda": "awslambda",
+    "stepfunctions": "stepfunctions",
+}
+EMULATED_CODE = ("app.py", "chalicelib", "dofs_config", "dofs_local", "dofs_ops")
+
+
+def test_the_local_set_emulates_every_service_the_local_stack_calls() -> None:
+    """`make demo` installs only the local set: moto must carry the extra of every service the
+    app, the local stack and the ops CLI make clients for, or the stack fails on its first call."""
+    services: set[str] = set()
+    for root in EMULATED_CODE:
+        paths = [ROOT / root] if root.endswith(".py") else sorted((ROOT / root).rglob("*.py"))
+        for path in paths:
+            services |= set(re.findall(r"""(?:client|resource)\(\s*["']([a-z0-9-]+)["']""", path.read_text()))
+    assert {"apigateway", "dynamodb", "stepfunctions"} <= services, "the scan finds the clients"
+    extras = re.search(r"^moto\[([^\]]*)\]", (REQUIREMENTS / "local.in").read_text(), flags=re.MULTILINE)
+    assert extras is not None, "local.in pins moto with extras"
+    wanted = {MOTO_EXTRAS[service] for service in services if service in MOTO_EXTRAS}
+    assert wanted <= set(extras.group(1).split(",")), f"moto extras missing from local.in: {wanted}"
