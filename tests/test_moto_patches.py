@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import jsonpath_ng.ext.parser as jsonpath_ext_parser
+import moto.backends
 import moto.core.responses
 import moto.core.utils as moto_utils
 import moto.sqs.models
@@ -89,6 +90,31 @@ def test_every_speed_patch_is_applied_and_measured() -> None:
     applied = inspect.getsource(moto_patches.apply_all)
     speed = applied[applied.index("# Speed") :]
     assert sorted(SPEED_PATCHES) == sorted(re.findall(r"^    (\w+)\(\)", speed, re.MULTILINE))
+
+
+def test_a_read_returns_a_copy_that_a_later_write_cannot_change() -> None:
+    """moto serialises what GetItem returns after the call; a write in another thread changing
+    the stored item meanwhile broke it. The read hands out a snapshot taken under the lock."""
+    moto_patches.apply_all()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item={"k": {"S": "a"}, "n": {"N": "1"}})
+        backend = moto.backends.get_backend("dynamodb")["123456789012"]["us-east-1"]
+        read = backend.get_item("t", {"k": {"S": "a"}})
+        assert read is not None
+        client.update_item(
+            TableName="t",
+            Key={"k": {"S": "a"}},
+            UpdateExpression="SET m = :m",
+            ExpressionAttributeValues={":m": {"N": "2"}},
+        )
+        assert "m" not in read.attrs
 
 
 def test_patches_apply_once_and_cache() -> None:

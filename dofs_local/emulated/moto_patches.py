@@ -44,6 +44,7 @@ says what each saves.
 from __future__ import annotations
 
 import contextvars
+import copy
 import datetime
 import functools
 import logging
@@ -109,6 +110,20 @@ def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
 
     locked.__dofs_atomic__ = True  # type: ignore[attr-defined]
     return locked
+
+
+def _atomic_snapshot(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A read under the lock that returns a copy: moto serialises the items it returns after the
+    call, and a write in another thread changing them meanwhile broke that ("dictionary changed
+    size during iteration" in GetItem's response)."""
+
+    @functools.wraps(method)
+    def snapshot(*args: Any, **kwargs: Any) -> Any:
+        with _backend_lock:
+            return copy.deepcopy(method(*args, **kwargs))
+
+    snapshot.__dofs_atomic__ = True  # type: ignore[attr-defined]
+    return snapshot
 
 
 def _atomic_receive(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -502,11 +517,15 @@ def publish_powertools_parameters() -> None:
 
 
 def make_backends_atomic() -> None:
-    for backend, names in ((DynamoDBBackend, _DYNAMODB_CALLS), (SQSBackend, _SQS_WRITES)):
+    for backend, names, wrap in (
+        (DynamoDBBackend, _DYNAMODB_WRITES, _atomic),
+        (DynamoDBBackend, _DYNAMODB_READS, _atomic_snapshot),
+        (SQSBackend, _SQS_WRITES, _atomic),
+    ):
         for name in names:
             method = getattr(backend, name)
             if not getattr(method, "__dofs_atomic__", False):
-                setattr(backend, name, _atomic(method))
+                setattr(backend, name, wrap(method))
     if not getattr(SQSBackend.receive_message, "__dofs_atomic__", False):
         SQSBackend.receive_message = _atomic_receive(SQSBackend.receive_message)  # type: ignore[method-assign]
 
@@ -522,8 +541,10 @@ class MotoPatch:
 
 
 # Reads too: moto iterates a table's items while a write in another thread changes them
-# ("dictionary changed size during iteration" in GetItem and Scan under load).
-_DYNAMODB_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query", "scan")
+# ("dictionary changed size during iteration" in GetItem and Scan under load), and serialises
+# what a read returns after the call: reads return a copy taken under the lock.
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_DYNAMODB_READS = ("get_item", "query", "scan")
 _SQS_WRITES = ("delete_message", "delete_message_batch", "send_message", "send_message_batch")
 PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(DomainDispatcherApplication, "get_backend_for_host", ("self", "host")),
@@ -533,7 +554,7 @@ PATCHES: tuple[MotoPatch, ...] = (
     MotoPatch(
         SQSBackend, "receive_message", ("self", "queue_name", "count", "wait_seconds_timeout", "visibility_timeout")
     ),
-    *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in _DYNAMODB_CALLS),
+    *(MotoPatch(DynamoDBBackend, name, ("self",)) for name in (*_DYNAMODB_WRITES, *_DYNAMODB_READS)),
     *(MotoPatch(SQSBackend, name, ("self", "queue_name")) for name in _SQS_WRITES),
     MotoPatch(LambdaBackend, "invoke", ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
     MotoPatch(BotocoreStubber, "process_request", ("self", "request")),
