@@ -19,7 +19,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from chalicelib.settings import ApiSettings, BusinessRules, ReconcilerSettings, Settings
+from chalicelib.settings import ApiSettings, BusinessRules, DeadLetterSettings, ReconcilerSettings, Settings
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -50,6 +50,11 @@ def api_settings() -> ApiSettings:
 @cache
 def reconciler_settings() -> ReconcilerSettings:
     return ReconcilerSettings.from_env()
+
+
+@cache
+def dead_letter_settings() -> DeadLetterSettings:
+    return DeadLetterSettings.from_env()
 
 
 # Each call: at most 3 tries (2 retries, standard mode's jittered backoff of up to 1 s then 2 s),
@@ -133,7 +138,8 @@ def fulfillment() -> Fulfillment:
 def dead_letter_handler() -> DeadLetterHandler:
     from chalicelib.dead_letter import DeadLetterHandler
 
-    return DeadLetterHandler(repository())
+    config = dead_letter_settings()  # validated first: a missing variable fails here, named
+    return DeadLetterHandler(repository(), max_receive_count=config.max_receive_count)
 
 
 @cache
@@ -181,6 +187,7 @@ def reset() -> None:
         settings,
         api_settings,
         reconciler_settings,
+        dead_letter_settings,
         _client,
         repository,
         order_api,

@@ -114,6 +114,12 @@ class ApiSettings(Settings):
     state_machine_arn: Annotated[str, Field(min_length=1)]
 
 
+class DeadLetterSettings(Settings):
+    """The DLQ handler's: order_queue's maxReceiveCount, a round's attempts."""
+
+    max_receive_count: Annotated[int, Field(ge=1)]
+
+
 class ReconcilerSettings(Settings):
     """The reconciler's: it restarts the workflow, queues orders and dead-letters them."""
 

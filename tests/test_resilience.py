@@ -103,7 +103,10 @@ def test_a_calls_worst_case_leaves_room_in_the_fulfillment_function(stage: Stage
         ("dofs-dev", runtime.order_api),  # Chalice's name for the API's function
     ],
 )
-def test_a_lambda_container_builds_its_clients_at_init(function_name: str, built: Any, resources: Resources) -> None:
+def test_a_lambda_container_builds_its_clients_at_init(
+    function_name: str, built: Any, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_RECEIVE_COUNT", "3")  # the DLQ handler's, as .chalice/config.json gives it
     assert built.cache_info().currsize == 0
     runtime.prepare(function_name, "dofs")
     assert built.cache_info().currsize == 1

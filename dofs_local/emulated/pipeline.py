@@ -354,7 +354,9 @@ def _function_environments(app: Any, stage: Stage, reconciler: dict[str, str]) -
     variables it runs with here: the stage's, with this run's success rate, as Chalice sets them."""
     shared = {name: os.environ[name] for name in (*stage.environment, "FULFILLMENT_SUCCESS_RATE") if name in os.environ}
     names = [function.name for function in app.pure_lambda_functions] + [config.name for config in app.event_sources]
-    return {name: {**shared, **reconciler} if name == RECONCILER_HANDLER else shared for name in names}
+    # As .chalice/config.json gives them: the reconciler its settings, the DLQ handler a round's attempts.
+    own = {RECONCILER_HANDLER: reconciler, DEAD_LETTER_HANDLER: {"MAX_RECEIVE_COUNT": reconciler["MAX_RECEIVE_COUNT"]}}
+    return {name: {**shared, **own.get(name, {})} for name in names}
 
 
 class ReconcilerTimer(threading.Thread):
@@ -376,6 +378,7 @@ class ReconcilerTimer(threading.Thread):
 IN_PROCESS_HOOK = "dofs-in-process-aws"
 API_HANDLER = "api_handler"  # Chalice's name for the function that serves every route
 RECONCILER_HANDLER = "reconcile_orders"
+DEAD_LETTER_HANDLER = "handle_dead_letter"
 # What EventBridge hands a scheduled function (the reconciler reads none of it).
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",
