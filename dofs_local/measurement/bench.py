@@ -176,7 +176,13 @@ def cold_start_ms(runs: int = 5) -> dict[str, Any]:
     (clients included); median of `runs`. Also the heaviest imports from `python -X importtime`."""
     per_function: dict[str, float] = {}
     stage = load_stage("local")  # the functions validate their settings when they start
-    env = {**os.environ, **stage.api_environment(), "AWS_DEFAULT_REGION": stage.region}
+    # The API's variables, and the DLQ handler's round (.chalice/config.json gives it MAX_RECEIVE_COUNT).
+    env = {
+        **os.environ,
+        **stage.api_environment(),
+        "MAX_RECEIVE_COUNT": str(stage.max_receive_count),
+        "AWS_DEFAULT_REGION": stage.region,
+    }
     for function, init in COLD_START_INIT.items():
         probe = (
             "import time; t = time.perf_counter(); import app; from chalicelib import runtime; "
