@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from chalice.app import Chalice, CloudWatchEvent, ConvertToMiddleware, Rate, Request, Response, SQSEvent
 
@@ -11,7 +11,9 @@ from chalicelib import runtime, workflow_tasks
 from chalicelib.cors import route_cors
 from chalicelib.observability import lambda_log_context, traced
 from chalicelib.settings import CorsSettings
-from chalicelib.sqs_batch import LambdaContext
+
+if TYPE_CHECKING:  # the SQS batch utilities load only in the functions that handle batches
+    from chalicelib.sqs_batch import LambdaContext
 
 app = Chalice(app_name="dofs")
 # On Lambda the function's clients and settings are built now, in its container's init phase,
@@ -66,7 +68,7 @@ def _current_request() -> Request:
 
 def _lambda_context(event: SQSEvent) -> LambdaContext:
     # Chalice types it as a dict; on Lambda it is Lambda's context object.
-    return cast(LambdaContext, event.context)
+    return cast("LambdaContext", event.context)
 
 
 @app.lambda_function(name="validate_order")

@@ -91,14 +91,12 @@ def _client(service: str) -> Any:
 
 @cache
 def repository() -> DynamoOrderRepository:
-    import boto3
-
     from chalicelib.repository import DynamoOrderRepository, Retention
 
     config = settings()
     retention = Retention(config.order_retention_days, config.failed_order_retention_days)
     return DynamoOrderRepository(
-        boto3.resource("dynamodb", config=client_config()),
+        _client("dynamodb"),
         config.orders_table,
         config.failed_orders_table,
         config.open_orders_index_shards,

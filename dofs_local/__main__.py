@@ -156,7 +156,6 @@ def _parser() -> argparse.ArgumentParser:
     bench_command.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients at most (default 32)")
     bench_command.add_argument("--success-rate", type=_rate, default=1.0, help="fulfillment success rate (default 1.0)")
     bench_command.add_argument("--out", type=Path, default=PROJECT_DIR / ".dofs" / "bench")
-    bench_command.add_argument("--skip-package", action="store_true", help="do not build the deployment package")
     return parser
 
 
@@ -177,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.command == "bench":
         rates = [float(rate) for rate in args.rates.split(",") if rate]
-        return bench.main(rates, args.duration, args.clients, args.success_rate, args.out, not args.skip_package)
+        return bench.main(rates, args.duration, args.clients, args.success_rate, args.out)
     rate, _ = effective_success_rate(args.success_rate)
     return demo.main(args.orders, rate, args.seed, args.port, args.aws_port, args.log_file)
 

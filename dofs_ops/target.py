@@ -41,10 +41,9 @@ class Target:
 
     @cached_property
     def repository(self) -> DynamoOrderRepository:
-        dynamodb = self._session.resource("dynamodb", endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
         stage = self.stage
         return DynamoOrderRepository(
-            dynamodb,
+            self.client("dynamodb"),
             stage.orders_table,
             stage.failed_orders_table,
             stage.open_orders_index_shards,

@@ -122,18 +122,18 @@ MEASURED = {
 # A Lambda vCPU is taken to do this machine's work in twice the time: TLS, which the emulator's
 # plain HTTP leaves out, and a slower core than this one's; an assumption, not a measurement.
 CPU_MARGIN = 2.0
-# Each function's cold start to ready on this machine, as CPU time (user + system, which the
-# machine's other load inflates less than wall-clock time): a fresh interpreter imports the app and
-# builds what the function uses, clients included, as `make bench` does (median of 7, by
+# Each function's init on this machine, as CPU time (user + system, which the machine's other load
+# inflates less than wall-clock time): the init as Lambda runs it, from prod's package with the
+# function's own environment, X-Ray SDK included where the function traces (median of 7, by
 # `python scripts/capacity.py measure`). At a function's memory it takes CPU_MARGIN x its CPU
 # share's stretch.
 MEASURED_COLD_START_MS = {
-    "api_handler": 460.0,
-    "validate_order": 235.0,
-    "store_order": 441.0,
-    "record_workflow_failure": 442.0,
-    "fulfill_order": 488.0,
-    "handle_dead_letter": 485.0,
+    "api_handler": 382.0,
+    "validate_order": 313.0,
+    "store_order": 423.0,
+    "record_workflow_failure": 417.0,
+    "fulfill_order": 449.0,
+    "handle_dead_letter": 448.0,
 }
 # The warm work of a workflow task each Task's timeout must also cover (record_workflow_failure's,
 # one conditional UpdateItem like store_order's, is not measured: it runs only on failures).
@@ -636,32 +636,16 @@ def quota_table() -> str:
 
 
 def cold_start_cpu_ms(runs: int = 7) -> dict[str, float]:
-    """Each function's CPU time from a fresh interpreter to ready (bench.py's probe, timed by
-    getrusage): median of `runs`."""
-    import os
-    import statistics
-    import subprocess
+    """Each function's CPU time for its init, as Lambda runs it from prod's package (the bench's
+    probe, dofs_local/measurement/cold_start.py): median of `runs`."""
+    import tempfile
 
-    from dofs_local.measurement.bench import COLD_START_INIT
+    from dofs_local.measurement.cold_start import build_package, measure_inits
 
-    stage = load_stage("local")  # the functions validate their settings when they start
-    env = {**os.environ, **stage.api_environment(), "AWS_DEFAULT_REGION": stage.region}
-    figures: dict[str, float] = {}
-    for function, init in COLD_START_INIT.items():
-        probe = (
-            f"import resource, app; from chalicelib import runtime; {init}; "
-            "usage = resource.getrusage(resource.RUSAGE_SELF); print((usage.ru_utime + usage.ru_stime) * 1000)"
-        )
-        samples = [
-            float(
-                subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
-                    [sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
-                ).stdout
-            )
-            for _ in range(runs)
-        ]
-        figures[function] = float(round(statistics.median(samples)))
-    return figures
+    with tempfile.TemporaryDirectory() as work:
+        package = build_package("prod", Path(work) / "package")
+        inits = measure_inits(package, "prod", runs)
+    return {function: float(round(inits[function].cpu_ms)) for function in MEASURED_COLD_START_MS}
 
 
 def measure(orders: int = 200) -> dict[str, Work]:

@@ -18,7 +18,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from dofs_config.stage import UnknownStageError, load_stage  # noqa: E402
+from dofs_config.stage import UnknownStageError, load_stage, packaged_runtime  # noqa: E402
+from scripts.package_bytecode import add_bytecode  # noqa: E402
 from scripts.postprocess_chalice_tf import postprocess  # noqa: E402
 
 
@@ -52,6 +53,7 @@ def package(stage: str, out: Path, *, api_key: bool = True) -> Path:
         env=env,
     )
     postprocess(out, api_key=api_key)
+    add_bytecode(out / "deployment.zip", packaged_runtime())
     return out
 
 

@@ -146,8 +146,8 @@ def resources(aws: None, stage: Stage, request: pytest.FixtureRequest) -> Resour
 
 
 @functools.cache
-def _dynamodb_resource() -> Any:
-    return _session().resource("dynamodb")
+def _dynamodb_client() -> Any:
+    return _session().client("dynamodb")
 
 
 # The `repository` fixture's parameters, for a module marked `memory_and_dynamodb`: each of its tests
@@ -181,7 +181,7 @@ def repository(request: pytest.FixtureRequest, stage: Stage) -> OrderRepository:
 
     request.getfixturevalue("resources")
     return DynamoOrderRepository(
-        _dynamodb_resource(), stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
+        _dynamodb_client(), stage.orders_table, stage.failed_orders_table, stage.open_orders_index_shards
     )
 
 

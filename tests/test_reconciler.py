@@ -286,7 +286,7 @@ def test_a_stuck_order_is_found_in_every_shard_by_queries_never_a_scan(
     for order_id in order_ids:
         pending(repository, order_id, LONG_AGO)
     calls: list[tuple[str, dict[str, Any]]] = []
-    repository._orders.meta.client.meta.events.register(
+    repository._client.meta.events.register(
         "provide-client-params.dynamodb", lambda model, params, **_: calls.append((model.name, dict(params)))
     )
 
@@ -294,7 +294,7 @@ def test_a_stuck_order_is_found_in_every_shard_by_queries_never_a_scan(
 
     assert (report.found, dict(report.actions)) == (len(order_ids), {Action.REQUEUED: len(order_ids)})
     assert {operation for operation, _ in calls} == {"Query", "GetItem", "UpdateItem"}, "never a Scan"
-    shards = {params["ExpressionAttributeValues"][":shard"] for operation, params in calls if operation == "Query"}
+    shards = {params["ExpressionAttributeValues"][":shard"]["S"] for operation, params in calls if operation == "Query"}
     assert shards == {str(shard) for shard in range(stage.open_orders_index_shards)}
     reads = [params for operation, params in calls if operation == "GetItem"]
     assert all(params["ConsistentRead"] for params in reads), "acts on what the table says now"

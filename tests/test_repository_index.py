@@ -38,8 +38,7 @@ def _dynamodb_calls(repository: DynamoOrderRepository) -> list[tuple[str, dict[s
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         calls.append((model.name, dict(params)))
 
-    # Before boto3 types the values: the parameters as the repository passed them.
-    repository._orders.meta.client.meta.events.register("provide-client-params.dynamodb", record)
+    repository._client.meta.events.register("provide-client-params.dynamodb", record)
     return calls
 
 
@@ -216,7 +215,7 @@ def test_pages_through_every_shard_with_queries_only(repository: DynamoOrderRepo
     assert sorted(found) == sorted(created)
     assert [at for _, at in found] == sorted(at for _, at in created), "oldest first across the shards"
     assert {operation for operation, _ in calls} == {"Query"}, "never a scan"
-    queried = {params["ExpressionAttributeValues"][":shard"] for _, params in calls}
+    queried = {params["ExpressionAttributeValues"][":shard"]["S"] for _, params in calls}
     assert queried == {str(shard) for shard in range(stage.open_orders_index_shards)}
     assert len(calls) >= len(created) // 2, "two items a page"
 

@@ -160,9 +160,9 @@ def test_past_the_margin_without_a_retry_queue_records_are_batch_item_failures(
 def test_a_throttled_attempt_is_handed_back_and_not_counted(
     resources: Resources, stage: Stage, success_rate: float
 ) -> None:
-    from tests.conftest import _dynamodb_resource
+    from tests.conftest import _dynamodb_client
 
-    repository = ThrottledRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
+    repository = ThrottledRepository(_dynamodb_client(), stage.orders_table, stage.failed_orders_table)
     pending(repository, "a")
     retries = RecordingRetryQueue(MAX_RECEIVE_COUNT)
     fulfillment = Fulfillment(repository, success_rate, lambda: 0.5, retries=retries)
@@ -247,13 +247,13 @@ def test_a_redriven_rounds_attempts_are_counted_afresh(repository: DynamoOrderRe
 
 @pytest.mark.aws
 def test_when_the_copy_cannot_be_sent_the_record_is_a_batch_item_failure(resources: Resources, stage: Stage) -> None:
-    from tests.conftest import _dynamodb_resource
+    from tests.conftest import _dynamodb_client
 
     class Unsendable(RecordingRetryQueue):
         def later(self, record: SQSRecord, attempts_made: int, *, failed: bool) -> None:
             raise ClientError({"Error": {"Code": "InternalError", "Message": "no"}}, "SendMessage")
 
-    repository = ThrottledRepository(_dynamodb_resource(), stage.orders_table, stage.failed_orders_table)
+    repository = ThrottledRepository(_dynamodb_client(), stage.orders_table, stage.failed_orders_table)
     pending(repository, "a")
     result = Fulfillment(repository, 1.0, lambda: 0.5, retries=Unsendable(MAX_RECEIVE_COUNT)).handle_batch(
         sqs_event(sqs_record("a"))

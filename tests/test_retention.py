@@ -13,7 +13,7 @@ from chalicelib.repository import EXPIRES_AT, DynamoOrderRepository, FailureReco
 from chalicelib.rules import Verdict
 from chalicelib.settings import Settings
 from dofs_config.stage import PROJECT_DIR, Stage, load_stage
-from tests.conftest import REPOSITORY_KINDS, _dynamodb_resource, make_order
+from tests.conftest import REPOSITORY_KINDS, _dynamodb_client, make_order
 from tests.fakes import InMemoryOrderRepository
 
 pytestmark = pytest.mark.memory_and_dynamodb
@@ -30,7 +30,7 @@ def kept(request: pytest.FixtureRequest, stage: Stage) -> OrderRepository:
         return InMemoryOrderRepository(retention=Retention(90, 365))
     request.getfixturevalue("resources")
     return DynamoOrderRepository(
-        _dynamodb_resource(), stage.orders_table, stage.failed_orders_table, retention=Retention(90, 365)
+        _dynamodb_client(), stage.orders_table, stage.failed_orders_table, retention=Retention(90, 365)
     )
 
 

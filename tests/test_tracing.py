@@ -83,14 +83,26 @@ def test_the_tests_never_trace_nor_pay_for_the_xray_sdk() -> None:
     assert imported == "False"
 
 
-@pytest.mark.parametrize(("stage", "traced"), [("dev", True), ("local", False)])
-def test_only_deployed_stages_trace_even_where_lambda_is_emulated(
-    monkeypatch: pytest.MonkeyPatch, stage: str, traced: bool
+@pytest.mark.parametrize(
+    ("stage", "function", "traced"),
+    [
+        ("dev", "store_order", True),
+        ("prod", "fulfill_order", True),
+        ("dev", "api_handler", False),
+        ("prod", "api_handler", False),
+        ("local", "store_order", False),
+    ],
+)
+def test_deployed_stages_trace_every_function_but_the_api_handler_with_the_sdk(
+    monkeypatch: pytest.MonkeyPatch, stage: str, function: str, traced: bool
 ) -> None:
-    """Where the environment looks like Lambda's, the stage's own variables decide: the local
-    stack sets POWERTOOLS_TRACE_DISABLED, so it never tries to reach an X-Ray daemon."""
+    """Where the environment looks like Lambda's, the function's own variables decide. The local
+    stack sets POWERTOOLS_TRACE_DISABLED, so it never tries to reach an X-Ray daemon. The API
+    handler sets it on every stage: building the SDK's recorder would lengthen the cold start a
+    client waits for, and Lambda's active tracing records its invocation without it."""
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
     monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
-    for name, value in load_stage(stage).environment.items():
+    deployed = load_stage(stage)
+    for name, value in {**deployed.environment, **deployed.function_environments.get(function, {})}.items():
         monkeypatch.setenv(name, value)
     assert bool(Tracer._is_tracer_disabled()) is not traced

@@ -12,7 +12,6 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ import boto3
 
 from dofs_config.stage import PROJECT_DIR, load_stage, read_config
 from dofs_local.emulated.pipeline import RECONCILER_HANDLER, LocalPipeline, PipelineOptions, import_app_for_the_stage
+from dofs_local.measurement.cold_start import Init, build_package, heaviest_imports, measure_inits
 from dofs_local.measurement.cost import (
     VOLUMES,
     Bill,
@@ -46,7 +46,6 @@ from dofs_local.measurement.cost import (
     without_execution_data,
 )
 from dofs_local.measurement.items import ItemSizes, measure_item_sizes
-from dofs_local.measurement.memory import HEADROOM, peak_memory_mb
 from dofs_local.measurement.metering import Meter, MeteredLogStream
 from dofs_local.scenarios.client import post
 
@@ -161,75 +160,53 @@ def _execution_event(event: dict[str, Any]) -> ExecutionEvent:
     return ExecutionEvent(event["type"], details)
 
 
-COLD_START_INIT = {
-    "validate_order": "runtime.business_rules()",
-    "api_handler": "runtime.order_api()",
-    "store_order": "runtime.workflow_tasks()",
-    "record_workflow_failure": "runtime.workflow_tasks()",
-    "fulfill_order": "runtime.fulfillment()",
-    "handle_dead_letter": "runtime.dead_letter_handler()",
-}
+# A function's memory may not come closer than this to its measured peak (its init's).
+HEADROOM = 1.25
+# The stage whose package the cold starts are measured on: the one that sets a budget for them
+# (`api_cold_start_seconds_max`); every stage packages the same code.
+COLD_START_STAGE = "prod"
 
 
-def cold_start_ms(runs: int = 5) -> dict[str, Any]:
-    """Cold-start proxies: a fresh interpreter imports the app, then builds what one function uses
-    (clients included); median of `runs`. Also the heaviest imports from `python -X importtime`."""
-    per_function: dict[str, float] = {}
-    stage = load_stage("local")  # the functions validate their settings when they start
-    # The API's variables, and the DLQ handler's round (.chalice/config.json gives it MAX_RECEIVE_COUNT).
-    env = {
-        **os.environ,
-        **stage.api_environment(),
-        "MAX_RECEIVE_COUNT": str(stage.max_receive_count),
-        "AWS_DEFAULT_REGION": stage.region,
-    }
-    for function, init in COLD_START_INIT.items():
-        probe = (
-            "import time; t = time.perf_counter(); import app; from chalicelib import runtime; "
-            f"i = time.perf_counter(); {init}; e = time.perf_counter(); "
-            "print(round((i - t) * 1000, 1), round((e - t) * 1000, 1))"
-        )
-        samples = [
-            subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
-                [sys.executable, "-c", probe], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=True
-            ).stdout.split()
-            for _ in range(runs)
-        ]
-        per_function[function] = statistics.median(float(total) for _, total in samples)
-        per_function["app_import"] = statistics.median(float(imported) for imported, _ in samples)
-    detail = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import app"],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stderr.splitlines()
-    rows = [line.split("|") for line in detail if line.startswith("import time:")]
-    heaviest = sorted((int(row[1]), row[2].strip()) for row in rows if row[1].strip().isdigit())[-6:]
-    return {
-        "median_ms_to_ready": per_function,
-        "importtime_cumulative_ms": {name: round(us / 1000, 1) for us, name in reversed(heaviest)},
-    }
+@dataclass(frozen=True)
+class PackageFigures:
+    """What the bench measures on the stage's package: its size, and each function's init."""
+
+    size: dict[str, float]
+    inits: dict[str, Init]
+    heaviest_imports_ms: dict[str, float]  # the API handler's init, cumulative
+
+    def cold_start(self) -> dict[str, Any]:
+        return {
+            "stage": COLD_START_STAGE,
+            "median_ms_to_ready": {name: init.wall_ms for name, init in self.inits.items()},
+            "cpu_ms": {name: init.cpu_ms for name, init in self.inits.items()},
+            "xray_sdk_loaded": sorted(name for name, init in self.inits.items() if init.xray_sdk_loaded),
+            "api_handler_heaviest_imports_ms": self.heaviest_imports_ms,
+        }
 
 
-def package_size() -> dict[str, float]:
-    """The deployment package that `make package` builds (scripts/package_app.py), measured."""
-    with tempfile.TemporaryDirectory() as out:
-        subprocess.run(  # noqa: S603 - this interpreter and the project's own script
-            [sys.executable, "scripts/package_app.py", "--stage", "dev", "--out", f"{out}/package"],
-            cwd=PROJECT_DIR,
-            check=True,
-            capture_output=True,
-        )
-        archive = Path(out) / "package" / "deployment.zip"
-        with zipfile.ZipFile(archive) as bundle:
+def measure_package(runs: int = 5) -> PackageFigures:
+    """Builds the stage's package (`make package`) and measures it (dofs_local/measurement/cold_start.py)."""
+    with tempfile.TemporaryDirectory() as work:
+        package = build_package(COLD_START_STAGE, Path(work) / "package")
+        with zipfile.ZipFile(package / "deployment.zip") as bundle:
             unzipped = sum(info.file_size for info in bundle.infolist())
-        return {"zip_mb": round(archive.stat().st_size / 1e6, 2), "unzipped_mb": round(unzipped / 1e6, 2)}
+        size = {
+            "zip_mb": round((package / "deployment.zip").stat().st_size / 1e6, 2),
+            "unzipped_mb": round(unzipped / 1e6, 2),
+        }
+        return PackageFigures(
+            size,
+            measure_inits(package, COLD_START_STAGE, runs),
+            heaviest_imports(package, COLD_START_STAGE, "api_handler"),
+        )
 
 
 # The bill comes from the first phase (the lowest rate): nothing in it is wall-clock time, but
 # the first phase is the one where the local batch sizes and retries are least disturbed.
-def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> Measured:
+def measure(
+    stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str, peak_memory_mb: dict[str, float]
+) -> Measured:
     orders = max(1, phase.accepted)
     executions = sample_executions(stack, meter, phase.name)
     asl = (PROJECT_DIR / "stepfunctions" / "order_workflow.asl.json").read_text()
@@ -252,7 +229,7 @@ def measure(stack: LocalPipeline, meter: Meter, phase: Phase, log_text: str) -> 
         executions=executions,
         executions_per_order=meter.aws_calls[("stepfunctions", "StartExecution")] / orders,
         log_compression_ratio=len(gzip.compress(log_text.encode(), 6)) / max(1, len(log_text.encode())),
-        peak_memory_mb=peak_memory_mb(COLD_START_INIT),
+        peak_memory_mb=peak_memory_mb,
         reconciler=(
             function_usage(meter.invocations[RECONCILER_HANDLER], len(meter.invocations[RECONCILER_HANDLER]))
             if meter.invocations.get(RECONCILER_HANDLER)
@@ -342,9 +319,7 @@ def stage_costs(measured: Measured, sizes: ItemSizes) -> dict[str, Any]:
     return costs
 
 
-def main(
-    rates: list[float], duration: float, clients: int, success_rate: float, out_dir: Path, with_package: bool
-) -> int:
+def main(rates: list[float], duration: float, clients: int, success_rate: float, out_dir: Path) -> int:
     # Imported as the local stack imports it, the stack keeps this app, whose handlers the meter
     # wraps, instead of importing it again.
     app_module, _ = import_app_for_the_stage(load_stage("local"))
@@ -354,6 +329,8 @@ def main(
     logs = MeteredLogStream(meter)
     phases = [Phase(f"rate{int(r)}", r, duration) for r in rates] + [Phase("open", None, duration)]
     rng = random.Random(5)  # noqa: S311 - a reproducible order mix
+    print(f"bench: {COLD_START_STAGE}'s package: its size and each function's init ...", flush=True)
+    package = measure_package()
     print(f"bench: {len(phases)} phases of {duration:.0f} s, success rate {success_rate}, {clients} clients max")
     try:
         with LocalPipeline(
@@ -367,7 +344,8 @@ def main(
                 run_phase(stack, meter, phase, clients, rng)
                 print(f"  {phase.name}: {phase.accepted} accepted, {phase.terminal} terminal", flush=True)
                 if measured is None:  # the bill comes from the first, lightest phase: see measure()
-                    measured = measure(stack, meter, phase, logs.getvalue()[logged_before:])
+                    peaks = {name: init.peak_memory_mb for name, init in package.inits.items()}
+                    measured = measure(stack, meter, phase, logs.getvalue()[logged_before:], peaks)
     finally:
         meter.uninstall()
     assert measured is not None
@@ -398,8 +376,8 @@ def main(
         "function_log_bytes_per_order": round(function_log(measured, "DEBUG")[1], 1),
         "log_compression_ratio": round(measured.log_compression_ratio, 3),
         "cost_by_stage": costs,
-        "cold_start": cold_start_ms(),
-        "package": package_size() if with_package else None,
+        "cold_start": package.cold_start(),
+        "package": package.size,
     }
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2, default=str))
     (out_dir / "profile.json").write_text(json.dumps(profile_json(measured), indent=2, default=str))

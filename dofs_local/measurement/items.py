@@ -85,17 +85,16 @@ def _life(lines: int, failures: int, dead_letter: bool) -> list[int]:
     from moto import mock_aws  # a test dependency: imported only when measuring
 
     with mock_aws():
-        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        client = boto3.client("dynamodb", region_name="us-east-1")
         for name in ("orders", "failed_orders"):
-            dynamodb.create_table(
+            client.create_table(
                 TableName=name,
                 KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "order_id", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
         # A deployed stage's retention: terminal items carry their expiry (its size is the same for any days).
-        repository = DynamoOrderRepository(dynamodb, "orders", "failed_orders", retention=Retention(90, 365))
-        client = boto3.client("dynamodb", region_name="us-east-1")  # the low-level form, as billed
+        repository = DynamoOrderRepository(client, "orders", "failed_orders", retention=Retention(90, 365))
         repository.create(_order(lines), _NOW)
         sizes = [_size(client, "orders")]
         repository.record_verdict(_ORDER_ID, _EXECUTION_ID, Verdict(True, None), _NOW)

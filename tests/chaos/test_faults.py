@@ -47,7 +47,7 @@ def test_bad_settings_are_refused(text: str) -> None:
 
 
 def fresh_repository(stage: Stage) -> DynamoOrderRepository:
-    return DynamoOrderRepository(boto3.resource("dynamodb"), stage.orders_table, stage.failed_orders_table)
+    return DynamoOrderRepository(boto3.client("dynamodb"), stage.orders_table, stage.failed_orders_table)
 
 
 def test_throttling_reaches_the_app_as_a_transient_error(inject: Any, stage: Stage) -> None:

@@ -137,7 +137,7 @@ def test_a_redriven_order_that_fails_again_updates_its_one_record(
 
 def test_concurrent_redrives_queue_the_order_once_and_it_is_fulfilled_once(stack: RunningStack) -> None:
     dead_lettered(stack, "ops-fixed")
-    dynamodb = stack.aws.resource("dynamodb", endpoint_url=stack.endpoint)
+    dynamodb = stack.client("dynamodb")
     repository = DynamoOrderRepository(dynamodb, stack.stack.stage.orders_table, stack.stack.stage.failed_orders_table)
     queue_url = stack.client("sqs").get_queue_url(QueueName=stack.stack.stage.order_queue_name)["QueueUrl"]
     operators = 6

@@ -92,7 +92,7 @@ def test_reads_indexes_and_items_never_a_scan(target: Target, stage: Stage) -> N
     def record(model: Any, **_: Any) -> None:
         calls.append(model.name)
 
-    target.repository._orders.meta.client.meta.events.register("before-call.dynamodb", record)
+    target.repository._client.meta.events.register("before-call.dynamodb", record)
     for status in operations.LISTABLE_STATUSES:
         _listed(target, status, page_size=2)
     assert set(calls) == {"Query", "BatchGetItem"}
