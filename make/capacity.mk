@@ -8,5 +8,5 @@ capacity: stage-check $(STAMP) ## Every hop's ceiling in orders/s for STAGE, the
 capacity-check: $(STAMP) ## Fail where a stage's settings put it below its required_orders_per_second (or lose a burst)
 	$(BIN)/python scripts/capacity.py check
 
-capacity-measure: $(STAMP) ## The handlers' CPU time and AWS calls per unit of work on the local stack (the model's MEASURED)
+capacity-measure: $(STAMP) ## The handlers' CPU time and AWS calls per unit of work on the local stack, each function's init CPU time from prod's package (MEASURED, MEASURED_COLD_START_MS)
 	$(BIN)/python scripts/capacity.py measure
