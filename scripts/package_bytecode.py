@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import compileall
 import importlib.util
+import os
 import py_compile
 import shutil
+import stat
 import sys
 import tempfile
 import zipfile
@@ -48,20 +50,24 @@ def add_bytecode(archive: Path, runtime: str) -> int:
             root,
             ddir=LAMBDA_TASK_ROOT,
             quiet=2,
+            optimize=0,  # Lambda runs without -O, reading the plain .pyc, whatever PYTHONOPTIMIZE is here
             invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
         )
         if not compiled:
             raise SystemExit(f"a module in {archive} does not compile")
         kept = [entry for entry in entries if "__pycache__/" not in entry.filename]
         times = {entry.filename: entry.date_time for entry in kept}
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as package:
+        # Written beside the package, then moved over it: a failure leaves the package as it was.
+        rewritten = archive.with_name(f".{archive.name}.rewriting")
+        with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as package:
             for entry in kept:
                 package.writestr(entry, (root / entry.filename).read_bytes() if not entry.is_dir() else b"")
             for source in sources:
-                cached = Path(importlib.util.cache_from_source(str(source)))
+                cached = Path(importlib.util.cache_from_source(str(source), optimization=""))
                 name = cached.relative_to(root).as_posix()
                 info = zipfile.ZipInfo(name, date_time=times[source.relative_to(root).as_posix()])
-                info.external_attr = 0o644 << 16
+                info.external_attr = (stat.S_IFREG | 0o644) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 package.writestr(info, cached.read_bytes())
+        os.replace(rewritten, archive)
     return len(sources)

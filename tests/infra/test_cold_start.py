@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dofs_config.stage import load_stage
-from dofs_local.measurement.cold_start import PackagedFunction, lambda_environment, measure_inits, packaged_functions
+from dofs_local.measurement.cold_start import (
+    Init,
+    PackagedFunction,
+    lambda_environment,
+    measure_inits,
+    packaged_functions,
+)
 
 pytestmark = pytest.mark.terraform
 
@@ -35,18 +42,52 @@ def test_every_packaged_function_inits_from_bytecode_and_only_the_api_handler_sk
     assert {name for name, init in inits.items() if not init.xray_sdk_loaded} == {"api_handler"}
 
 
-def test_a_package_without_bytecode_is_noticed(prod_package: Path, tmp_path: Path) -> None:
-    stripped = tmp_path / "package"
-    shutil.copytree(prod_package, stripped)
+def _edited_copy(package: Path, destination: Path, edit: Callable[[str, bytes], bytes | None]) -> Path:
+    """The package with each file of deployment.zip passed through `edit` (None: left out)."""
+    shutil.copytree(package, destination)
     with (
-        zipfile.ZipFile(prod_package / "deployment.zip") as original,
-        zipfile.ZipFile(stripped / "deployment.zip", "w", zipfile.ZIP_DEFLATED) as copy,
+        zipfile.ZipFile(package / "deployment.zip") as original,
+        zipfile.ZipFile(destination / "deployment.zip", "w", zipfile.ZIP_DEFLATED) as copy,
     ):
         for entry in original.infolist():
-            if not entry.filename.endswith(".pyc"):
-                copy.writestr(entry, original.read(entry))
-    [validate] = [init for name, init in measure_inits(stripped, STAGE, runs=1).items() if name == "validate_order"]
-    assert {"app", "chalicelib.settings", "pydantic.main"} <= set(validate.compiled_from_source)
+            content = edit(entry.filename, original.read(entry))
+            if content is not None:
+                copy.writestr(entry, content)
+    return destination
+
+
+def _validate_order_init(package: Path) -> Init:
+    return measure_inits(package, STAGE, runs=1, functions=("validate_order",))["validate_order"]
+
+
+def test_a_package_without_bytecode_is_noticed(prod_package: Path, tmp_path: Path) -> None:
+    stripped = _edited_copy(
+        prod_package, tmp_path / "package", lambda name, data: None if name.endswith(".pyc") else data
+    )
+    assert {"app.py", "chalicelib/settings.py", "pydantic/main.py"} <= set(
+        _validate_order_init(stripped).compiled_from_source
+    )
+
+
+def test_stale_bytecode_is_noticed(prod_package: Path, tmp_path: Path) -> None:
+    """A source changed after its bytecode was made: Python compiles it again, at every cold start."""
+
+    def edit(name: str, data: bytes) -> bytes:
+        return data + b"\n# changed after packaging\n" if name == "chalicelib/settings.py" else data
+
+    assert _validate_order_init(_edited_copy(prod_package, tmp_path / "package", edit)).compiled_from_source == (
+        "chalicelib/settings.py",
+    )
+
+
+def test_a_dependency_the_package_lacks_fails_the_init_as_on_lambda(prod_package: Path, tmp_path: Path) -> None:
+    """This interpreter has pydantic, but Lambda would not: the probe sees only the package, the
+    runtime's boto3 and the Powertools layer."""
+    lacking = _edited_copy(
+        prod_package, tmp_path / "package", lambda name, data: None if name.startswith("pydantic/") else data
+    )
+    with pytest.raises(RuntimeError, match="No module named 'pydantic'"):
+        _validate_order_init(lacking)
 
 
 def test_the_probe_fills_terraforms_inputs_and_refuses_one_it_does_not_know(tmp_path: Path) -> None:
