@@ -128,12 +128,12 @@ CPU_MARGIN = 2.0
 # `python scripts/capacity.py measure`). At a function's memory it takes CPU_MARGIN x its CPU
 # share's stretch.
 MEASURED_COLD_START_MS = {
-    "api_handler": 382.0,
-    "validate_order": 313.0,
-    "store_order": 423.0,
-    "record_workflow_failure": 417.0,
-    "fulfill_order": 449.0,
-    "handle_dead_letter": 448.0,
+    "api_handler": 377.0,
+    "validate_order": 281.0,
+    "store_order": 387.0,
+    "record_workflow_failure": 391.0,
+    "fulfill_order": 433.0,
+    "handle_dead_letter": 428.0,
 }
 # The warm work of a workflow task each Task's timeout must also cover (record_workflow_failure's,
 # one conditional UpdateItem like store_order's, is not measured: it runs only on failures).
