@@ -8,7 +8,8 @@ Each task's input and output is a model: the shapes the ASL's `Payload` and `Res
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -58,8 +59,34 @@ class RecordWorkflowFailureInput(_TaskEvent):
     error: TaskFailure | None = None
 
 
+# The errors the workflow's transient retriers retry (stepfunctions/order_workflow.asl.json, checked
+# by tests/test_workflow_tasks.py): throttling, timeouts, the services' own errors. A step that
+# still fails with one of them after its retries is not a failure of the order: it stays open,
+# and the reconciler starts its workflow again or queues it (docs/CONTRACT.md section 4,
+# invariant 7). Any other error (a crash, a bug) has been retried by the catch-all retrier too,
+# and is persistent: the order is dead-lettered.
+TRANSIENT_WORKFLOW_ERRORS: Final = frozenset(
+    {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+        "States.Timeout",
+        "Sandbox.Timedout",
+        "TransientError",
+        "SQS.SdkClientException",
+        "SQS.AmazonSQSException",
+    }
+)
+
+
+class WorkflowFailureOutcome(StrEnum):
+    LEFT_FOR_RECONCILER = "LEFT_FOR_RECONCILER"  # a transient error outlasted the retries
+
+
 class RecordWorkflowFailureOutput(_TaskEvent):
-    outcome: DeadLetterOutcome
+    outcome: DeadLetterOutcome | WorkflowFailureOutcome
 
 
 def validate_order(event: dict[str, Any], settings: BusinessRules) -> dict[str, Any]:
@@ -88,11 +115,20 @@ class WorkflowTasks:
         return StoreOrderOutput(enqueue=enqueue).model_dump(mode="json")
 
     def record_workflow_failure(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The workflow gave up after its retries: the order becomes DEAD_LETTERED."""
+        """The workflow gave up after its retries: on a persistent error the order becomes
+        DEAD_LETTERED; on a transient one it is left open for the reconciler."""
         task = RecordWorkflowFailureInput.model_validate(event)
         failure = task.error or TaskFailure()
         now = self._clock()
         with order_context(task.order.order_id, "record_workflow_failure"):
+            if failure.Error in TRANSIENT_WORKFLOW_ERRORS:
+                logger.error(
+                    "workflow gave up on a transient error; the reconciler takes the order over",
+                    extra={"error": failure.Error, "cause": failure.Cause[:1000]},
+                )
+                return RecordWorkflowFailureOutput(outcome=WorkflowFailureOutcome.LEFT_FOR_RECONCILER).model_dump(
+                    mode="json"
+                )
             outcome = self._repository.dead_letter(
                 FailureRecord(
                     order_id=task.order.order_id,

@@ -100,6 +100,27 @@ def test_a_transient_task_failure_is_retried(
     assert queued_order_ids(resources) == ["retry-1"]
 
 
+def test_a_step_throttled_past_its_retries_leaves_the_order_open_for_the_reconciler(
+    resources: Resources, repository: DynamoOrderRepository, workflow_functions: dict[str, Any], stage: Stage
+) -> None:
+    """Invariant 7: DynamoDB throttling for longer than the workflow retries never dead-letters."""
+    from chalicelib.errors import TransientError
+
+    calls: list[int] = []
+
+    def throttled(event: Any, context: Any) -> Any:
+        calls.append(1)
+        raise TransientError("ProvisionedThroughputExceededException")
+
+    lambda_bridge.install({stage.function_name("store_order"): throttled})
+    execution = run(resources, repository, "throttled-1")
+    assert execution["status"] == "FAILED"
+    assert len(calls) > 1, "retried first"
+    assert status(repository, "throttled-1")["status"] == "ACCEPTED", "open: the reconciler restarts it"
+    assert repository.get_failure("throttled-1") is None
+    assert queued_order_ids(resources) == []
+
+
 def test_a_step_that_keeps_failing_dead_letters_the_order(
     resources: Resources, repository: DynamoOrderRepository, workflow_functions: dict[str, Any], stage: Stage
 ) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib.repository import OrderRepository
 from chalicelib.settings import BusinessRules
 from chalicelib.workflow_tasks import (
+    TRANSIENT_WORKFLOW_ERRORS,
     RecordWorkflowFailureInput,
     StoreOrderInput,
     StoreOrderOutput,
@@ -54,15 +55,45 @@ def test_store_order_never_enqueues_a_rejection(repository: OrderRepository) -> 
     assert (item["status"], item["reason"]) == ("REJECTED", "R")
 
 
-def test_workflow_failure_dead_letters_an_accepted_order(repository: OrderRepository) -> None:
+def test_a_workflow_failing_on_a_persistent_error_dead_letters_the_order(repository: OrderRepository) -> None:
     repository.create(make_order(), NOW)
     tasks = WorkflowTasks(repository, clock=lambda: NOW)
-    event = {"order": make_order().to_payload(), "error": {"Error": "SQS.AmazonSQSException", "Cause": "down"}}
+    event = {"order": make_order().to_payload(), "error": {"Error": "KeyError", "Cause": "a bug"}}
     assert tasks.record_workflow_failure(event) == {"outcome": "RECORDED"}
     assert tasks.record_workflow_failure(event) == {"outcome": "ALREADY_RECORDED"}
     failure = repository.get_failure("order-1")
     assert failure is not None
-    assert (failure["source"], failure["last_error"]) == ("workflow", "SQS.AmazonSQSException: down")
+    assert (failure["source"], failure["last_error"]) == ("workflow", "KeyError: a bug")
+
+
+@pytest.mark.parametrize("error", ["TransientError", "Lambda.TooManyRequestsException", "States.Timeout"])
+def test_a_workflow_failing_on_a_transient_error_leaves_the_order_for_the_reconciler(
+    repository: OrderRepository, error: str
+) -> None:
+    """Invariant 7: throttling or a timeout that outlasts the workflow's retries never dead-letters."""
+    repository.create(make_order(), NOW)
+    tasks = WorkflowTasks(repository, clock=lambda: NOW)
+    event = {"order": make_order().to_payload(), "error": {"Error": error, "Cause": "throttled"}}
+    assert tasks.record_workflow_failure(event) == {"outcome": "LEFT_FOR_RECONCILER"}
+    assert repository.get_failure("order-1") is None
+    item = repository.get("order-1")
+    assert item is not None
+    assert item["status"] == "ACCEPTED"
+
+
+@pytest.mark.unit
+def test_the_transient_errors_are_those_the_workflow_retries_first() -> None:
+    """Each Task's retriers before its catch-all one name the errors a retry can fix."""
+    retried = {
+        error
+        for state in json.loads(ASL_PATH.read_text())["States"].values()
+        if state.get("Resource") != "arn:aws:states:::lambda:invoke"
+        or state["Parameters"]["FunctionName"] != "${record_workflow_failure_arn}"
+        for retrier in state.get("Retry", [])
+        if "States.ALL" not in retrier["ErrorEquals"]
+        for error in retrier["ErrorEquals"]
+    }
+    assert retried == TRANSIENT_WORKFLOW_ERRORS
 
 
 # Each Lambda task of the ASL, by its function placeholder: the model of the Payload it sends,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.states import OPERATOR, OrderStatus, can_transition, is_redrive
+from chalicelib.workflow_tasks import TRANSIENT_WORKFLOW_ERRORS
 
 Item = dict[str, Any]
 FAILURE_FIELDS = ("original_message", "attempts", "last_error", "dead_lettered_at")
@@ -202,7 +203,8 @@ def dead_letter_causes(
     - `simulated failures`: its last round holds maxReceiveCount FAILED attempts;
     - `simulated failures and crashes`: it does with its fulfillment attempts that died in an
       injected crash (`crashed_attempts`, by order: an error, which no history entry shows);
-    - `workflow`: the state machine gave up before it was queued (no fulfillment attempt);
+    - `workflow`: the state machine gave up on a persistent error (a crash, a bug) before it was
+      queued; one that gave up on a transient error (throttling, a timeout) leaves the order open;
     - `too few attempts`: anything else, a receive spent on throttling, a timeout or a conflict.
     """
     causes: dict[str, list[str]] = {}
@@ -216,12 +218,17 @@ def dead_letter_causes(
             cause = "simulated failures"
         elif failed + crashed_attempts.get(order_id, 0) >= max_receive_count:
             cause = "simulated failures and crashes"
-        elif record.get("source") == "workflow":
+        elif record.get("source") == "workflow" and not _transient(str(record.get("last_error", ""))):
             cause = "workflow"
         else:
             cause = "too few attempts"
         causes.setdefault(cause, []).append(order_id)
     return causes
+
+
+def _transient(last_error: str) -> bool:
+    """A failed_orders record's `last_error` ("Error: cause") names an error a retry can fix."""
+    return last_error.split(":", 1)[0] in TRANSIENT_WORKFLOW_ERRORS
 
 
 def failed_attempts_in_last_round(order: Item) -> int:

@@ -106,7 +106,7 @@ def test_an_invocation_refused_past_the_visibility_timeout_leaves_the_batch_to_c
     assert queue.deleted == [], "not deleted: it comes back after the visibility timeout, its receive counted"
 
 
-def _dead_lettered(*failed_attempts: int, source: str = "fulfillment") -> Any:
+def _dead_lettered(*failed_attempts: int, source: str = "fulfillment", last_error: str = "boom") -> Any:
     from dofs_local.scenarios.invariants import Snapshot
 
     history: list[dict[str, Any]] = [{"status": "PENDING", "at": "t0"}]
@@ -118,7 +118,7 @@ def _dead_lettered(*failed_attempts: int, source: str = "fulfillment") -> Any:
         "attempts": max(failed_attempts, default=0),
         "history": history,
     }
-    return Snapshot({"o": order}, {"o": {"order_id": "o", "source": source}})
+    return Snapshot({"o": order}, {"o": {"order_id": "o", "source": source, "last_error": last_error}})
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,9 @@ def _dead_lettered(*failed_attempts: int, source: str = "fulfillment") -> Any:
     [
         (_dead_lettered(1, 2, 3), {}, "simulated failures"),
         (_dead_lettered(1, 4), {"o": 1}, "simulated failures and crashes"),
-        (_dead_lettered(source="workflow"), {}, "workflow"),
+        (_dead_lettered(source="workflow", last_error="KeyError: a bug"), {}, "workflow"),
+        # The workflow gave up on throttling: the order should have been left to the reconciler.
+        (_dead_lettered(source="workflow", last_error="TransientError: throttled"), {}, "too few attempts"),
         (_dead_lettered(1, 4), {}, "too few attempts"),  # receive 2 or 3 spent on throttling
         (_dead_lettered(1, 2, source="reconciler"), {}, "too few attempts"),
     ],
