@@ -18,12 +18,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.clock import Clock, from_epoch_millis, utc_now
-from chalicelib.fulfillment import failed_in_round, reconciler_claims_in_round
 from chalicelib.observability import count_dead_lettered, logger
 from chalicelib.redrive import redrive_round_of
-from chalicelib.repository import DeadLetterOutcome, FailureRecord, Item, OrderRepository
+from chalicelib.repository import (
+    DeadLetterOutcome,
+    FailureRecord,
+    Item,
+    OrderRepository,
+    failed_in_round,
+    reconciler_claims_in_round,
+)
 from chalicelib.sqs_batch import LambdaContext, process_batch
-from chalicelib.states import OrderStatus
+from chalicelib.states import ALLOWED_SOURCES, OrderStatus
 
 
 class DeadLetterHandler:
@@ -73,11 +79,7 @@ class DeadLetterHandler:
         limit = self._max_receive_count
         return (
             limit is not None
-            and order.get("status") in OPEN_AFTER_QUEUEING
+            and order.get("status") in ALLOWED_SOURCES[OrderStatus.FULFILLED]  # queued, not concluded
             and failed_in_round(order) < limit
             and reconciler_claims_in_round(order) < limit
         )
-
-
-# The statuses of an order queued for fulfillment and not concluded.
-OPEN_AFTER_QUEUEING = frozenset({OrderStatus.PENDING.value, OrderStatus.FAILED.value})

@@ -32,7 +32,7 @@ from chalicelib.clock import Clock, utc_now
 from chalicelib.errors import TransientError
 from chalicelib.observability import logger
 from chalicelib.redrive import attempts_before_of
-from chalicelib.repository import RECONCILER, Item, OrderRepository
+from chalicelib.repository import Item, OrderRepository, failed_in_round
 from chalicelib.sqs_batch import (
     ATTEMPTS_MADE_ATTRIBUTE,
     LambdaContext,
@@ -41,7 +41,6 @@ from chalicelib.sqs_batch import (
     count_attribute,
     process_batch,
 )
-from chalicelib.states import OrderStatus
 
 RandomSource = Callable[[], float]
 
@@ -108,25 +107,3 @@ class Fulfillment:
         if failed is None:
             logger.info("order already terminal or unknown; duplicate message ignored", extra=log)
         return failed
-
-
-def failed_in_round(order: Item) -> int:
-    """The real attempts that failed in the order's current round: its FAILED history entries
-    since its last DEAD_LETTERED one (a redrive starts a new round after it)."""
-    return _in_round(order, lambda entry: entry.get("status") == OrderStatus.FAILED.value and "by" not in entry)
-
-
-def reconciler_claims_in_round(order: Item) -> int:
-    """How often the reconciler took the order over in its current round (its claims: history
-    entries made `by` it without a change of status)."""
-    return _in_round(order, lambda entry: entry.get("by") == RECONCILER)
-
-
-def _in_round(order: Item, counted: Callable[[Item], bool]) -> int:
-    count = 0
-    for entry in order.get("history", []):
-        if entry.get("status") == OrderStatus.DEAD_LETTERED.value:
-            count = 0
-        elif counted(entry):
-            count += 1
-    return count

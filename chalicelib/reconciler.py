@@ -28,11 +28,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.clock import Clock, utc_now
-from chalicelib.fulfillment import failed_in_round
 from chalicelib.models import Order
 from chalicelib.observability import count_dead_lettered, count_stuck_orders, logger, order_context
 from chalicelib.redrive import queue_message
-from chalicelib.repository import RECONCILER, DeadLetterOutcome, FailureRecord, Item, OrderRepository
+from chalicelib.repository import RECONCILER, DeadLetterOutcome, FailureRecord, Item, OrderRepository, failed_in_round
 from chalicelib.states import OrderStatus
 from chalicelib.workflow import WorkflowStarter
 

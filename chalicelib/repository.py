@@ -583,7 +583,7 @@ class DynamoOrderRepository:
             order_id,
             {
                 # A new round: `attempts` keeps counting (the new message carries the count so far);
-                # round_start_attempts tells the reconciler how many of them are this round's.
+                # round_start_attempts marks on the order where this round's attempts begin (CONTRACT.md section 3).
                 # Open again: back in the open-orders index (open since now), out of the dead-lettered one.
                 "UpdateExpression": "SET #status = :target, redrive_count = :round, round_start_attempts = :before, "
                 f"last_redriven_at = :now, updated_at = :now, {OPEN_SHARD} = :shard, {OPEN_SINCE} = :now, "
@@ -765,3 +765,25 @@ _BATCH_GET_RETRIES = 8
 
 # Each transition appends to the order's history, so "never backwards" can be checked later.
 _HISTORY_APPEND = "#history = list_append(if_not_exists(#history, :empty), :history)"
+
+
+def failed_in_round(order: Item) -> int:
+    """The real attempts that failed in the order's current round: its FAILED history entries
+    since its last DEAD_LETTERED one (a redrive starts a new round after it)."""
+    return _in_round(order, lambda entry: entry.get("status") == OrderStatus.FAILED.value and "by" not in entry)
+
+
+def reconciler_claims_in_round(order: Item) -> int:
+    """How often the reconciler took the order over in its current round (its claims: history
+    entries made `by` it without a change of status)."""
+    return _in_round(order, lambda entry: entry.get("by") == RECONCILER)
+
+
+def _in_round(order: Item, counted: Callable[[Item], bool]) -> int:
+    count = 0
+    for entry in order.get("history", []):
+        if entry.get("status") == OrderStatus.DEAD_LETTERED.value:
+            count = 0
+        elif counted(entry):
+            count += 1
+    return count

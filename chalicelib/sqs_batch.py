@@ -90,7 +90,7 @@ def process_batch(
                 return
             try:
                 record_handler(record, order_id)
-            except (FulfillmentFailedError, DeadlineReachedError):
+            except FulfillmentFailedError:
                 raise  # an expected outcome, already logged
             except TransientError:
                 logger.warning(

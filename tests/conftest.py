@@ -21,7 +21,7 @@ import sys
 import time
 import types
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +167,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         and not TIERS & {mark.name for mark in definition.own_markers}
     ):
         metafunc.parametrize("repository", REPOSITORY_KINDS, indirect=True)
+
+
+DynamoDBCalls = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture
+def record_dynamodb_calls() -> Iterator[Callable[[Any], DynamoDBCalls]]:
+    """Starts recording, on the repository's client, every DynamoDB call made from then on:
+    (operation, request parameters). The recording ends with the test: the client is shared."""
+    recorders: list[tuple[Any, Callable[..., None]]] = []
+
+    def start(repository: Any) -> DynamoDBCalls:
+        calls: DynamoDBCalls = []
+
+        def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+            calls.append((model.name, dict(params)))
+
+        repository._client.meta.events.register("provide-client-params.dynamodb", record)
+        recorders.append((repository._client, record))
+        return calls
+
+    yield start
+    for client, record in recorders:
+        client.meta.events.unregister("provide-client-params.dynamodb", record)
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ pytestmark = pytest.mark.memory_and_dynamodb
 NOW = "2026-11-25T10:00:00.000Z"
 
 
-def failed_three_times(repository: OrderRepository, order_id: str) -> None:
+def failed(repository: OrderRepository, order_id: str, attempts: int) -> None:
     repository.create(make_order(order_id), NOW)
     repository.record_verdict(order_id, "exec", Verdict(True), NOW)
-    for attempt in (1, 2, 3):
+    for attempt in range(1, attempts + 1):
         repository.record_failed_attempt(order_id, attempt, f"failure {attempt}", NOW)
 
 
 def test_records_the_failure_and_dead_letters_the_order(repository: OrderRepository) -> None:
-    failed_three_times(repository, "a")
+    failed(repository, "a", 3)
     record = sqs_record("a", receive_count=1)
     result = DeadLetterHandler(repository, clock=lambda: NOW).handle_batch(sqs_event(record))
     assert result == {"batchItemFailures": []}
@@ -39,7 +39,7 @@ def test_records_the_failure_and_dead_letters_the_order(repository: OrderReposit
 
 
 def test_a_repeated_dead_letter_changes_nothing(repository: OrderRepository) -> None:
-    failed_three_times(repository, "a")
+    failed(repository, "a", 3)
     handler = DeadLetterHandler(repository, clock=lambda: NOW)
     handler.handle_batch(sqs_event(sqs_record("a")))
     first = (repository.get("a"), repository.get_failure("a"))
@@ -55,13 +55,6 @@ def test_a_fulfilled_order_gets_no_failure_record(repository: OrderRepository) -
     DeadLetterHandler(repository).handle_batch(sqs_event(sqs_record("a"), sqs_record("unknown")))
     assert repository.get_failure("a") is None
     assert repository.get_failure("unknown") is None
-
-
-def failed(repository: OrderRepository, order_id: str, attempts: int) -> None:
-    repository.create(make_order(order_id), NOW)
-    repository.record_verdict(order_id, "exec", Verdict(True), NOW)
-    for attempt in range(1, attempts + 1):
-        repository.record_failed_attempt(order_id, attempt, f"failure {attempt}", NOW)
 
 
 def test_a_message_moved_before_its_round_failed_is_left_to_the_reconciler(repository: OrderRepository) -> None:

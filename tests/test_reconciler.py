@@ -7,6 +7,7 @@ the real ones have (an execution running alongside a restart, the DynamoDB reque
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +20,7 @@ from chalicelib.repository import FailureRecord, RedriveOutcome, index_shard
 from chalicelib.rules import Verdict
 from chalicelib.states import OrderStatus
 from dofs_config.stage import Stage
-from tests.conftest import make_order, sqs_event, sqs_record, wait_for_executions
+from tests.conftest import DynamoDBCalls, make_order, sqs_event, sqs_record, wait_for_executions
 
 if TYPE_CHECKING:
     from chalicelib.repository import DynamoOrderRepository
@@ -280,15 +281,15 @@ def test_stuck_orders_are_found_in_every_shard(
 
 @pytest.mark.aws
 def test_a_stuck_order_is_found_in_every_shard_by_queries_never_a_scan(
-    reconciler: Reconciler, repository: DynamoOrderRepository, stage: Stage
+    reconciler: Reconciler,
+    repository: DynamoOrderRepository,
+    stage: Stage,
+    record_dynamodb_calls: Callable[[Any], DynamoDBCalls],
 ) -> None:
     order_ids = _one_order_per_shard(stage.open_orders_index_shards)
     for order_id in order_ids:
         pending(repository, order_id, LONG_AGO)
-    calls: list[tuple[str, dict[str, Any]]] = []
-    repository._client.meta.events.register(
-        "provide-client-params.dynamodb", lambda model, params, **_: calls.append((model.name, dict(params)))
-    )
+    calls = record_dynamodb_calls(repository)
 
     report = reconciler.run()
 

@@ -22,24 +22,13 @@ from chalicelib.repository import (
 )
 from chalicelib.rules import Verdict
 from dofs_config.stage import Stage
-from tests.conftest import make_order
+from tests.conftest import DynamoDBCalls, make_order
 
 pytestmark = pytest.mark.memory_and_dynamodb
 
 
 def _at(minute: int) -> str:
     return f"2026-11-25T10:{minute:02d}:00.000Z"
-
-
-def _dynamodb_calls(repository: DynamoOrderRepository) -> list[tuple[str, dict[str, Any]]]:
-    """Every call the repository's client makes from now on: (operation, request parameters)."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    repository._client.meta.events.register("provide-client-params.dynamodb", record)
-    return calls
 
 
 def _index_keys(stage: Stage) -> list[str]:
@@ -132,8 +121,10 @@ def _order_update(operation: str, params: dict[str, Any]) -> str:
 
 
 @pytest.mark.aws
-def test_only_the_writes_that_open_or_close_an_order_name_the_index_keys(repository: DynamoOrderRepository) -> None:
-    calls = _dynamodb_calls(repository)
+def test_only_the_writes_that_open_or_close_an_order_name_the_index_keys(
+    repository: DynamoOrderRepository, record_dynamodb_calls: Callable[[Any], DynamoDBCalls]
+) -> None:
+    calls = record_dynamodb_calls(repository)
     for lifecycle in _lifecycles(repository).values():
         for step in lifecycle:
             step()
@@ -206,11 +197,13 @@ def test_time_bounds_are_inclusive_since_and_exclusive_before(repository: Dynamo
 
 
 @pytest.mark.aws
-def test_pages_through_every_shard_with_queries_only(repository: DynamoOrderRepository, stage: Stage) -> None:
+def test_pages_through_every_shard_with_queries_only(
+    repository: DynamoOrderRepository, stage: Stage, record_dynamodb_calls: Callable[[Any], DynamoDBCalls]
+) -> None:
     created = [(f"order-{n:03d}", _at(n % 60)) for n in range(120)]
     for order_id, at in created:
         repository.create(make_order(order_id), at)
-    calls = _dynamodb_calls(repository)
+    calls = record_dynamodb_calls(repository)
     found = list(repository.open_order_ids(page_size=2))
     assert sorted(found) == sorted(created)
     assert [at for _, at in found] == sorted(at for _, at in created), "oldest first across the shards"
