@@ -49,7 +49,6 @@ class Quota:
 
 
 _APIGW = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
-_APIGW_PLANS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html"
 _LAMBDA = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
 _LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"
 _LAMBDA_SQS = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"
@@ -638,13 +637,9 @@ def quota_table() -> str:
 def cold_start_cpu_ms(runs: int = 7) -> dict[str, float]:
     """Each function's CPU time for its init, as Lambda runs it from prod's package (the bench's
     probe, dofs_local/measurement/cold_start.py): median of `runs`."""
-    import tempfile
+    from dofs_local.measurement.bench import measure_package
 
-    from dofs_local.measurement.cold_start import build_package, measure_inits
-
-    with tempfile.TemporaryDirectory() as work:
-        package = build_package("prod", Path(work) / "package")
-        inits = measure_inits(package, "prod", runs)
+    inits = measure_package(runs).inits
     return {function: float(round(inits[function].cpu_ms)) for function in MEASURED_COLD_START_MS}
 
 

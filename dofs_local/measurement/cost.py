@@ -370,10 +370,6 @@ class OrderPath:
     def dead_letters(self) -> float:
         return float(self.failure**self.max_receive_count)
 
-    @property
-    def fulfilled(self) -> float:
-        return 1.0 - self.dead_letters
-
 
 def write_units(size: float) -> int:
     return max(1, math.ceil(size / DYNAMODB_WRITE_UNIT_BYTES))
