@@ -421,6 +421,7 @@ locals {
       OperatorQueues       = { actions = ["sqs:GetQueueUrl"], resources = local.stage_arns[stage].queues }
       OperatorKeyLists     = { actions = ["apigateway:GET"], resources = ["${local.apigw}/apikeys", "${local.apigw}/usageplans"] }
       OperatorKeysCreate   = { actions = ["apigateway:POST"], resources = ["${local.apigw}/apikeys"], condition = "aws:RequestTag" }
+      OperatorKeysTag      = { actions = ["apigateway:PUT"], resources = ["${local.apigw}/tags/*"], condition = "aws:RequestTag" }
       OperatorStageApiKeys = { actions = ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"], resources = ["${local.apigw}/apikeys/*", "${local.apigw}/usageplans/*"], condition = "aws:ResourceTag" }
       # Step Functions' log delivery and X-Ray take no resource-level permissions: AWS requires "*".
       LogDelivery = { actions = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"], resources = ["*"] }

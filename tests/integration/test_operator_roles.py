@@ -103,6 +103,8 @@ class Recorder:
         elif service == "apigateway":
             method = client.meta.service_model.operation_model(operation).http["method"]
             self.calls.add(("api_keys", f"apigateway:{method}"))
+            if params.get("tags"):  # tags given at creation: API Gateway authorizes them as TagResource (PUT /tags/…)
+                self.calls.add(("api_keys", "apigateway:PUT"))
         else:
             self.calls.add((service, operation))  # a service the role does not cover: fails the comparison
 

@@ -1,5 +1,5 @@
 # Two roles per stage for `dofs_ops`: the operator's (every command) and a read-only one (list,
-# show). Each is allowed exactly the calls the CLI makes: tests/infra/test_operator_role.py
+# show). Each is allowed exactly the calls the CLI makes: tests/integration/test_operator_roles.py
 # records them, command by command, against the local stack and compares them with this table.
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -29,6 +29,9 @@ locals {
     { sid = "FindUsagePlanAndKeys", actions = ["apigateway:GET"], resources = ["${local.apigateway}/usageplans", "${local.apigateway}/usageplans/${local.usage_plan}/keys", "${local.apigateway}/apikeys"], condition = "none" },
     { sid = "AddClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/usageplans/${local.usage_plan}/keys"], condition = "none" },
     { sid = "CreateClientKeys", actions = ["apigateway:POST"], resources = ["${local.apigateway}/apikeys"], condition = "aws:RequestTag" },
+    # Tags given at creation are authorized as a TagResource call (PUT on the tags path), as for
+    # the pipeline's smoke key (infra/cicd TagSmokeKey).
+    { sid = "TagClientKeys", actions = ["apigateway:PUT"], resources = ["${local.apigateway}/tags/*"], condition = "aws:RequestTag" },
     { sid = "ClientKeys", actions = ["apigateway:GET", "apigateway:DELETE"], resources = ["${local.apigateway}/apikeys/*"], condition = "aws:ResourceTag" },
   ]
   roles = {
